@@ -1,0 +1,608 @@
+"""Evaluate: the rule pack compiled to Polars → candidates → exclusions → amounts → alerts.
+
+For one benefit month the pack's policies are compiled against the month's parameters;
+each policy's conditions become boolean columns over the merged facts (so every condition
+of every person considered is known for the trace), then one-per-group selection,
+the declared exclusions, the final amounts (integer fen, half-up), entitlements, alerts and
+holds.
+
+Example:
+    >>> ev = evaluate(load_pack(), load_extracts(Path("datasets/sample")),
+    ...               BenefitMonth.parse("2025-01"))  # doctest: +SKIP
+    >>> ev.entitlements.group_by("policy_id").len()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import polars as pl
+
+from benefits.errors import ParameterError, RuleError
+from benefits.expr import ExprError, Scope, Value, compile_expr, fen_value, names_in, to_fen
+from benefits.ingest import Extracts
+from benefits.merge import FACTS, build_facts, death_dates
+from benefits.period import BenefitMonth
+from benefits.rulebook import Alert, OnePer, Policy, RulePack
+
+PAID_PREV = "paid_or_credited_prev_month"
+PAY_MODES_PREV = ("pay", "credit")
+
+ENTITLEMENT_SCHEMA: dict[str, pl.DataType] = {
+    "id_no": pl.String(),
+    "household_no": pl.String(),
+    "policy_id": pl.String(),
+    "month": pl.String(),
+    "mode": pl.String(),
+    "amount_fen": pl.Int64(),
+    "hukou_community": pl.String(),
+    "name": pl.String(),
+    "account_no": pl.String(),
+    "policy_number": pl.Int64(),
+}
+ALERT_SCHEMA: dict[str, pl.DataType] = {
+    "id_no": pl.String(),
+    "kind": pl.String(),
+    "policy_id": pl.String(),
+    "due_date": pl.Date(),
+    "message": pl.String(),
+    "holds": pl.String(),
+}
+
+
+def col_name(policy_id: str, *parts: str) -> str:
+    """The name of a per-policy working column, e.g. ``dibao_allowance.eligible``."""
+    return ".".join((policy_id, *parts))
+
+
+@dataclass
+class CompiledCondition:
+    id: str
+    label: str
+    test: str
+    expr: pl.Expr
+    facts: list[str]
+    params: list[str]
+
+
+@dataclass
+class CompiledPolicy:
+    policy: Policy
+    considered: pl.Expr
+    conditions: list[CompiledCondition]
+    components: dict[str, pl.Expr]  # fen
+    amount_raw: pl.Expr  # fen, before components are dropped
+    amount_final: pl.Expr  # fen, after
+    params: dict[str, dict[str, str]]  # for the trace
+    one_per: tuple[str, list[tuple[pl.Expr, bool]]] | None = None
+
+    @property
+    def id(self) -> str:
+        return self.policy.id
+
+
+@dataclass
+class Evaluation:
+    """The result of evaluating one month: facts with decision columns, and the outputs."""
+
+    month: BenefitMonth
+    facts: pl.DataFrame
+    policies: list[CompiledPolicy]
+    entitlements: pl.DataFrame
+    alerts: pl.DataFrame
+    params: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- the scope
+
+
+def _param_value(value: Decimal | str) -> Any:
+    return Fraction(value) if isinstance(value, Decimal) else value
+
+
+def month_scope(pack: RulePack, month: BenefitMonth) -> tuple[Scope, dict[str, dict[str, str]]]:
+    """Names for compiling rules for `month`: facts, parameters in force, month constants."""
+    params: dict[str, Any] = {}
+    prev_params: dict[str, Any] = {}
+    shown: dict[str, dict[str, str]] = {}
+    for name, param in pack.parameters.items():
+        found = param.at(month)
+        if found is not None:
+            params[name] = _param_value(found[0])
+            shown[name] = {
+                "value": str(found[0]),
+                "effective_from": found[1].isoformat(),
+                "label": param.label.text(),
+            }
+        prev = param.at(month.previous)
+        if prev is not None:
+            prev_params[name] = _param_value(prev[0])
+            shown[f"previous_month({name})"] = {
+                "value": str(prev[0]),
+                "effective_from": prev[1].isoformat(),
+                "label": param.label.text() + f" — in force in {month.previous.label}",
+            }
+    facts = {name: f.kind for name, f in FACTS.items()}
+    facts[PAID_PREV] = "bool"
+    scope = Scope(
+        facts=facts,
+        params=params,
+        prev_params=prev_params,
+        constants={
+            "month_start": month.start,
+            "month_end": month.end,
+            "prev_month_start": month.previous.start,
+            "prev_month_end": month.previous.end,
+            "month_number": month.month,
+            "district_code": pack.info.district_code,
+        },
+        functions={
+            "paid": lambda pid: _bool_col(col_name(_const_str(pid), "paid")),
+            "has_entitlement": lambda mode: _bool_col(f"__has_{_const_str(mode)}"),
+        },
+    )
+    return scope, shown
+
+
+def _const_str(v: Value) -> str:
+    if not (v.is_const and v.kind == "str"):
+        raise ExprError("expected a quoted name, e.g. paid('old_age_allowance')")
+    return v.const
+
+
+def _bool_col(name: str) -> Value:
+    return Value("bool", expr=pl.col(name))
+
+
+def _require_params(pack: RulePack, texts: list[str], scope: Scope, month: BenefitMonth) -> None:
+    for text in texts:
+        for name in names_in(text):
+            if name in pack.parameters and name not in scope.params:
+                pack.parameter_at(name, month)  # raises ParameterError naming both
+
+
+def _compile(text: str, scope: Scope, where: str) -> tuple[Value, Scope]:
+    s = scope.fresh()
+    try:
+        return compile_expr(text, s), s
+    except ExprError as exc:
+        raise RuleError(f"{where}: {exc}") from exc
+
+
+def _bool_expr(v: Value) -> pl.Expr:
+    if v.kind not in ("bool", "null"):
+        raise ExprError(f"expected a condition, got a {v.kind}")
+    return v.polars().fill_null(False) if not v.is_const else pl.lit(bool(v.const))
+
+
+# -------------------------------------------------------------------------- compilation
+
+
+def compile_policy(
+    pack: RulePack, policy: Policy, scope: Scope, shown: dict[str, dict[str, str]],
+    month: BenefitMonth,
+) -> CompiledPolicy:
+    """Compile one policy for a month (parameters resolved, names checked)."""
+    where = f"{pack.folder / policy.source_file}: policy '{policy.id}'"
+    _require_params(pack, [t for _, t in policy.expressions()] + list(policy.let.values()),
+                    scope, month)
+    scope = Scope(**{**scope.__dict__, "lets": dict(policy.let), "columns": dict(scope.columns)})
+    used_params: list[str] = []
+
+    def track(s: Scope) -> None:
+        for p in s.used_params:
+            if p not in used_params:
+                used_params.append(p)
+        for p in s.used_prev_params:
+            key = f"previous_month({p})"
+            if key not in used_params:
+                used_params.append(key)
+
+    considered, s = _compile(policy.considers, scope, f"{where}, field considers")
+    considered_expr = _bool_expr(considered)
+    conditions = []
+    for c in policy.conditions:
+        v, s = _compile(c.when, scope, f"{where}, condition {c.id}")
+        track(s)
+        conditions.append(
+            CompiledCondition(c.id, c.label.text(), c.when, _bool_expr(v), s.used_facts,
+                              s.used_params + [f"previous_month({p})" for p in s.used_prev_params])
+        )
+    components: dict[str, pl.Expr] = {}
+    for name, text in policy.components.items():
+        v, s = _compile(text, scope, f"{where}, component {name}")
+        track(s)
+        components[name] = to_fen(v, text)
+
+    def amount_with(columns: dict[str, Value]) -> pl.Expr:
+        sc = Scope(**{**scope.__dict__, "columns": {**scope.columns, **columns}})
+        if isinstance(policy.amount, str):
+            v, s = _compile(policy.amount, sc, f"{where}, field amount")
+            track(s)
+            return to_fen(v, policy.amount)
+        out: pl.Expr | None = None
+        for case in reversed(policy.amount):
+            v, s = _compile(case.value, sc, f"{where}, field amount")
+            track(s)
+            value = to_fen(v, case.value)
+            if case.when is None:
+                out = value
+            else:
+                t, s2 = _compile(case.when, sc, f"{where}, field amount")
+                track(s2)
+                out = pl.when(_bool_expr(t)).then(value).otherwise(out)
+        assert out is not None
+        return out
+
+    raw_cols = {n: fen_value(pl.col(col_name(policy.id, "comp", n))) for n in components}
+    final_cols = {
+        n: fen_value(
+            pl.when(pl.col(col_name(policy.id, "drop", n)))
+            .then(pl.lit(0, pl.Int64))
+            .otherwise(pl.col(col_name(policy.id, "comp", n)))
+        )
+        for n in components
+    }
+    amount_raw = amount_with(raw_cols)
+    amount_final = amount_with(final_cols)
+    one_per = None
+    if policy.one_per:
+        one_per = _compile_one_per(policy.one_per, scope, where)
+    return CompiledPolicy(
+        policy,
+        considered_expr,
+        conditions,
+        components,
+        amount_raw,
+        amount_final,
+        {k: shown[k] for k in used_params if k in shown},
+        one_per,
+    )
+
+
+def _compile_one_per(
+    spec: OnePer, scope: Scope, where: str
+) -> tuple[str, list[tuple[pl.Expr, bool]]]:
+    keys = []
+    for key in spec.order:
+        v, _ = _compile(key.expr, scope, f"{where}, one_per.order")
+        keys.append((v.num_parts()[0] if v.kind == "num" else v.polars(), key.descending))
+    return spec.by, keys
+
+
+def _select_one_per(
+    frame: pl.DataFrame, candidates: pl.Expr, spec: tuple[str, list[tuple[pl.Expr, bool]]]
+) -> pl.Expr:
+    """Boolean expression: the row chosen in its group among the candidates."""
+    by, keys = spec
+    ranked = (
+        frame.filter(candidates)
+        .select(
+            pl.col("__i"),
+            pl.col(by).alias("__by"),
+            *[k.alias(f"__k{i}") for i, (k, _) in enumerate(keys)],
+        )
+        .sort(
+            ["__by", *[f"__k{i}" for i in range(len(keys))], "__i"],
+            descending=[False, *[d for _, d in keys], False],
+            nulls_last=True,
+        )
+        .unique(subset="__by", keep="first", maintain_order=True)
+    )
+    return pl.col("__i").is_in(ranked["__i"].implode())
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def evaluate(
+    pack: RulePack,
+    extracts: Extracts,
+    month: BenefitMonth,
+    *,
+    with_alerts: bool = True,
+) -> Evaluation:
+    """Decide entitlements (and alerts) for every person for `month`."""
+    facts = build_facts(
+        extracts, month, pack.info.district_code, tuple(pack.info.status_precedence)
+    ).with_row_index("__i")
+    if with_alerts:
+        paid_prev = paid_previous_month(pack, extracts, month)
+        facts = facts.with_columns(pl.col("id_no").is_in(paid_prev.implode()).alias(PAID_PREV))
+    else:
+        facts = facts.with_columns(pl.lit(False).alias(PAID_PREV))
+    scope, shown = month_scope(pack, month)
+    compiled = [compile_policy(pack, p, scope, shown, month) for p in pack.policies_for(month)]
+
+    # stage A: conditions, components and provisional amounts
+    cols: list[pl.Expr] = []
+    for cp in compiled:
+        pid = cp.id
+        cols.append(cp.considered.alias(col_name(pid, "considered")))
+        cols += [c.expr.alias(col_name(pid, "c", c.id)) for c in cp.conditions]
+        cols += [e.alias(col_name(pid, "comp", n)) for n, e in cp.components.items()]
+    facts = facts.with_columns(cols)
+    cols = []
+    for cp in compiled:
+        pid = cp.id
+        conds = [pl.col(col_name(pid, "considered"))] + [
+            pl.col(col_name(pid, "c", c.id)) for c in cp.conditions
+        ]
+        cols.append(pl.all_horizontal(conds).alias(col_name(pid, "eligible")))
+        cols.append(cp.amount_raw.alias(col_name(pid, "amount")))
+    facts = facts.with_columns(cols)
+
+    # one per group (e.g. one lead per household)
+    cols = []
+    for cp in compiled:
+        eligible = pl.col(col_name(cp.id, "eligible"))
+        if cp.one_per:
+            cols.append(
+                (eligible & _select_one_per(facts, eligible, cp.one_per)).alias(
+                    col_name(cp.id, "candidate")
+                )
+            )
+        else:
+            cols.append(eligible.alias(col_name(cp.id, "candidate")))
+    facts = facts.with_columns(cols)
+
+    facts = apply_exclusions(pack, compiled, facts, scope)
+
+    # final amounts
+    cols = []
+    for cp in compiled:
+        pid = cp.id
+        excluded = [
+            pl.col(col_name(pid, "excl", e.id))
+            for e in pack.exclusions.exclusions
+            if e.target_policy == pid and e.component is None and _active(e, compiled)
+        ]
+        paid = pl.col(col_name(pid, "candidate"))
+        if excluded:
+            paid = paid & ~pl.any_horizontal(excluded)
+        cols.append(paid.alias(col_name(pid, "paid")))
+        cols.append(
+            pl.when(paid).then(cp.amount_final).alias(col_name(pid, "final_amount"))
+        )
+    facts = facts.with_columns(cols)
+    for mode in ("pay", "credit", "lead", "notice"):
+        flags = [pl.col(col_name(cp.id, "paid")) for cp in compiled if cp.policy.mode == mode]
+        facts = facts.with_columns(
+            (pl.any_horizontal(flags) if flags else pl.lit(False)).alias(f"__has_{mode}")
+        )
+    _check_outcomes(pack, compiled, facts)
+    entitlements = collect_entitlements(compiled, facts, month)
+    alerts = pl.DataFrame(schema=ALERT_SCHEMA)
+    if with_alerts:
+        alerts = evaluate_alerts(pack, facts, scope, extracts.quarantine, month)
+    return Evaluation(month, facts, compiled, entitlements, alerts, shown)
+
+
+def _active(e: Any, compiled: list[CompiledPolicy]) -> bool:
+    ids = {cp.id for cp in compiled}
+    return all(p in ids for p in e.between)
+
+
+def apply_exclusions(
+    pack: RulePack, compiled: list[CompiledPolicy], facts: pl.DataFrame, scope: Scope
+) -> pl.DataFrame:
+    """Evaluate every declared exclusion on the candidates; two firing on one pair is an error."""
+    by_id = {cp.id: cp for cp in compiled}
+    columns: dict[str, Value] = {}
+    for cp in compiled:
+        columns[f"{cp.id}.amount"] = fen_value(pl.col(col_name(cp.id, "amount")))
+        for n in cp.components:
+            columns[f"{cp.id}.{n}"] = fen_value(pl.col(col_name(cp.id, "comp", n)))
+    sc = Scope(**{**scope.__dict__, "columns": {**scope.columns, **columns}})
+    cols: list[pl.Expr] = []
+    fired_by_pair: dict[frozenset[str], list[str]] = {}
+    for e in pack.exclusions.exclusions:
+        if not _active(e, compiled):
+            continue
+        a, b = e.between
+        fires = pl.col(col_name(a, "candidate")) & pl.col(col_name(b, "candidate"))
+        if e.when:
+            v, _ = _compile(e.when, sc, f"exclusions.yaml: exclusion '{e.id}'")
+            fires = fires & _bool_expr(v)
+        name = (
+            col_name(e.target_policy, "drop", e.component)
+            if e.component
+            else col_name(e.target_policy, "excl", e.id)
+        )
+        cols.append(fires.alias(name))
+        fired_by_pair.setdefault(frozenset(e.between), []).append(name)
+    # components never dropped still need their flag column
+    for cp in compiled:
+        for n in cp.components:
+            name = col_name(cp.id, "drop", n)
+            if name not in [c.meta.output_name() for c in cols]:
+                cols.append(pl.lit(False).alias(name))
+    facts = facts.with_columns(cols)
+    for pair, names in fired_by_pair.items():
+        if len(names) < 2:
+            continue
+        clash = facts.filter(pl.sum_horizontal([pl.col(n).cast(pl.Int8) for n in names]) > 1)
+        if clash.height:
+            raise RuleError(
+                f"exclusions.yaml: exclusions {names} between {sorted(pair)} all apply to "
+                f"{clash['id_no'][0]} for the same month — the pack must say which one wins"
+            )
+    del by_id
+    return facts
+
+
+def _check_outcomes(pack: RulePack, compiled: list[CompiledPolicy], facts: pl.DataFrame) -> None:
+    ids = {cp.id for cp in compiled}
+    for pair in pack.exclusions.mutually_exclusive:
+        a, b = pair.policies
+        if a not in ids or b not in ids:
+            continue
+        both = facts.filter(pl.col(col_name(a, "paid")) & pl.col(col_name(b, "paid")))
+        if both.height:
+            raise RuleError(
+                f"rule pack: {a} and {b} must not both be paid ({pair.resolved_by}), but "
+                f"{both.height} person(s) get both, e.g. {both['id_no'][0]}"
+            )
+    for cp in compiled:
+        missing = facts.filter(
+            pl.col(col_name(cp.id, "paid")) & pl.col(col_name(cp.id, "final_amount")).is_null()
+        )
+        if missing.height:
+            raise RuleError(
+                f"{cp.policy.source_file}: the amount of '{cp.id}' is empty for "
+                f"{missing['id_no'][0]} — a fact it reads is missing"
+            )
+
+
+def collect_entitlements(
+    compiled: list[CompiledPolicy], facts: pl.DataFrame, month: BenefitMonth
+) -> pl.DataFrame:
+    """One row per person × policy paid, credited, led or noticed."""
+    frames = [
+        facts.filter(pl.col(col_name(cp.id, "paid"))).select(
+            "id_no",
+            "household_no",
+            pl.lit(cp.id).alias("policy_id"),
+            pl.lit(month.label).alias("month"),
+            pl.lit(cp.policy.mode).alias("mode"),
+            pl.col(col_name(cp.id, "final_amount")).alias("amount_fen"),
+            "hukou_community",
+            "name",
+            "account_no",
+            pl.lit(cp.policy.number, pl.Int64).alias("policy_number"),
+        )
+        for cp in compiled
+    ]
+    if not frames:
+        return pl.DataFrame(schema=ENTITLEMENT_SCHEMA)
+    return pl.concat(frames).cast(ENTITLEMENT_SCHEMA)
+
+
+def paid_previous_month(pack: RulePack, extracts: Extracts, month: BenefitMonth) -> pl.Series:
+    """IDs paid or credited for M−1 among people who died in M−1 (for `death_stop`)."""
+    prev = month.previous
+    died = (
+        death_dates(extracts)
+        .filter((pl.col("death_date") >= prev.start) & (pl.col("death_date") <= prev.end))
+        .collect()["id_no"]
+    )
+    persons = extracts.frame("persons")
+    households = persons.filter(pl.col("id_no").is_in(died.implode()))["household_no"].unique()
+    subset = persons.filter(pl.col("household_no").is_in(households.implode()))
+    if subset.is_empty():
+        return pl.Series("id_no", [], pl.String)
+    try:
+        ev = evaluate(pack, extracts.with_persons(subset), prev, with_alerts=False)
+    except ParameterError:
+        return pl.Series("id_no", [], pl.String)
+    ent = ev.entitlements.filter(pl.col("mode").is_in(PAY_MODES_PREV))
+    return ent["id_no"].unique().filter(ent["id_no"].unique().is_in(died.implode()))
+
+
+# ------------------------------------------------------------------------------- alerts
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def display_expr(name: str, kind: str) -> pl.Expr:
+    """A fact rendered for people: money as yuan with 2 decimals, dates ISO."""
+    c = pl.col(name)
+    if kind == "money":
+        return yuan_expr(c)
+    if kind == "date":
+        return c.dt.strftime("%Y-%m-%d")
+    if kind == "bool":
+        return pl.when(c).then(pl.lit("true")).when(~c).then(pl.lit("false"))
+    return c.cast(pl.String)
+
+
+def yuan_expr(fen: pl.Expr) -> pl.Expr:
+    """Integer fen → '459.00'."""
+    sign = pl.when(fen < 0).then(pl.lit("-")).otherwise(pl.lit(""))
+    a = fen.abs()
+    return pl.concat_str(
+        [sign, (a // 100).cast(pl.String), pl.lit("."), (a % 100).cast(pl.String).str.zfill(2)]
+    )
+
+
+def _message(template: str, kinds: dict[str, str]) -> pl.Expr:
+    parts = _PLACEHOLDER.split(template)
+    pieces: list[pl.Expr] = []
+    for i, part in enumerate(parts):
+        if i % 2 == 0:
+            if part:
+                pieces.append(pl.lit(part))
+        elif part == "due_date":
+            pieces.append(pl.col("__due").dt.strftime("%Y-%m-%d").fill_null(""))
+        elif part in kinds:
+            pieces.append(display_expr(part, kinds[part]).fill_null(""))
+        else:
+            raise RuleError(f"alerts.yaml: message placeholder {{{part}}} is not a fact")
+    return pl.concat_str(pieces) if pieces else pl.lit("")
+
+
+def evaluate_alerts(
+    pack: RulePack,
+    facts: pl.DataFrame,
+    scope: Scope,
+    quarantine: pl.DataFrame,
+    month: BenefitMonth,
+) -> pl.DataFrame:
+    """Every alert of the pack for the month, each identity once."""
+    frames = []
+    q_kinds = {c: ("int" if c == "row" else "str") for c in quarantine.columns}
+    for alert in pack.alerts:
+        where = f"alerts.yaml: alert '{alert.kind}'"
+        if alert.source == "quarantine":
+            frame = quarantine.with_row_index("__i")
+            sc = Scope(facts=q_kinds, constants=scope.constants, params=scope.params)
+            kinds = q_kinds
+        else:
+            frame, sc, kinds = facts, scope, {**{k: f.kind for k, f in FACTS.items()}}
+        when, _ = _compile(alert.when, sc, where)
+        cond = _bool_expr(when)
+        if alert.scope == "residents":
+            cond = cond & pl.col("resident") & pl.col("alive")
+        if alert.one_per:
+            spec = _compile_one_per(alert.one_per, sc, where)
+            cond = cond & _select_one_per(frame, cond, spec)
+        due, _ = _compile(alert.due, sc, where)
+        if due.kind != "date":
+            raise RuleError(f"{where}: due must be a date, got {due.kind}")
+        try:
+            msg = _message(alert.message, kinds)
+        except RuleError as exc:
+            raise RuleError(f"{where}: {exc}") from exc
+        frames.append(
+            frame.filter(cond)
+            .with_columns(due.polars().alias("__due"))
+            .select(
+                pl.col("id_no"),
+                pl.lit(alert.kind).alias("kind"),
+                pl.lit(alert.policy or "").alias("policy_id"),
+                pl.col("__due").alias("due_date"),
+                msg.alias("message"),
+                pl.lit(alert.holds, pl.String).alias("holds"),
+            )
+        )
+    if not frames:
+        return pl.DataFrame(schema=ALERT_SCHEMA)
+    alerts = pl.concat(frames).cast(ALERT_SCHEMA).filter(pl.col("id_no").is_not_null())
+    return alerts.unique(
+        subset=["id_no", "kind", "policy_id", "due_date"], keep="first", maintain_order=True
+    ).sort(["id_no", "kind", "policy_id", "due_date"])
+
+
+def fen_to_decimal(fen: int) -> Decimal:
+    """Integer fen → Decimal yuan (for summaries)."""
+    return (Decimal(fen) / 100).quantize(Decimal("0.01"))
+
+
+def json_const(value: Any) -> str:
+    """Deterministic JSON text of a constant (UTF-8, no ASCII escaping)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=False)
