@@ -41,9 +41,7 @@ def sweep(
     data: Annotated[
         Path, typer.Option(help="Folder with one file per departmental table (CSV or Parquet).")
     ],
-    month: Annotated[
-        str, typer.Option(help="Benefit month to decide, YYYY-MM.", callback=_month)
-    ],
+    month: Annotated[str, typer.Option(help="Benefit month to decide, YYYY-MM.", callback=_month)],
     out: Annotated[Path, typer.Option(help="Folder to write the sweep outputs into.")],
     rules: Annotated[
         Path | None, typer.Option(help="Rule pack folder (default: the bundled rules/).")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -28,7 +29,7 @@ from benefits.expr import ExprError, Scope, Value, compile_expr, fen_value, name
 from benefits.ingest import Extracts
 from benefits.merge import FACTS, build_facts, death_dates
 from benefits.period import BenefitMonth
-from benefits.rulebook import Alert, OnePer, Policy, RulePack
+from benefits.rulebook import OnePer, Policy, RulePack
 
 PAID_PREV = "paid_or_credited_prev_month"
 PAY_MODES_PREV = ("pay", "credit")
@@ -184,13 +185,17 @@ def _bool_expr(v: Value) -> pl.Expr:
 
 
 def compile_policy(
-    pack: RulePack, policy: Policy, scope: Scope, shown: dict[str, dict[str, str]],
+    pack: RulePack,
+    policy: Policy,
+    scope: Scope,
+    shown: dict[str, dict[str, str]],
     month: BenefitMonth,
 ) -> CompiledPolicy:
     """Compile one policy for a month (parameters resolved, names checked)."""
     where = f"{pack.folder / policy.source_file}: policy '{policy.id}'"
-    _require_params(pack, [t for _, t in policy.expressions()] + list(policy.let.values()),
-                    scope, month)
+    _require_params(
+        pack, [t for _, t in policy.expressions()] + list(policy.let.values()), scope, month
+    )
     scope = Scope(**{**scope.__dict__, "lets": dict(policy.let), "columns": dict(scope.columns)})
     used_params: list[str] = []
 
@@ -210,8 +215,14 @@ def compile_policy(
         v, s = _compile(c.when, scope, f"{where}, condition {c.id}")
         track(s)
         conditions.append(
-            CompiledCondition(c.id, c.label.text(), c.when, _bool_expr(v), s.used_facts,
-                              s.used_params + [f"previous_month({p})" for p in s.used_prev_params])
+            CompiledCondition(
+                c.id,
+                c.label.text(),
+                c.when,
+                _bool_expr(v),
+                s.used_facts,
+                s.used_params + [f"previous_month({p})" for p in s.used_prev_params],
+            )
         )
     components: dict[str, pl.Expr] = {}
     for name, text in policy.components.items():
@@ -306,8 +317,13 @@ def evaluate(
     month: BenefitMonth,
     *,
     with_alerts: bool = True,
+    timings: dict[str, float] | None = None,
 ) -> Evaluation:
-    """Decide entitlements (and alerts) for every person for `month`."""
+    """Decide entitlements (and alerts) for every person for `month`.
+
+    `timings`, when given, receives the seconds spent in the merge and evaluate stages.
+    """
+    t0 = time.perf_counter()
     facts = build_facts(
         extracts, month, pack.info.district_code, tuple(pack.info.status_precedence)
     ).with_row_index("__i")
@@ -316,6 +332,7 @@ def evaluate(
         facts = facts.with_columns(pl.col("id_no").is_in(paid_prev.implode()).alias(PAID_PREV))
     else:
         facts = facts.with_columns(pl.lit(False).alias(PAID_PREV))
+    t1 = time.perf_counter()
     scope, shown = month_scope(pack, month)
     compiled = [compile_policy(pack, p, scope, shown, month) for p in pack.policies_for(month)]
 
@@ -366,9 +383,7 @@ def evaluate(
         if excluded:
             paid = paid & ~pl.any_horizontal(excluded)
         cols.append(paid.alias(col_name(pid, "paid")))
-        cols.append(
-            pl.when(paid).then(cp.amount_final).alias(col_name(pid, "final_amount"))
-        )
+        cols.append(pl.when(paid).then(cp.amount_final).alias(col_name(pid, "final_amount")))
     facts = facts.with_columns(cols)
     for mode in ("pay", "credit", "lead", "notice"):
         flags = [pl.col(col_name(cp.id, "paid")) for cp in compiled if cp.policy.mode == mode]
@@ -380,6 +395,9 @@ def evaluate(
     alerts = pl.DataFrame(schema=ALERT_SCHEMA)
     if with_alerts:
         alerts = evaluate_alerts(pack, facts, scope, extracts.quarantine, month)
+    if timings is not None:
+        timings["merge"] = t1 - t0
+        timings["evaluate"] = time.perf_counter() - t1
     return Evaluation(month, facts, compiled, entitlements, alerts, shown)
 
 

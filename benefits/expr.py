@@ -417,7 +417,9 @@ class _Compiler:
                 raise self.fail("'is' compares only with None")
             if a.is_const:
                 return const((a.const is None) == isinstance(op, ast.Is))
-            return Value("bool", expr=a.expr.is_null() if isinstance(op, ast.Is) else a.expr.is_not_null())
+            return Value(
+                "bool", expr=a.expr.is_null() if isinstance(op, ast.Is) else a.expr.is_not_null()
+            )
         if isinstance(op, ast.In | ast.NotIn):
             if b.kind != "list":
                 raise self.fail("'in' needs a list of constants, e.g. x in ['a', 'b']")
@@ -461,9 +463,7 @@ class _Compiler:
             return yes if test.const else no
         if yes.kind == "num" and no.kind == "num":
             ey, en, den = _common(yes, no)
-            return _num(
-                pl.when(test.expr).then(ey).otherwise(en), den, yes.is_float or no.is_float
-            )
+            return _num(pl.when(test.expr).then(ey).otherwise(en), den, yes.is_float or no.is_float)
         if yes.kind != no.kind and "null" not in (yes.kind, no.kind):
             raise self.fail(f"both branches must have one type ({yes.kind} vs {no.kind})")
         kind = yes.kind if yes.kind != "null" else no.kind
@@ -477,7 +477,8 @@ class _Compiler:
             return self._previous_month(node)
         if name in self.scope.functions:
             args = [
-                const(a.value) if isinstance(a, ast.Constant) and isinstance(a.value, str)
+                const(a.value)
+                if isinstance(a, ast.Constant) and isinstance(a.value, str)
                 else self.visit(a)
                 for a in node.args
             ]
@@ -517,7 +518,9 @@ class _Compiler:
             den = _lcm(den, a.den if not a.is_const else a.const.denominator)
         exprs = [_scaled(a, den) for a in args]
         fn = pl.min_horizontal if which == "min" else pl.max_horizontal
-        return _num(fn(exprs), den, any(a.is_float for a in args))
+        # unlike Polars' horizontal min/max, an unknown argument makes the result unknown
+        any_null = pl.any_horizontal([e.is_null() for e in exprs])
+        return _num(pl.when(~any_null).then(fn(exprs)), den, any(a.is_float for a in args))
 
     def fn_floor(self, a: Value) -> Value:
         self._nums((a,), "floor")
@@ -531,8 +534,10 @@ class _Compiler:
     def fn_round(self, a: Value) -> Value:
         """Half-up to the cent."""
         self._nums((a,), "round")
-        return _num(to_fen(a, self.text), 100) if not a.is_const else const(
-            Fraction(math.floor(a.const * 100 + Fraction(1, 2)), 100)
+        return (
+            _num(to_fen(a, self.text), 100)
+            if not a.is_const
+            else const(Fraction(math.floor(a.const * 100 + Fraction(1, 2)), 100))
         )
 
     def fn_days(self, a: Value) -> Value:

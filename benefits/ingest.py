@@ -228,94 +228,69 @@ def _empty_quarantine() -> pl.DataFrame:
 
 # ------------------------------------------------------------------------------ validation
 
+# Reason texts, filled in only for the (few) quarantined rows. {field}, {value} and {allowed}.
+REASONS: dict[str, str] = {
+    "required": "{field} is required but empty",
+    "full_width_digit": "{field} has full-width digits: '{value}'",
+    **{code: "'{value}': " + text for code, text in idcard.ID_REASONS.items()},
+    "bad_date": "{field} '{value}' is not a real date YYYY-MM-DD",
+    "bad_month": "{field} '{value}' is not a month YYYY-MM",
+    "negative_money": "{field} '{value}' is negative",
+    "money_precision": "{field} '{value}' has more than 2 decimals",
+    "bad_money": "{field} '{value}' is not an amount in yuan (digits, at most 2 decimals)",
+    "money_too_large": "{field} '{value}' is implausibly large",
+    "bad_enum": "{field} '{value}' is not one of: {allowed}",
+    "bad_bool": "{field} '{value}' is not a boolean (true/false/1/0)",
+    "bad_grade": "{field} '{value}' is not a grade 1-4",
+    "bad_number": "{field} '{value}' is not a number >= 0",
+    "bad_district": "{field} '{value}' is not a 6-digit district code",
+    "birth_date_mismatch": "birth_date '{value}' disagrees with the ID's birth date {id_birth}",
+    "sex_mismatch": "sex '{value}' disagrees with the ID, whose sequence digit says {id_sex}",
+    "duplicate_key": "duplicate key ({key}): an earlier row with the same key is kept",
+}
 
-def _problem(column: Column) -> tuple[pl.Expr, pl.Expr]:
-    """(code, reason) expressions for one column: null when the value is acceptable."""
+
+def _problem(column: Column) -> pl.Expr:
+    """The reason code of the first failing check of a column, or null when acceptable."""
     s = pl.col(column.name)
-    checks: list[tuple[pl.Expr, str, pl.Expr]] = []  # (failing?, code, reason)
-
-    def add(failing: pl.Expr, code: str, reason: str | pl.Expr) -> None:
-        text = reason if isinstance(reason, pl.Expr) else pl.lit(reason)
-        checks.append((failing, code, text))
-
-    quoted = pl.format("'{}'", s)
-    if column.required:
-        add(s.is_null(), "required", f"{column.name} is required but empty")
-    add(
-        s.str.contains(FULL_WIDTH_DIGIT),
-        "full_width_digit",
-        pl.format("{} has full-width digits: {}", pl.lit(column.name), quoted),
-    )
+    checks: list[tuple[pl.Expr, str]] = []
     kind = column.kind
     if kind == "id":
-        code = idcard.problem_expr(s)
-        for c, text in idcard.ID_REASONS.items():
-            add(code == c, c, pl.format("{}: {}", quoted, pl.lit(text)))
-    elif kind == "date":
-        ok = s.str.contains(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$") & s.str.to_date(
-            "%Y-%m-%d", strict=False
-        ).is_not_null()
-        add(~ok, "bad_date", pl.format("{} is not a real date YYYY-MM-DD", quoted))
+        checks.append((pl.lit(True), idcard.problem_expr(s)))  # full-width → id_format
+    else:
+        checks.append((s.str.contains(FULL_WIDTH_DIGIT), "full_width_digit"))
+    if kind == "date":
+        ok = (
+            s.str.contains(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+            & s.str.to_date("%Y-%m-%d", strict=False).is_not_null()
+        )
+        checks.append((~ok, "bad_date"))
     elif kind == "month":
-        add(
-            ~s.str.contains(r"^[0-9]{4}-(0[1-9]|1[0-2])$"),
-            "bad_month",
-            pl.format("{} is not a month YYYY-MM", quoted),
-        )
+        checks.append((~s.str.contains(r"^[0-9]{4}-(0[1-9]|1[0-2])$"), "bad_month"))
     elif kind == "money":
-        add(s.str.starts_with("-"), "negative_money", pl.format("{} is negative", quoted))
-        add(
-            s.str.contains(r"^[0-9]+\.[0-9]{3,}$"),
-            "money_precision",
-            pl.format("{} has more than 2 decimals", quoted),
-        )
-        add(
-            ~s.str.contains(r"^[0-9]+(\.[0-9]{1,2})?$"),
-            "bad_money",
-            pl.format("{} is not an amount in yuan (digits, at most 2 decimals)", quoted),
-        )
-        add(
-            s.str.split(".").list.first().str.len_chars() > MAX_MONEY_DIGITS,
-            "money_too_large",
-            pl.format("{} is implausibly large", quoted),
-        )
+        checks += [
+            (s.str.starts_with("-"), "negative_money"),
+            (s.str.contains(r"^[0-9]+\.[0-9]{3,}$"), "money_precision"),
+            (~s.str.contains(r"^[0-9]+(\.[0-9]{1,2})?$"), "bad_money"),
+            (s.str.split(".").list.first().str.len_chars() > MAX_MONEY_DIGITS, "money_too_large"),
+        ]
     elif kind == "enum":
-        allowed = ", ".join(column.values)
-        add(
-            ~s.is_in(list(column.values)),
-            "bad_enum",
-            pl.format("{} is not one of: {}", quoted, pl.lit(allowed)),
-        )
+        checks.append((~s.is_in(list(column.values)), "bad_enum"))
     elif kind == "bool":
-        add(
-            ~s.str.to_lowercase().is_in(["true", "false", "1", "0"]),
-            "bad_bool",
-            pl.format("{} is not a boolean (true/false/1/0)", quoted),
-        )
+        checks.append((~s.str.to_lowercase().is_in(["true", "false", "1", "0"]), "bad_bool"))
     elif kind == "grade":
-        add(~s.is_in(["1", "2", "3", "4"]), "bad_grade", pl.format("{} is not a grade 1-4", quoted))
+        checks.append((~s.is_in(["1", "2", "3", "4"]), "bad_grade"))
     elif kind == "number":
-        add(
-            ~s.str.contains(r"^[0-9]+(\.[0-9]+)?$"),
-            "bad_number",
-            pl.format("{} is not a number >= 0", quoted),
-        )
+        checks.append((~s.str.contains(r"^[0-9]+(\.[0-9]+)?$"), "bad_number"))
     elif kind == "district":
-        add(
-            ~s.str.contains(r"^[0-9]{6}$"),
-            "bad_district",
-            pl.format("{} is not a 6-digit district code", quoted),
-        )
-    code_chain = pl.when(checks[0][0]).then(pl.lit(checks[0][1]))
-    reason_chain = pl.when(checks[0][0]).then(checks[0][2])
-    for failing, code_text, reason in checks[1:]:
-        code_chain = code_chain.when(failing).then(pl.lit(code_text))
-        reason_chain = reason_chain.when(failing).then(reason)
-    # A null cell of an optional column is fine; a null never fails the other checks.
-    not_null = s.is_not_null() | pl.lit(column.required)
-    code_expr = pl.when(not_null).then(code_chain.otherwise(pl.lit(None, pl.String)))
-    reason_expr = pl.when(not_null).then(reason_chain.otherwise(pl.lit(None, pl.String)))
-    return code_expr, reason_expr
+        checks.append((~s.str.contains(r"^[0-9]{6}$"), "bad_district"))
+    chain: pl.Expr = pl.lit(None, pl.String)
+    for failing, code in reversed(checks):
+        value = code if isinstance(code, pl.Expr) else pl.lit(code)
+        chain = pl.when(failing).then(value).otherwise(chain)
+    if column.required:
+        return pl.when(s.is_null()).then(pl.lit("required")).otherwise(chain)
+    return pl.when(s.is_not_null()).then(chain)
 
 
 def _typed(column: Column) -> pl.Expr:
@@ -343,34 +318,31 @@ def _typed(column: Column) -> pl.Expr:
     return e.cast(column.dtype).alias(column.name)
 
 
-def _cross_checks(table: Table) -> list[tuple[str, str, pl.Expr, pl.Expr]]:
-    """Row checks across columns: (field, code, failing?, reason). persons: ID vs birth/sex."""
+def _cross_checks(table: Table) -> list[tuple[str, str, pl.Expr]]:
+    """Checks across columns of a row: (field, code, failing?). persons: the ID's birth/sex."""
     if table.name != "persons":
         return []
     id_no = pl.col("id_no").str.to_uppercase()
     birth = pl.col("birth_date").str.to_date("%Y-%m-%d", strict=False)
     return [
-        (
-            "birth_date",
-            "birth_date_mismatch",
-            birth != idcard.birth_date_expr(id_no),
-            pl.format(
-                "birth_date {} disagrees with the birth date in the ID {}",
-                pl.col("birth_date"),
-                idcard.birth_date_expr(id_no).dt.strftime("%Y-%m-%d"),
-            ),
-        ),
-        (
-            "sex",
-            "sex_mismatch",
-            pl.col("sex") != idcard.sex_expr(id_no),
-            pl.format(
-                "sex {} disagrees with the ID (sequence digit says {})",
-                pl.col("sex"),
-                idcard.sex_expr(id_no),
-            ),
-        ),
+        ("birth_date", "birth_date_mismatch", birth != idcard.birth_date_expr(id_no)),
+        ("sex", "sex_mismatch", pl.col("sex") != idcard.sex_expr(id_no)),
     ]
+
+
+def reason_text(table: Table, row: dict) -> str:
+    """The readable reason of one quarantined row (see :data:`REASONS`)."""
+    fld, code = row["__field"], row["__code"]
+    column = table.by_name.get(fld)
+    id_no = (row.get("id_no") or "").upper()
+    return REASONS.get(code, code).format(
+        field=fld,
+        value=row.get(fld) or "",
+        allowed=", ".join(column.values) if column else "",
+        key=", ".join(table.key),
+        id_birth=f"{id_no[6:10]}-{id_no[10:12]}-{id_no[12:14]}" if len(id_no) == 18 else "?",
+        id_sex=("M" if id_no[16:17].isdigit() and int(id_no[16]) % 2 else "F"),
+    )
 
 
 def validate(
@@ -378,30 +350,32 @@ def validate(
 ) -> tuple[LoadedTable, pl.DataFrame]:
     """Validate an all-text frame against the table's schema (see module doc)."""
     n = raw.height
-    raw = raw.with_row_index("_row", offset=1).with_columns(pl.col("_row").cast(pl.Int64))
-    present = [c for c in raw.columns if c != "_row"]
+    present = list(raw.columns)
     loaded.extra_columns = sorted(c for c in present if c not in table.by_name)
-    # trim cells; an empty cell is null
-    raw = raw.with_columns(
-        [pl.col(c).str.strip_chars().replace("", None).alias(c) for c in present]
+    # trim cells; an empty cell is null; a record whose cells are all empty is skipped
+    lazy = (
+        raw.lazy()
+        .with_row_index("_row", offset=1)
+        .with_columns(
+            pl.col("_row").cast(pl.Int64),
+            *[pl.col(c).str.strip_chars().replace("", None).alias(c) for c in present],
+        )
     )
     if present:
-        empty = pl.all_horizontal([pl.col(c).is_null() for c in present])
-        nonempty = raw.filter(~empty)
-    else:
-        nonempty = raw
-    loaded.skipped_empty = n - nonempty.height
-    loaded.read = nonempty.height
+        lazy = lazy.filter(~pl.all_horizontal([pl.col(c).is_null() for c in present]))
 
     missing = [c for c in table.required if c not in present]
     if missing:
+        raw = lazy.collect()
+        loaded.skipped_empty = n - raw.height
+        loaded.read = raw.height
         message = f"{path.name}: required column '{missing[0]}' is missing"
         if table.name == "persons":
             raise IngestError(message + " — the sweep cannot run without the persons table")
         loaded.error = message + "; the whole table is rejected"
-        q = nonempty.select(
+        q = raw.select(
             pl.lit(table.name).alias("table"),
-            pl.col("_row"),
+            pl.col("_row").alias("row"),
             (pl.col("id_no") if "id_no" in present else pl.lit(None, pl.String)).alias("id_no"),
             pl.lit(missing[0]).alias("field"),
             pl.lit(f"table rejected: required column '{missing[0]}' missing in {path.name}").alias(
@@ -409,102 +383,75 @@ def validate(
             ),
             pl.lit("table_rejected").alias("code"),
             pl.lit(None, pl.String).alias("identity_issue"),
-        ).rename({"_row": "row"})
+        )
         loaded.quarantined = q.height
         return loaded, q.cast(QUARANTINE_SCHEMA)
 
-    frame = nonempty.select(
+    # one lazy query per table, so common sub-expressions (the ID's 17-digit body) run once
+    frame = lazy.select(
         ["_row"]
         + [
             pl.col(c.name) if c.name in present else pl.lit(None, pl.String).alias(c.name)
             for c in table.columns
         ]
     )
-    # first failing column (schema order) gives field/code/reason; cross-checks after that
-    exprs: list[tuple[str, pl.Expr, pl.Expr]] = []
-    for column in table.columns:
-        code, reason = _problem(column)
-        exprs.append((column.name, code, reason))
-    frame = frame.with_columns(
-        [code.alias(f"__code_{name}") for name, code, _ in exprs]
-        + [reason.alias(f"__reason_{name}") for name, _, reason in exprs]
+    codes = {c.name: f"__code_{c.name}" for c in table.columns}
+    frame = frame.with_columns([_problem(c).alias(codes[c.name]) for c in table.columns])
+    field_expr = pl.coalesce(
+        [pl.when(pl.col(codes[c.name]).is_not_null()).then(pl.lit(c.name)) for c in table.columns]
     )
-    field_chain = pl.lit(None, pl.String)
-    code_chain = pl.lit(None, pl.String)
-    reason_chain = pl.lit(None, pl.String)
-    for name, _, _ in reversed(exprs):
-        failing = pl.col(f"__code_{name}").is_not_null()
-        field_chain = pl.when(failing).then(pl.lit(name)).otherwise(field_chain)
-        code_chain = pl.when(failing).then(pl.col(f"__code_{name}")).otherwise(code_chain)
-        reason_chain = pl.when(failing).then(pl.col(f"__reason_{name}")).otherwise(reason_chain)
-    frame = frame.with_columns(
-        field_chain.alias("__field"), code_chain.alias("__code"), reason_chain.alias("__reason")
-    )
-    identity_parts: list[pl.Expr] = []
+    code_expr = pl.coalesce([pl.col(codes[c.name]) for c in table.columns])
+    identity: list[pl.Expr] = []
     if "id_no" in table.by_name:
-        identity_parts.append(
-            pl.when(pl.col("__code_id_no").is_in(list(idcard.ID_REASONS))).then(
-                pl.col("__code_id_no")
-            )
-        )
-    for fld, code, failing, reason in _cross_checks(table):
-        ok_so_far = pl.col("__field").is_null() & pl.col(f"__code_{fld}").is_null()
-        frame = frame.with_columns(
-            pl.when(ok_so_far & failing).then(pl.lit(fld)).otherwise(pl.col("__field")).alias(
-                "__field"
-            ),
-            pl.when(ok_so_far & failing).then(pl.lit(code)).otherwise(pl.col("__code")).alias(
-                "__code"
-            ),
-            pl.when(ok_so_far & failing).then(reason).otherwise(pl.col("__reason")).alias(
-                "__reason"
-            ),
-        )
-        # an identity conflict whenever the ID is valid, the value well-formed and different
-        well_formed = pl.col("__code_id_no").is_null() & pl.col(f"__code_{fld}").is_null()
-        identity_parts.append(pl.when(well_formed & failing.fill_null(False)).then(pl.lit(code)))
+        id_code = pl.col(codes["id_no"])
+        identity.append(pl.when(id_code.is_in(list(idcard.ID_REASONS))).then(id_code))
+    for fld, code, failing in _cross_checks(table):
+        fails = pl.col(codes["id_no"]).is_null() & pl.col(codes[fld]).is_null() & failing
+        fails = fails.fill_null(False)
+        field_expr = pl.coalesce([field_expr, pl.when(fails).then(pl.lit(fld))])
+        code_expr = pl.coalesce([code_expr, pl.when(fails).then(pl.lit(code))])
+        identity.append(pl.when(fails).then(pl.lit(code)))
     if table.name == "persons":
-        valid_id = pl.col("__code_id_no").is_null() & pl.col("id_no").is_not_null()
-        norm = pl.col("id_no").str.to_uppercase()
-        dup_count = pl.when(valid_id).then(pl.len().over(pl.when(valid_id).then(norm)))
-        identity_parts.append(pl.when(dup_count > 1).then(pl.lit("duplicate_id")))
+        valid_id = pl.col(codes["id_no"]).is_null()
+        dup_count = pl.len().over(pl.when(valid_id).then(pl.col("id_no").str.to_uppercase()))
+        identity.append(pl.when(valid_id & (dup_count > 1)).then(pl.lit("duplicate_id")))
     frame = frame.with_columns(
-        (pl.coalesce(identity_parts) if identity_parts else pl.lit(None, pl.String)).alias(
-            "__identity"
-        )
+        field_expr.alias("__field"),
+        code_expr.alias("__code"),
+        (pl.coalesce(identity) if identity else pl.lit(None, pl.String)).alias("__identity"),
     )
-    # duplicate keys among otherwise valid rows: the first is kept
     if table.key:
-        key_exprs = [
-            pl.col(k).str.to_uppercase() if table.by_name[k].kind == "id" else pl.col(k)
-            for k in table.key
-        ]
+        # duplicate keys among otherwise valid rows: the first is kept
+        key = pl.struct(
+            [
+                pl.col(k).str.to_uppercase() if table.by_name[k].kind == "id" else pl.col(k)
+                for k in table.key
+            ]
+        )
         ok = pl.col("__field").is_null()
-        frame = frame.with_columns(
-            pl.when(ok).then(pl.struct(key_exprs)).alias("__key")
-        ).with_columns(first_ok=pl.col("__key").is_first_distinct() | ~ok)
-        dup = ok & ~pl.col("first_ok")
-        keytext = ", ".join(table.key)
+        dup = ok & ~pl.when(ok).then(key).is_first_distinct()
         frame = frame.with_columns(
             pl.when(dup).then(pl.lit(table.key[0])).otherwise(pl.col("__field")).alias("__field"),
             pl.when(dup).then(pl.lit("duplicate_key")).otherwise(pl.col("__code")).alias("__code"),
-            pl.when(dup)
-            .then(pl.lit(f"duplicate key ({keytext}): an earlier row with the same key is kept"))
-            .otherwise(pl.col("__reason"))
-            .alias("__reason"),
         )
+    frame = frame.select(["_row", *table.names, "__field", "__code", "__identity"]).collect()
+    loaded.read = frame.height
+    loaded.skipped_empty = n - frame.height
     bad = pl.col("__field").is_not_null()
+    rejected = frame.filter(bad)
+    reasons = [reason_text(table, r) for r in rejected.iter_rows(named=True)]
     id_given = pl.col("id_no") if "id_no" in table.by_name else pl.lit(None, pl.String)
-    quarantine = frame.filter(bad).select(
+    quarantine = rejected.select(
         pl.lit(table.name).alias("table"),
         pl.col("_row").alias("row"),
         id_given.alias("id_no"),
         pl.col("__field").alias("field"),
-        pl.col("__reason").alias("reason"),
+        pl.Series("reason", reasons, dtype=pl.String),
         pl.col("__code").alias("code"),
         pl.col("__identity").alias("identity_issue"),
     )
-    accepted = frame.filter(~bad).select(["_row"] + [_typed(c) for c in table.columns])
-    loaded.frame = accepted
+    loaded.frame = (
+        frame.lazy().filter(~bad).select(["_row"] + [_typed(c) for c in table.columns]).collect()
+    )
     loaded.quarantined = quarantine.height
     return loaded, quarantine.cast(QUARANTINE_SCHEMA)

@@ -386,8 +386,9 @@ def check_pack(pack: RulePack) -> None:
     for e in ex.exclusions:
         if e.winner in losers and e.component is None:
             raise RuleError(
-                f"{pack.folder / 'exclusions.yaml'}: exclusion '{e.id}': '{e.winner}' both excludes "
-                "and is excluded — chained exclusions need an explicit order, which is not supported"
+                f"{pack.folder / 'exclusions.yaml'}: exclusion '{e.id}': '{e.winner}' both "
+                "excludes and is excluded — chained exclusions need an explicit order, which "
+                "is not supported"
             )
     covered = {frozenset(e.between) for e in ex.exclusions if e.component is None}
     for pair in ex.mutually_exclusive:

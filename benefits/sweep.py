@@ -59,9 +59,11 @@ class SweepResult:
 
 def finish_entitlements(ev: Evaluation) -> tuple[pl.DataFrame, pl.Series]:
     """Entitlements in the contract's shape, with holds from holding alerts applied."""
-    holds = ev.alerts.filter(pl.col("holds") == "pay").select(
-        "id_no", pl.col("message").alias("hold_reason")
-    ).unique("id_no", keep="first", maintain_order=True)
+    holds = (
+        ev.alerts.filter(pl.col("holds") == "pay")
+        .select("id_no", pl.col("message").alias("hold_reason"))
+        .unique("id_no", keep="first", maintain_order=True)
+    )
     ent = (
         ev.entitlements.join(holds, on="id_no", how="left")
         .with_columns(
@@ -97,9 +99,7 @@ def run_sweep(
     extracts = load_extracts(Path(data))
     timings["ingest"] = time.perf_counter() - t
     progress("merge + evaluate: facts, rules, exclusions, alerts")
-    t = time.perf_counter()
-    ev = evaluate(pack, extracts, bm)
-    timings["evaluate"] = time.perf_counter() - t
+    ev = evaluate(pack, extracts, bm, timings=timings)
     ent, held_ids = finish_entitlements(ev)
     alerts = ev.alerts.with_columns(pl.col("due_date").dt.strftime("%Y-%m-%d")).select(
         ALERT_COLUMNS
@@ -165,9 +165,7 @@ def build_summary(
             "held": held.height,
             "held_amount": str(fen_to_decimal(int(held["amount_fen"].sum() or 0))),
         }
-    alert_counts = dict(
-        sorted(alerts.group_by("kind").len().iter_rows(), key=lambda kv: kv[0])
-    )
+    alert_counts = dict(sorted(alerts.group_by("kind").len().iter_rows(), key=lambda kv: kv[0]))
     payable = ent.filter(pl.col("mode").is_in(["pay", "credit"]))
     return {
         "month": month.label,
@@ -190,9 +188,7 @@ def build_summary(
         "totals": {
             "entitlements": ent.height,
             "people": ent["id_no"].n_unique(),
-            "pay_and_credit_amount": str(
-                fen_to_decimal(int(payable["amount_fen"].sum() or 0))
-            ),
+            "pay_and_credit_amount": str(fen_to_decimal(int(payable["amount_fen"].sum() or 0))),
             "held": int(ent["held"].sum()),
         },
         "alerts": alert_counts,
@@ -220,10 +216,10 @@ def write_outputs(result: SweepResult, out: Path, write_traces: bool) -> None:
     result.quarantine.write_csv(out / "quarantine.csv")
     result.quarantine.write_parquet(out / "quarantine.parquet", statistics=False)
     if write_traces:
-        with (out / "traces.jsonl").open("w", encoding="utf-8") as fh:
-            if result.traces.len():
-                fh.write(result.traces.str.join("\n").item())
-                fh.write("\n")
+        # one JSON record per line, written as-is (no CSV quoting)
+        result.traces.to_frame("line").write_csv(
+            out / "traces.jsonl", include_header=False, quote_style="never"
+        )
     result.summary["outputs"] = {
         p.name: _sha256(p)
         for p in sorted(out.iterdir())

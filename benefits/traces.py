@@ -48,6 +48,16 @@ def _bool_text(e: pl.Expr) -> pl.Expr:
     return pl.when(e).then(pl.lit("true")).otherwise(pl.lit("false"))
 
 
+def with_inputs(names: list[str]) -> list[str]:
+    """Facts read plus the facts they are derived from (e.g. resident → hukou fields)."""
+    out: list[str] = []
+    for n in names:
+        for m in (n, *(FACTS[n].inputs if n in FACTS else ())):
+            if m not in out:
+                out.append(m)
+    return out
+
+
 def _object(names: list[str]) -> pl.Expr:
     if not names:
         return pl.lit("{}")
@@ -65,35 +75,74 @@ def _sources(names: list[str]) -> pl.Expr:
     return pl.struct([pl.col(r).alias(t) for t, r in rows.items()]).struct.json_encode()
 
 
+def rule_line(pack: RulePack, ev: Evaluation, cp: CompiledPolicy) -> str:
+    """The rule record of a policy for the month: labels, tests, basis, parameters, formula."""
+    policy = cp.policy
+    exclusions = [
+        {
+            "id": e.id,
+            "label": e.label.text(),
+            "between": list(e.between),
+            "exclude": e.exclude,
+            "when": e.when,
+            "basis": e.basis,
+        }
+        for e in pack.exclusions.exclusions
+        if cp.id in e.between
+    ]
+    return json_const(
+        {
+            "record": "rule",
+            "month": ev.month.label,
+            "policy_id": cp.id,
+            "policy_number": policy.number,
+            "policy_name": policy.name.text(),
+            "group": policy.group,
+            "mode": policy.mode,
+            "rule_version": policy.version,
+            "rule_file": policy.source_file,
+            "rule_pack": {"version": pack.version, "hash": pack.digest},
+            "basis": [b.model_dump(exclude_none=True) for b in policy.basis],
+            "considers": policy.considers,
+            "conditions": [{"id": c.id, "label": c.label, "test": c.test} for c in cp.conditions],
+            "amount_rule": {
+                "formula": policy.amount_text(),
+                "components": dict(policy.components),
+                "label": policy.amount_label.text() if policy.amount_label else None,
+            },
+            "parameters": cp.params,
+            "exclusions": exclusions,
+            "one_per": policy.one_per.label.text() if policy.one_per else None,
+        }
+    )
+
+
+def _json_string(name: str) -> pl.Expr:
+    """A string column as a JSON string literal (quotes and escapes handled by Polars)."""
+    return pl.struct([pl.col(name).alias("v")]).struct.json_encode().str.slice(5).str.head(-1)
+
+
 def policy_lines(
     pack: RulePack, ev: Evaluation, cp: CompiledPolicy, held_ids: pl.Series
 ) -> pl.Series:
-    """The trace lines of one policy (one per person considered)."""
+    """The decision records of one policy: one per person considered."""
     pid, policy = cp.id, cp.policy
     facts = ev.facts.filter(pl.col(col_name(pid, "considered")))
     if facts.is_empty():
         return pl.Series("line", [], pl.String)
     header = json_const(
         {
+            "record": "decision",
             "month": ev.month.label,
             "policy_id": pid,
-            "policy_number": policy.number,
-            "policy_name": policy.name.text(),
-            "mode": policy.mode,
-            "rule": {
-                "id": pid,
-                "version": policy.version,
-                "file": policy.source_file,
-                "rule_pack": pack.version,
-                "basis": [b.model_dump(exclude_none=True) for b in policy.basis],
-            },
+            "rule_version": policy.version,
         }
     )[:-1]  # reopen the object
     pieces: list[pl.Expr] = [
         pl.lit(header + ',"id_no":'),
-        pl.struct([pl.col("id_no")]).struct.json_encode().str.slice(9).str.head(-1),
+        _json_string("id_no"),
         pl.lit(',"household_no":'),
-        pl.struct([pl.col("household_no")]).struct.json_encode().str.slice(16).str.head(-1),
+        _json_string("household_no"),
     ]
     eligible = pl.col(col_name(pid, "eligible"))
     candidate = pl.col(col_name(pid, "candidate"))
@@ -118,30 +167,19 @@ def policy_lines(
         .then(pl.concat_str([pl.lit('"'), yuan_expr(amount), pl.lit('"')]))
         .otherwise(pl.lit("null"))
     )
-    pieces.append(pl.lit(',"conditions":['))
+    pieces.append(pl.lit(',"conditions":{'))
     for i, c in enumerate(cp.conditions):
-        head = json_const({"id": c.id, "label": c.label, "test": c.test})[:-1]
+        names = with_inputs(c.facts)
         pieces += [
-            pl.lit(("," if i else "") + head + ',"holds":'),
+            pl.lit(("," if i else "") + json_const(c.id) + ':{"holds":'),
             _bool_text(pl.col(col_name(pid, "c", c.id))),
             pl.lit(',"values":'),
-            _object(c.facts),
+            _object(names),
             pl.lit(',"sources":'),
-            _sources(c.facts),
+            _sources(names),
             pl.lit("}"),
         ]
-    pieces.append(pl.lit("]"))
-    pieces.append(
-        pl.lit(
-            ',"amount_rule":'
-            + json_const(
-                {
-                    "formula": policy.amount_text(),
-                    "label": policy.amount_label.text() if policy.amount_label else None,
-                }
-            )
-        )
-    )
+    pieces.append(pl.lit("}"))
     if cp.components:
         pieces.append(pl.lit(',"components":{'))
         for i, name in enumerate(cp.components):
@@ -153,35 +191,26 @@ def policy_lines(
                 pl.lit("}"),
             ]
         pieces.append(pl.lit("}"))
-    pieces.append(pl.lit(',"parameters":' + json_const(cp.params)))
+    params = {k: [v["value"], v["effective_from"]] for k, v in cp.params.items()}
+    pieces.append(pl.lit(',"parameters":' + json_const(params)))
     pieces.append(pl.lit(',"exclusions":['))
     excl: list[pl.Expr] = []
     for e in pack.exclusions.exclusions:
         if e.target_policy != pid:
             continue
-        flag = (
-            col_name(pid, "drop", e.component) if e.component else col_name(pid, "excl", e.id)
-        )
+        flag = col_name(pid, "drop", e.component) if e.component else col_name(pid, "excl", e.id)
         if flag not in ev.facts.columns:
             continue
         text = json_const(
             {
                 "id": e.id,
-                "label": e.label.text(),
                 "effect": f"component {e.component} dropped" if e.component else "not paid",
                 "in_favour_of": e.winner,
-                "basis": e.basis,
             }
         )
         excl.append(pl.when(pl.col(flag)).then(pl.lit(text)))
     if policy.one_per:
-        text = json_const(
-            {
-                "id": "one_per_" + policy.one_per.by,
-                "label": policy.one_per.label.text(),
-                "effect": "not selected",
-            }
-        )
+        text = json_const({"id": f"one_per_{policy.one_per.by}", "effect": "not selected"})
         excl.append(pl.when(eligible & ~candidate).then(pl.lit(text)))
     if excl:
         pieces.append(pl.concat_list(excl).list.drop_nulls().list.join(","))
@@ -190,11 +219,10 @@ def policy_lines(
 
 
 def build_traces(pack: RulePack, ev: Evaluation, held_ids: pl.Series) -> pl.Series:
-    """All trace lines of a sweep, ordered by policy number then id_no."""
-    parts = []
+    """All trace records: the rule records first, then the decisions, policy by policy."""
+    parts = [pl.Series("line", [rule_line(pack, ev, cp) for cp in ev.policies], pl.String)]
     for cp in ev.policies:
-        lines = policy_lines(pack, ev, cp, held_ids)
-        parts.append(lines)
+        parts.append(policy_lines(pack, ev, cp, held_ids))
     if not parts:
         return pl.Series("line", [], pl.String)
     return pl.concat(parts)

@@ -1,0 +1,89 @@
+"""Shared test helpers: write small extracts the way departments deliver them."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from benefits.idcard import make_id
+
+PERSON_DEFAULTS = {
+    "sex": "F",
+    "relation": "head",
+    "hukou_district": "330106",
+    "hukou_community": "330106001",
+    "hukou_status": "normal",
+    "moved_out_date": "",
+    "father_id_no": "",
+    "mother_id_no": "",
+}
+
+
+def pid(birth: str, seq: int = 2) -> str:
+    """A valid ID for a birth date (odd seq = male)."""
+    return make_id("330106", dt.date.fromisoformat(birth), seq)
+
+
+def person(
+    birth: str, seq: int = 2, household: str = "H1", name: str = "张三明", **kw: str
+) -> dict:
+    """A valid persons row."""
+    row = {
+        "id_no": pid(birth, seq),
+        "name": name,
+        "birth_date": birth,
+        "household_no": household,
+        **PERSON_DEFAULTS,
+        "sex": "M" if seq % 2 else "F",
+    }
+    row.update(kw)
+    return row
+
+
+def bank(row: dict) -> dict:
+    return {
+        "id_no": row["id_no"],
+        "account_no": "6222" + row["id_no"][-8:],
+        "account_name": row["name"],
+        "financial_active": "true",
+        "status": "open",
+    }
+
+
+def write_table(folder: Path, table: str, rows: list[dict], encoding: str = "utf-8") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{table}.csv"
+    columns: list[str] = []
+    for r in rows:
+        columns += [c for c in r if c not in columns]
+    with path.open("w", newline="", encoding=encoding) as fh:
+        w = csv.DictWriter(fh, fieldnames=columns)
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def write_delivery(folder: Path, tables: dict[str, list[dict]], with_bank: bool = True) -> Path:
+    """Write tables; by default every person gets a bank account in order."""
+    tables = dict(tables)
+    if with_bank and "bank_accounts" not in tables:
+        tables["bank_accounts"] = [bank(p) for p in tables.get("persons", [])]
+    for name, rows in tables.items():
+        if rows:
+            write_table(folder, name, rows)
+    return folder
+
+
+@pytest.fixture
+def delivery(tmp_path: Path):
+    """Factory: delivery({'persons': [...], ...}) -> folder."""
+    counter = {"n": 0}
+
+    def make(tables: dict[str, list[dict]], with_bank: bool = True) -> Path:
+        counter["n"] += 1
+        return write_delivery(tmp_path / f"d{counter['n']}", tables, with_bank)
+
+    return make

@@ -1,0 +1,219 @@
+"""Ingest: encodings, Parquet, every kind of bad value, row numbers, reconciliation."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from benefits.errors import IngestError
+from benefits.ingest import load_extracts
+from tests.conftest import person, pid, write_table
+
+HEADER = (
+    "id_no,name,sex,birth_date,household_no,relation,hukou_district,hukou_community,hukou_status"
+)
+
+
+def _persons_csv(folder: Path, lines: list[str], encoding: str = "utf-8", bom: bool = False):
+    folder.mkdir(parents=True, exist_ok=True)
+    data = "\n".join([HEADER, *lines]) + "\n"
+    raw = data.encode(encoding)
+    if bom:
+        raw = b"\xef\xbb\xbf" + raw
+    (folder / "persons.csv").write_bytes(raw)
+
+
+def _line(birth: str = "1950-03-04", seq: int = 3, **over: str) -> str:
+    row = person(birth, seq, name="王小明")
+    row.update(over)
+    return ",".join(row[c] for c in HEADER.split(","))
+
+
+@pytest.mark.parametrize(("encoding", "bom"), [("utf-8", False), ("utf-8", True), ("gbk", False)])
+def test_csv_encodings_are_detected(tmp_path: Path, encoding: str, bom: bool) -> None:
+    _persons_csv(tmp_path, [_line()], encoding, bom)
+    ex = load_extracts(tmp_path)
+    persons = ex.frame("persons")
+    assert persons["name"].to_list() == ["王小明"]
+    assert ex.tables["persons"].encoding == ("utf-8-sig" if bom else encoding)
+
+
+def test_parquet_with_typed_columns_matches_csv(tmp_path: Path) -> None:
+    row = person("1950-03-04", 3)
+    frame = pl.DataFrame([row]).with_columns(pl.col("birth_date").str.to_date())
+    frame.write_parquet(tmp_path / "persons.parquet")
+    pl.DataFrame(
+        {
+            "household_no": ["H1"],
+            "per_capita_income": [459.1],
+            "per_capita_assets": [12],
+            "assessed_on": [dt.date(2024, 1, 1)],
+        },
+    ).write_parquet(tmp_path / "household_finance.parquet")
+    ex = load_extracts(tmp_path)
+    assert ex.frame("persons")["birth_date"].cast(pl.String).to_list() == ["1950-03-04"]
+    fin = ex.frame("household_finance")
+    assert fin["per_capita_income"].to_list() == [45910]  # fen
+    assert fin["per_capita_assets"].to_list() == [1200]
+
+
+def test_both_csv_and_parquet_stop_the_sweep(tmp_path: Path) -> None:
+    write_table(tmp_path, "persons", [person("1950-03-04", 3)])
+    pl.DataFrame([person("1950-03-04", 3)]).write_parquet(tmp_path / "persons.parquet")
+    with pytest.raises(IngestError, match=r"persons\.csv and persons\.parquet"):
+        load_extracts(tmp_path)
+
+
+def test_missing_required_persons_column_stops_with_file_and_column(tmp_path: Path) -> None:
+    row = person("1950-03-04", 3)
+    del row["hukou_status"]
+    write_table(tmp_path, "persons", [row])
+    with pytest.raises(IngestError, match=r"persons\.csv.*'hukou_status'"):
+        load_extracts(tmp_path)
+
+
+def test_missing_required_column_rejects_other_table_and_reconciles(tmp_path: Path) -> None:
+    p = person("1950-03-04", 3)
+    write_table(tmp_path, "persons", [p])
+    write_table(tmp_path, "deaths", [{"id_no": p["id_no"], "death_date": "2024-01-01"}] * 2)
+    ex = load_extracts(tmp_path)
+    deaths = ex.tables["deaths"]
+    assert "source" in (deaths.error or "")
+    assert deaths.accepted == 0
+    assert deaths.read == deaths.quarantined == 2
+    q = ex.quarantine.filter(pl.col("table") == "deaths")
+    assert q["field"].unique().to_list() == ["source"]
+
+
+def test_every_kind_of_bad_value_is_quarantined_with_row_and_field(tmp_path: Path) -> None:
+    good = pid("1950-03-04", 3)
+    bad_check = good[:-1] + ("0" if good[-1] != "0" else "1")
+    lines = [
+        _line(),  # 1 ok
+        _line(id_no=good[:-2]),  # 2 wrong length
+        _line(id_no=bad_check),  # 3 check digit
+        _line(id_no="330106" + "19501332" + "0031"),  # 4 impossible birth date
+        _line("1960-01-01", 5, id_no=pid("1960-01-01", 5).lower()),  # 5 lower-case x ok
+        _line("1961-01-01", 7, birth_date="1961-01-02"),  # 6 birth date mismatch
+        _line("1962-01-01", 9, sex="F"),  # 7 sex mismatch
+        _line("1963-01-01", 11, name=""),  # 8 required empty
+        _line("1964-01-01", 13, relation="Head"),  # 9 enum case
+        _line("1965-01-01", 15, hukou_district="33010６"),  # 10 full-width digit
+        ",,,,,,,,",  # 11 all empty: skipped, still numbered
+        _line("1966-01-01", 17, birth_date="1966/01/01"),  # 12 bad date format
+        _line(),  # 13 duplicate of row 1
+        _line("1967-01-01", 19, name="  李四  "),  # 14 trimmed, ok
+    ]
+    _persons_csv(tmp_path, lines)
+    ex = load_extracts(tmp_path)
+    q = {r["row"]: r for r in ex.quarantine.iter_rows(named=True)}
+    expected = {
+        2: ("id_no", "id_length"),
+        3: ("id_no", "id_check_digit"),
+        4: ("id_no", "id_birth_date"),
+        6: ("birth_date", "birth_date_mismatch"),
+        7: ("sex", "sex_mismatch"),
+        8: ("name", "required"),
+        9: ("relation", "bad_enum"),
+        10: ("hukou_district", "full_width_digit"),
+        12: ("birth_date", "bad_date"),
+        13: ("id_no", "duplicate_key"),
+    }
+    assert {row: (q[row]["field"], q[row]["code"]) for row in q} == expected
+    t = ex.tables["persons"]
+    assert (t.read, t.accepted, t.quarantined, t.skipped_empty) == (13, 3, 10, 1)
+    accepted = ex.frame("persons")
+    assert accepted["_row"].to_list() == [1, 5, 14]
+    assert accepted["id_no"][1].endswith(pid("1960-01-01", 5)[-1].upper())
+    assert accepted["name"][2] == "李四"
+    # identity problems are flagged for the identity_conflict alert
+    identity = ex.quarantine.filter(pl.col("identity_issue").is_not_null())["row"].to_list()
+    assert sorted(identity) == [2, 3, 4, 6, 7, 13]
+
+
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [
+        ("-1", "negative_money"),
+        ("1.234", "money_precision"),
+        ("1e3", "bad_money"),
+        ("１00", "full_width_digit"),
+        ("", "required"),
+    ],
+)
+def test_money_checks(tmp_path: Path, value: str, code: str) -> None:
+    write_table(tmp_path, "persons", [person("1950-03-04", 3)])
+    write_table(
+        tmp_path,
+        "household_finance",
+        [
+            {
+                "household_no": "H1",
+                "per_capita_income": "800.5",
+                "per_capita_assets": "0",
+                "assessed_on": "2024-01-01",
+            },
+            {
+                "household_no": "H1",
+                "per_capita_income": value,
+                "per_capita_assets": "0",
+                "assessed_on": "2024-01-01",
+            },
+        ],
+    )
+    ex = load_extracts(tmp_path)
+    assert ex.frame("household_finance")["per_capita_income"].to_list() == [80050]
+    q = ex.quarantine.filter(pl.col("table") == "household_finance")
+    assert q.select("row", "field", "code").rows() == [(2, "per_capita_income", code)]
+
+
+def test_booleans_grades_and_keys(tmp_path: Path) -> None:
+    p = person("1950-03-04", 3)
+    write_table(tmp_path, "persons", [p])
+    write_table(
+        tmp_path,
+        "care_assessments",
+        [
+            {
+                "id_no": p["id_no"],
+                "care_level": "full",
+                "assessed_on": "2024-01-01",
+                "institution_resident": v,
+            }
+            for v in ("TRUE", "0", "yes")
+        ],
+    )
+    cert = {
+        "id_no": p["id_no"],
+        "category": "physical",
+        "issue_date": "2020-01-01",
+        "expiry_date": "2030-01-01",
+        "status": "valid",
+    }
+    write_table(
+        tmp_path,
+        "disability_certificates",
+        [
+            {**cert, "cert_no": "A", "grade": "1"},
+            {**cert, "cert_no": "A", "grade": "2"},
+            {**cert, "cert_no": "B", "grade": "5"},
+        ],
+    )
+    ex = load_extracts(tmp_path)
+    assert ex.frame("care_assessments")["institution_resident"].to_list() == [True, False]
+    assert ex.frame("disability_certificates")["grade"].to_list() == [1]
+    codes = ex.quarantine.select("table", "row", "code").rows()
+    assert ("care_assessments", 3, "bad_bool") in codes
+    assert ("disability_certificates", 2, "duplicate_key") in codes
+    assert ("disability_certificates", 3, "bad_grade") in codes
+
+
+def test_extra_columns_are_reported_and_absent_tables_empty(tmp_path: Path) -> None:
+    write_table(tmp_path, "persons", [{**person("1950-03-04", 3), "remark": "x"}])
+    ex = load_extracts(tmp_path)
+    assert ex.tables["persons"].extra_columns == ["remark"]
+    summary = ex.tables["pensions"].summary()
+    assert summary["file"] is None and "absent" in summary["note"]
