@@ -24,3 +24,4 @@ test: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/sweep.py
+	$(BIN)/python benchmarks/ledger.py

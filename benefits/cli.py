@@ -129,5 +129,15 @@ def synth(
         console.print(f"{table:<24} {n:>9,} rows")
 
 
+def _register_ledger() -> None:
+    from benefits.ledger.cli import audit_app, batch_app, ledger_app
+
+    app.add_typer(ledger_app, name="ledger")
+    app.add_typer(batch_app, name="batch")
+    app.add_typer(audit_app, name="audit")
+
+
+_register_ledger()
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -518,8 +518,8 @@ def paid_previous_month(pack: RulePack, extracts: Extracts, month: BenefitMonth)
         ev = evaluate(pack, extracts.with_persons(subset), prev, with_alerts=False)
     except ParameterError:
         return pl.Series("id_no", [], pl.String)
-    ent = ev.entitlements.filter(pl.col("mode").is_in(PAY_MODES_PREV))
-    return ent["id_no"].unique().filter(ent["id_no"].unique().is_in(died.implode()))
+    paid = ev.entitlements.filter(pl.col("mode").is_in(PAY_MODES_PREV))["id_no"]
+    return paid.filter(paid.is_in(died.implode())).unique(maintain_order=True)
 
 
 # ------------------------------------------------------------------------------- alerts

@@ -1,0 +1,434 @@
+"""Bank payment files out, bank return files in.
+
+**Payment file** (UTF-8 CSV): a header ``account,masked_name,amount,reference``, one line per
+pending item of the batch in item order, and a trailer ``TRAILER,<count>,<total>,<batch
+reference>``. Held and recovery items never appear. The file's bytes depend only on the
+ledger, so an export interrupted at any point and run again writes the very same file — the
+same references, which the bank uses to refuse a duplicate — and its SHA-256 is recorded.
+
+**Return file** (CSV with a header): ``reference,status[,reason][,amount]`` with status
+``paid`` or ``failed``. Paid items become ``paid``; failed ones become ``held`` with the
+bank's reason, to be released once fixed. A return file is applied whole or not at all, and
+importing one twice changes nothing.
+
+Example:
+    >>> reference(3, 17)
+    'BNF-B000003-I000000017'
+    >>> parse_reference("BNF-B000003-I000000017")
+    (3, 17)
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import Session
+
+from benefits.ledger import audit
+from benefits.ledger.batches import describe_state, get_batch, why_not
+from benefits.ledger.db import Database
+from benefits.ledger.errors import Conflict, IllegalTransition, InvalidInput, LedgerError
+from benefits.ledger.faults import crashpoint
+from benefits.ledger.models import (
+    APPROVED,
+    EXPORTED,
+    HELD,
+    PAID,
+    PENDING,
+    RECONCILED,
+    SENT,
+    BankFile,
+    BankReturn,
+    Batch,
+    BatchItem,
+)
+from benefits.ledger.money import ZERO, format_amount, parse_amount
+
+HEADER = ("account", "masked_name", "amount", "reference")
+TRAILER = "TRAILER"
+PREFIX = "BNF"
+_REF_RE = re.compile(r"^BNF-B(\d{6,})-I(\d{9,})$")
+CHUNK = 2000
+
+
+def reference(batch_id: int, item_id: int) -> str:
+    """The payment reference of an item: unique, stable, and it names its batch."""
+    return f"{PREFIX}-B{batch_id:06d}-I{item_id:09d}"
+
+
+def batch_reference(batch_id: int) -> str:
+    """The reference of a whole batch (on the trailer line)."""
+    return f"{PREFIX}-B{batch_id:06d}"
+
+
+def parse_reference(text: str) -> tuple[int, int] | None:
+    """(batch id, item id) of a payment reference, or None when it is not one of ours."""
+    m = _REF_RE.match(text.strip())
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def render(batch_id: int, lines: Iterable[tuple[int, str, str, Decimal]]) -> bytes:
+    """The payment file's bytes for (item id, account, masked name, amount) lines.
+
+    Example:
+        >>> print(render(3, [(17, "6222020000000001", "张*明", Decimal("459.00"))]).decode())
+        account,masked_name,amount,reference
+        6222020000000001,张*明,459.00,BNF-B000003-I000000017
+        TRAILER,1,459.00,BNF-B000003
+        <BLANKLINE>
+    """
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(HEADER)
+    count, total = 0, ZERO
+    for item_id, account, masked_name, amount in lines:
+        w.writerow((account, masked_name, format_amount(amount), reference(batch_id, item_id)))
+        count += 1
+        total += amount
+    w.writerow((TRAILER, count, format_amount(total), batch_reference(batch_id)))
+    return buf.getvalue().encode("utf-8")
+
+
+def sha256_hex(data: bytes) -> str:
+    """SHA-256 of bytes, hex."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write via a temporary file, fsync, rename: the path holds the old file or the whole
+    new one, never half of it. Temporary files left by a killed earlier attempt are removed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    crashpoint("export:file_written")
+    os.replace(tmp, path)
+    for stale in path.parent.glob(f".{path.name}.tmp-*"):
+        stale.unlink(missing_ok=True)
+    try:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. platforms without directory fds
+        return
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """The written bank file; `already` when the batch had been exported before (the file
+    was written again, identical to the recorded one)."""
+
+    batch_id: int
+    path: Path
+    sha256: str
+    count: int
+    total: Decimal
+    already: bool
+
+
+def _lines(session: Session, *conds: Any) -> list[tuple[int, str, str, Decimal]]:
+    rows = (
+        session.connection()
+        .execute(
+            select(BatchItem.id, BatchItem.account_no, BatchItem.masked_name, BatchItem.amount)
+            .where(*conds)
+            .order_by(BatchItem.id)
+        )
+        .all()
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def export_batch(db: Database, batch_id: int, to: Path, by: str) -> ExportResult:
+    """Write the bank payment file of an approved batch and mark it exported (re-runnable).
+
+    The batch row stays locked from reading the items to the commit. If the process dies
+    anywhere before the commit, the batch is still approved and running the export again
+    writes the identical file; once exported, running it again re-writes the file and checks
+    its SHA-256 against the recorded one.
+
+    Example:
+        >>> export_batch(db, 3, Path("bank/B3.csv"), by="carol").count   # doctest: +SKIP
+        23112
+    """
+    to = Path(to)
+    with db.transaction() as s:
+        batch = get_batch(s, batch_id, lock=True)
+        if batch.status in (EXPORTED, RECONCILED):
+            return _rewrite(db, s, batch, to, by)
+        if batch.status != APPROVED:
+            raise IllegalTransition(
+                "export", by, f"batch {batch.id}", describe_state(batch),
+                why_not("export", batch),
+            )  # fmt: skip
+        lines = _lines(
+            s, BatchItem.batch_id == batch.id, BatchItem.status == PENDING,
+            BatchItem.voided.is_(False),
+        )  # fmt: skip
+        data = render(batch.id, lines)
+        sha = sha256_hex(data)
+        total = sum((line[3] for line in lines), ZERO)
+        _write_atomic(to, data)
+        crashpoint("export:file_renamed")
+
+        now = db.now()
+        bank_file = BankFile(
+            batch_id=batch.id, path=str(to), sha256=sha, item_count=len(lines), total=total,
+            created_by=by, created_at=now,
+        )  # fmt: skip
+        s.add(bank_file)
+        s.flush()
+        sent = s.execute(
+            update(BatchItem)
+            .where(
+                BatchItem.batch_id == batch.id, BatchItem.status == PENDING,
+                BatchItem.voided.is_(False),
+            )
+            .values(status=SENT, bank_file_id=bank_file.id)
+            .execution_options(synchronize_session=False)
+        ).rowcount  # fmt: skip
+        if sent != len(lines):  # pragma: no cover - the batch lock makes this unreachable
+            raise Conflict(f"batch {batch.id} items changed during export; nothing was recorded")
+        crashpoint("export:db_mid")
+        before = describe_state(batch)
+        s.execute(
+            update(Batch)
+            .where(Batch.id == batch.id, Batch.status == APPROVED)
+            .values(status=EXPORTED, exported_by=by, exported_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        audit.append(
+            s, at=now, actor=by, action="batch.export", object_type="batch", object_id=batch.id,
+            before={"status": APPROVED, "state": before},
+            after={"status": EXPORTED, "file": str(to), "sha256": sha, "count": len(lines),
+                   "total": format_amount(total)},
+        )  # fmt: skip
+        return ExportResult(batch.id, to, sha, len(lines), total, already=False)
+
+
+def _rewrite(db: Database, s: Session, batch: Batch, to: Path, by: str) -> ExportResult:
+    """Write an exported batch's bank file again, byte-identical to the recorded one."""
+    bank_file = s.execute(select(BankFile).where(BankFile.batch_id == batch.id)).scalar_one()
+    lines = _lines(s, BatchItem.bank_file_id == bank_file.id)
+    data = render(batch.id, lines)
+    sha = sha256_hex(data)
+    if sha != bank_file.sha256:
+        raise LedgerError(
+            f"batch {batch.id}: the bank file rebuilt from the ledger has SHA-256 {sha}, but "
+            f"{bank_file.sha256} was recorded at export — the ledger was changed after export; "
+            "run `benefits audit verify` and do not send a new file"
+        )
+    _write_atomic(to, data)
+    audit.append(
+        s, at=db.now(), actor=by, action="batch.export.rewrite", object_type="batch",
+        object_id=batch.id, after={"file": str(to), "sha256": sha},
+    )  # fmt: skip
+    return ExportResult(batch.id, to, sha, bank_file.item_count, bank_file.total, already=True)
+
+
+# ------------------------------------------------------------------------- reconciliation
+
+
+@dataclass(frozen=True)
+class ReturnLine:
+    """One line of a bank return file."""
+
+    line: int
+    batch_id: int
+    item_id: int
+    status: str
+    reason: str
+    amount: Decimal | None
+
+
+def parse_return(path: Path, data: bytes) -> list[ReturnLine]:
+    """Parse and check a return file; raise InvalidInput naming the file, line and field."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{path}: not UTF-8 ({exc})") from exc
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    fields = [f.strip() for f in reader.fieldnames or []]
+    if "reference" not in fields or "status" not in fields:
+        raise InvalidInput(f"{path}: needs a header with at least reference and status")
+    out: list[ReturnLine] = []
+    errors: list[str] = []
+    for n, raw in enumerate(reader, start=2):
+        row = {(k or "").strip(): (v or "").strip() for k, v in raw.items() if k}
+        if TRAILER in (row.get("reference"), row.get(fields[0])):
+            continue
+        ref = parse_reference(row.get("reference", ""))
+        if ref is None:
+            bad_ref = row.get("reference")
+            errors.append(f"line {n}, reference: {bad_ref!r} is not a ledger reference")
+            continue
+        status = row.get("status", "").lower()
+        if status not in (PAID, "failed"):
+            errors.append(f"line {n}, status: must be paid or failed, got {row.get('status')!r}")
+            continue
+        amount = None
+        if row.get("amount"):
+            try:
+                amount = parse_amount(row["amount"])
+            except ValueError as exc:
+                errors.append(f"line {n}, amount: {exc}")
+                continue
+        out.append(ReturnLine(n, ref[0], ref[1], status, row.get("reason", ""), amount))
+    if errors:
+        raise InvalidInput(f"{path}: " + "; ".join(errors[:10]))
+    return out
+
+
+@dataclass(frozen=True)
+class ReconcileResult:
+    """What a return file did: paid, failed (now held), lines already applied, items still
+    awaiting the bank, the batch's status; `already` when this very file was imported."""
+
+    batch_id: int
+    paid: int
+    failed: int
+    unchanged: int
+    still_sent: int
+    status: str
+    already: bool
+
+
+def reconcile(db: Database, batch_id: int, file: Path, by: str) -> ReconcileResult:
+    """Apply a bank return file to an exported batch, in one transaction.
+
+    Example:
+        >>> reconcile(db, 3, Path("bank/B3-return.csv"), by="carol").status  # doctest: +SKIP
+        'reconciled'
+    """
+    file = Path(file)
+    data = file.read_bytes()
+    sha = sha256_hex(data)
+    lines = parse_return(file, data)
+    with db.transaction() as s:
+        batch = get_batch(s, batch_id, lock=True)
+        prior = s.execute(
+            select(BankReturn).where(BankReturn.batch_id == batch.id, BankReturn.sha256 == sha)
+        ).scalar_one_or_none()
+        if prior is not None:
+            still = _count_sent(s, batch.id)
+            return ReconcileResult(batch.id, 0, 0, len(lines), still, batch.status, True)
+        if batch.status not in (EXPORTED, RECONCILED):
+            raise IllegalTransition(
+                "reconcile", by, f"batch {batch.id}", describe_state(batch),
+                why_not("reconcile", batch),
+            )  # fmt: skip
+        items = {
+            r.id: r
+            for r in s.connection().execute(
+                select(BatchItem.id, BatchItem.status, BatchItem.bank_status,
+                       BatchItem.bank_file_id, BatchItem.amount)
+                .where(BatchItem.batch_id == batch.id, BatchItem.bank_file_id.is_not(None))
+            ).all()
+        }  # fmt: skip
+        paid_ids: list[int] = []
+        failed: list[dict[str, Any]] = []
+        unchanged = 0
+        errors: list[str] = []
+        seen: set[int] = set()
+        for ln in lines:
+            item = items.get(ln.item_id)
+            where = f"{file}, line {ln.line}"
+            if ln.batch_id != batch.id or item is None:
+                errors.append(f"{where}: {reference(ln.batch_id, ln.item_id)} was not sent "
+                              f"in batch {batch.id}'s bank file")  # fmt: skip
+                continue
+            if ln.item_id in seen:
+                errors.append(f"{where}: item {ln.item_id} appears twice")
+                continue
+            seen.add(ln.item_id)
+            if ln.amount is not None and ln.amount != item.amount:
+                errors.append(f"{where}: amount {ln.amount} but {item.amount} was sent")
+                continue
+            if item.status != SENT:
+                if item.bank_status == ln.status:
+                    unchanged += 1
+                else:
+                    errors.append(f"{where}: item {ln.item_id} is already {item.bank_status} "
+                                  f"at the bank, this file says {ln.status}")  # fmt: skip
+                continue
+            if ln.status == PAID:
+                paid_ids.append(ln.item_id)
+            else:
+                why = ln.reason or "the bank gave no reason"
+                failed.append({"b_id": ln.item_id, "b_reason": why, "b_hold": f"bank: {why}"})
+        if errors:
+            raise InvalidInput(
+                f"return file refused, nothing applied: {'; '.join(errors[:10])}"
+                + (f"; and {len(errors) - 10} more" if len(errors) > 10 else "")
+            )
+        for i in range(0, len(paid_ids), CHUNK):
+            s.execute(
+                update(BatchItem)
+                .where(BatchItem.id.in_(paid_ids[i : i + CHUNK]), BatchItem.status == SENT)
+                .values(status=PAID, bank_status=PAID)
+                .execution_options(synchronize_session=False)
+            )
+        if failed:
+            s.connection().execute(
+                update(BatchItem.__table__)
+                .where(BatchItem.__table__.c.id == bindparam("b_id"),
+                       BatchItem.__table__.c.status == SENT)
+                .values(status=HELD, bank_status="failed", bank_reason=bindparam("b_reason"),
+                        hold_reason=bindparam("b_hold")),
+                failed,
+            )  # fmt: skip
+        crashpoint("reconcile:db_mid")
+        now = db.now()
+        s.add(
+            BankReturn(
+                batch_id=batch.id, path=str(file), sha256=sha, paid=len(paid_ids),
+                failed=len(failed), imported_by=by, imported_at=now,
+            )
+        )  # fmt: skip
+        s.flush()
+        still = _count_sent(s, batch.id)
+        audit.append(
+            s, at=now, actor=by, action="bank_return.import", object_type="batch",
+            object_id=batch.id,
+            after={"file": str(file), "sha256": sha, "paid": len(paid_ids),
+                   "failed": len(failed), "unchanged": unchanged, "still_sent": still},
+        )  # fmt: skip
+        status = batch.status
+        if still == 0 and batch.status == EXPORTED:
+            s.execute(
+                update(Batch)
+                .where(Batch.id == batch.id, Batch.status == EXPORTED)
+                .values(status=RECONCILED, reconciled_by=by, reconciled_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            status = RECONCILED
+            audit.append(
+                s, at=now, actor=by, action="batch.reconcile", object_type="batch",
+                object_id=batch.id, before={"status": EXPORTED},
+                after={"status": RECONCILED, "return_file_sha256": sha},
+            )  # fmt: skip
+        return ReconcileResult(
+            batch.id, len(paid_ids), len(failed), unchanged, still, status, False
+        )
+
+
+def _count_sent(s: Session, batch_id: int) -> int:
+    return int(
+        s.execute(
+            select(func.count()).where(BatchItem.batch_id == batch_id, BatchItem.status == SENT)
+        ).scalar_one()
+    )

@@ -1,0 +1,155 @@
+"""The ledger's service API: one object the CLI, the web app and the scheduler call.
+
+Each method is one transaction (export and reconciliation included) and writes its audit
+entry in that same transaction, so an action and its record commit or vanish together.
+
+Example:
+    >>> ledger = Ledger("sqlite:///benefits.sqlite")        # doctest: +SKIP
+    >>> ledger.init(by="admin")                              # doctest: +SKIP
+    >>> run = ledger.import_run(Path("out/2025-01"), by="alice")          # doctest: +SKIP
+    >>> batch = ledger.create_batch(run.run_id, by="alice")               # doctest: +SKIP
+    >>> ledger.submit(batch.id, by="alice"); ledger.approve(batch.id, by="bob")  # doctest: +SKIP
+    >>> ledger.export(batch.id, Path("bank/2025-01.csv"), by="carol")     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+
+from benefits.ledger import audit, bankfile, batches, runs, settings
+from benefits.ledger.clock import Clock
+from benefits.ledger.db import SCHEMA_REVISION, Database, display_url
+from benefits.ledger.models import AuditEntry, Batch, BatchItem, SweepRun
+
+
+class Ledger:
+    """The ledger on one database (SQLite file by default, PostgreSQL by URL).
+
+    Args:
+        url: SQLAlchemy URL; default ``$BENEFITS_DATABASE_URL`` or ``sqlite:///benefits.sqlite``.
+        clock: callable returning the current time (inject a fixed one in tests).
+        engine: an existing engine to use instead of `url`.
+    """
+
+    def __init__(
+        self, url: str | None = None, *, clock: Clock | None = None, engine: Engine | None = None
+    ) -> None:
+        self.db = Database(url, clock=clock, engine=engine)
+
+    @property
+    def url(self) -> str:
+        """The database URL with any password hidden."""
+        return display_url(self.db.url)
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.db.dispose()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema -------------------------------------------------------------------------
+    def init(self, by: str = "system") -> str:
+        """Create or upgrade the ledger tables (idempotent); audited when something changed.
+
+        >>> Ledger("sqlite:///x.sqlite").init()        # doctest: +SKIP
+        '0001_ledger'
+        """
+        before = self.db.current_revision()
+        after = self.db.migrate()
+        assert after is not None
+        if before != after:
+            with self.db.transaction() as s:
+                audit.append(
+                    s, at=self.db.now(), actor=by, action="ledger.init", object_type="schema",
+                    object_id=after, before={"revision": before}, after={"revision": after},
+                )  # fmt: skip
+        return after
+
+    def revision(self) -> tuple[str | None, str]:
+        """(the database's schema revision, the revision this code needs)."""
+        return self.db.current_revision(), SCHEMA_REVISION
+
+    # -- runs -----------------------------------------------------------------------------
+    def import_run(self, out: Path, by: str) -> runs.ImportResult:
+        """Record a sweep output folder (idempotent). See :func:`runs.import_run`."""
+        return runs.import_run(self.db, Path(out), by)
+
+    def runs(self, month: str | None = None) -> list[SweepRun]:
+        """Recorded runs, newest first."""
+        return runs.list_runs(self.db, month)
+
+    # -- batches --------------------------------------------------------------------------
+    def create_batch(self, run_id: int, by: str) -> Batch:
+        """Draft batch from a run. See :func:`batches.create_batch`."""
+        return batches.create_batch(self.db, run_id, by)
+
+    def submit(self, batch_id: int, by: str) -> Batch:
+        """draft → submitted."""
+        return batches.submit(self.db, batch_id, by)
+
+    def approve(self, batch_id: int, by: str) -> Batch:
+        """submitted → approved, by an officer who neither created nor submitted it."""
+        return batches.approve(self.db, batch_id, by)
+
+    def reject(self, batch_id: int, by: str, reason: str) -> Batch:
+        """draft/submitted/approved → rejected, with a reason; items voided."""
+        return batches.reject(self.db, batch_id, by, reason)
+
+    def release(self, item_id: int, by: str, reason: str, account: str | None = None) -> BatchItem:
+        """Release a held item with a reason. See :func:`batches.release`."""
+        return batches.release(self.db, item_id, by, reason, account)
+
+    def export(self, batch_id: int, to: Path, by: str) -> bankfile.ExportResult:
+        """approved → exported, writing the bank file (re-runnable)."""
+        return bankfile.export_batch(self.db, batch_id, Path(to), by)
+
+    def reconcile(self, batch_id: int, file: Path, by: str) -> bankfile.ReconcileResult:
+        """Apply a bank return file; exported → reconciled once nothing awaits the bank."""
+        return bankfile.reconcile(self.db, batch_id, Path(file), by)
+
+    def batch(self, batch_id: int) -> batches.BatchDetail:
+        """A batch with its totals."""
+        return batches.batch_detail(self.db, batch_id)
+
+    def batches(self, month: str | None = None, status: str | None = None) -> list[Batch]:
+        """Batches, newest first."""
+        return batches.list_batches(self.db, month, status)
+
+    def items(
+        self,
+        batch_id: int,
+        *,
+        status: str | None = None,
+        kind: str | None = None,
+        limit: int | None = 100,
+    ) -> list[BatchItem]:
+        """Items of a batch."""
+        return batches.list_items(self.db, batch_id, status=status, kind=kind, limit=limit)
+
+    # -- settings and audit ---------------------------------------------------------------
+    def set_setting(self, key: str, value: str, by: str) -> None:
+        """Create or change a setting (audited)."""
+        settings.set_setting(self.db, key, value, by)
+
+    def settings(self) -> dict[str, str]:
+        """Every setting."""
+        return settings.list_settings(self.db)
+
+    def verify_audit(self) -> audit.VerifyResult:
+        """Recompute the audit chain; the result names the first broken entry."""
+        with self.db.snapshot() as s:
+            return audit.verify(s)
+
+    def audit_entries(self, last: int = 20) -> list[AuditEntry]:
+        """The newest `last` audit entries, oldest first."""
+        with self.db.snapshot() as s:
+            rows = s.execute(
+                select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(last)
+            ).scalars()
+            return list(reversed(list(rows)))
