@@ -481,8 +481,9 @@ def collect_entitlements(
     compiled: list[CompiledPolicy], facts: pl.DataFrame, month: BenefitMonth
 ) -> pl.DataFrame:
     """One row per person × policy paid, credited, led or noticed."""
+    lazy = facts.lazy()
     frames = [
-        facts.filter(pl.col(col_name(cp.id, "paid"))).select(
+        lazy.filter(pl.col(col_name(cp.id, "paid"))).select(
             "id_no",
             "household_no",
             pl.lit(cp.id).alias("policy_id"),
@@ -498,7 +499,7 @@ def collect_entitlements(
     ]
     if not frames:
         return pl.DataFrame(schema=ENTITLEMENT_SCHEMA)
-    return pl.concat(frames).cast(ENTITLEMENT_SCHEMA)
+    return pl.concat(frames).cast(ENTITLEMENT_SCHEMA).collect()
 
 
 def paid_previous_month(pack: RulePack, extracts: Extracts, month: BenefitMonth) -> pl.Series:
@@ -597,7 +598,8 @@ def evaluate_alerts(
         except RuleError as exc:
             raise RuleError(f"{where}: {exc}") from exc
         frames.append(
-            frame.filter(cond)
+            frame.lazy()
+            .filter(cond)
             .with_columns(due.polars().alias("__due"))
             .select(
                 pl.col("id_no"),
@@ -610,7 +612,7 @@ def evaluate_alerts(
         )
     if not frames:
         return pl.DataFrame(schema=ALERT_SCHEMA)
-    alerts = pl.concat(frames).cast(ALERT_SCHEMA).filter(pl.col("id_no").is_not_null())
+    alerts = pl.concat(frames).cast(ALERT_SCHEMA).filter(pl.col("id_no").is_not_null()).collect()
     return alerts.unique(
         subset=["id_no", "kind", "policy_id", "due_date"], keep="first", maintain_order=True
     ).sort(["id_no", "kind", "policy_id", "due_date"])

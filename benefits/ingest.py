@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,10 +97,26 @@ class Extracts:
         return self.tables[name].frame
 
     def with_persons(self, persons: pl.DataFrame) -> Extracts:
-        """The same delivery with another persons frame (used to re-evaluate a subset)."""
-        tables = dict(self.tables)
-        old = tables["persons"]
-        tables["persons"] = LoadedTable("persons", persons, old.file, old.format)
+        """The delivery restricted to some persons (whole households) and their parents.
+
+        Used to re-evaluate a few households, e.g. the previous month for `death_stop`: every
+        table keyed by person keeps only the rows of these persons (and of their parents,
+        whose deaths and situations count), and household tables only these households.
+        """
+        ids = pl.concat(
+            [persons["id_no"], persons["father_id_no"], persons["mother_id_no"]]
+        ).drop_nulls()
+        households = persons["household_no"].unique()
+        tables: dict[str, LoadedTable] = {}
+        for name, t in self.tables.items():
+            frame = t.frame
+            if name == "persons":
+                frame = persons
+            elif "id_no" in frame.columns:
+                frame = frame.filter(pl.col("id_no").is_in(ids.implode()))
+            elif "household_no" in frame.columns:
+                frame = frame.filter(pl.col("household_no").is_in(households.implode()))
+            tables[name] = LoadedTable(name, frame, t.file, t.format)
         return Extracts(self.folder, tables, self.quarantine)
 
 
@@ -119,8 +136,11 @@ def load_extracts(folder: Path) -> Extracts:
         raise IngestError(f"data folder {folder} does not exist")
     tables: dict[str, LoadedTable] = {}
     quarantines: list[pl.DataFrame] = []
-    for name in TABLE_ORDER:
-        loaded, quarantine = load_table(folder, TABLES[name])
+    # Tables are independent: load them side by side (Polars releases the GIL), in a fixed
+    # order of results so that everything downstream stays deterministic.
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="ingest") as pool:
+        loads = list(pool.map(lambda name: load_table(folder, TABLES[name]), TABLE_ORDER))
+    for name, (loaded, quarantine) in zip(TABLE_ORDER, loads, strict=True):
         tables[name] = loaded
         quarantines.append(quarantine)
     q = pl.concat(quarantines, how="vertical") if quarantines else pl.DataFrame()
@@ -439,6 +459,7 @@ def validate(
     loaded.skipped_empty = n - frame.height
     bad = pl.col("__field").is_not_null()
     rejected = frame.filter(bad)
+    accepted = frame.lazy().filter(~bad).select(["_row"] + [_typed(c) for c in table.columns])
     reasons = [reason_text(table, r) for r in rejected.iter_rows(named=True)]
     id_given = pl.col("id_no") if "id_no" in table.by_name else pl.lit(None, pl.String)
     quarantine = rejected.select(
@@ -450,8 +471,6 @@ def validate(
         pl.col("__code").alias("code"),
         pl.col("__identity").alias("identity_issue"),
     )
-    loaded.frame = (
-        frame.lazy().filter(~bad).select(["_row"] + [_typed(c) for c in table.columns]).collect()
-    )
+    loaded.frame = accepted.collect()
     loaded.quarantined = quarantine.height
     return loaded, quarantine.cast(QUARANTINE_SCHEMA)

@@ -566,4 +566,5 @@ def build_facts(
         .then(pl.lit("name_mismatch"))
     )
     columns = list(dict.fromkeys([*FACTS, *ROW_FACTS]))
-    return p.select(columns).collect()
+    # the in-memory engine runs this join-heavy plan about twice as fast as streaming
+    return p.select(columns).collect(engine="in-memory")

@@ -18,13 +18,13 @@ from pathlib import Path
 import polars as pl
 
 from benefits import __version__
+from benefits import traces as tracing
 from benefits.evaluate import Evaluation, evaluate, fen_to_decimal, yuan_expr
 from benefits.idcard import mask_name_expr
 from benefits.ingest import Extracts, load_extracts
 from benefits.period import BenefitMonth
 from benefits.progress import Progress, no_progress
 from benefits.rulebook import RulePack, load_pack
-from benefits.traces import build_traces
 
 ENTITLEMENT_COLUMNS = [
     "id_no",
@@ -45,16 +45,30 @@ QUARANTINE_COLUMNS = ["table", "row", "id_no", "field", "reason", "code"]
 
 @dataclass
 class SweepResult:
-    """Everything a sweep produced (also written to disk when `out` is given)."""
+    """Everything a sweep produced (also written to disk when `out` is given).
+
+    `traces` are the JSON lines of traces.jsonl; when the sweep wrote them to `out` they were
+    streamed to disk and are read back only if asked for.
+    """
 
     month: str
     entitlements: pl.DataFrame
     alerts: pl.DataFrame
     quarantine: pl.DataFrame
-    traces: pl.Series
+    trace_lines: pl.Series | None
     summary: dict
     evaluation: Evaluation | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    traces_path: Path | None = None
+
+    @property
+    def traces(self) -> pl.Series:
+        if self.trace_lines is None and self.traces_path is not None:
+            lines = self.traces_path.read_text(encoding="utf-8").splitlines()
+            self.trace_lines = pl.Series("line", lines, pl.String)
+        if self.trace_lines is None:
+            return pl.Series("line", [], pl.String)
+        return self.trace_lines
 
 
 def finish_entitlements(ev: Evaluation) -> tuple[pl.DataFrame, pl.Series]:
@@ -105,28 +119,30 @@ def run_sweep(
         ALERT_COLUMNS
     )
     quarantine = extracts.quarantine.sort(["table", "row", "field"]).select(QUARANTINE_COLUMNS)
-    traces = pl.Series("line", [], pl.String)
-    if write_traces:
-        progress("traces")
-        t = time.perf_counter()
-        traces = build_traces(pack, ev, held_ids)
-        timings["traces"] = time.perf_counter() - t
     summary = build_summary(pack, extracts, ev, ent, alerts, bm, out)
     result = SweepResult(
-        bm.label,
-        ent.select(ENTITLEMENT_COLUMNS),
-        alerts,
-        quarantine,
-        traces,
-        summary,
-        ev,
-        timings,
+        bm.label, ent.select(ENTITLEMENT_COLUMNS), alerts, quarantine, None, summary, ev, timings
     )
+    if write_traces:
+        summary["trace_records"] = tracing.count_records(ev)
     if out is not None:
+        out = Path(out)
         progress("writing outputs")
         t = time.perf_counter()
-        write_outputs(result, Path(out), write_traces)
+        write_outputs(result, out)
         timings["write"] = time.perf_counter() - t
+        if write_traces:
+            progress("traces")
+            t = time.perf_counter()
+            result.traces_path = out / "traces.jsonl"
+            tracing.write_traces(pack, ev, held_ids, result.traces_path)
+            timings["traces"] = time.perf_counter() - t
+        else:
+            (out / "traces.jsonl").unlink(missing_ok=True)  # never leave another run's traces
+    elif write_traces:
+        t = time.perf_counter()
+        result.trace_lines = tracing.build_traces(pack, ev, held_ids)
+        timings["traces"] = time.perf_counter() - t
     summary["run_seconds"] = round(time.perf_counter() - t0, 3)
     summary["stage_seconds"] = {k: round(v, 3) for k, v in timings.items()}
     if out is not None:
@@ -201,8 +217,8 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def write_outputs(result: SweepResult, out: Path, write_traces: bool) -> None:
-    """Write the contract's files: CSV + Parquet tables, traces.jsonl (summary after)."""
+def write_outputs(result: SweepResult, out: Path) -> None:
+    """Write the contract's tables as CSV and Parquet (traces and summary are written after)."""
     out.mkdir(parents=True, exist_ok=True)
     ent = result.entitlements
     ent.write_csv(out / "entitlements.csv")
@@ -215,11 +231,6 @@ def write_outputs(result: SweepResult, out: Path, write_traces: bool) -> None:
     )
     result.quarantine.write_csv(out / "quarantine.csv")
     result.quarantine.write_parquet(out / "quarantine.parquet", statistics=False)
-    if write_traces:
-        # one JSON record per line, written as-is (no CSV quoting)
-        result.traces.to_frame("line").write_csv(
-            out / "traces.jsonl", include_header=False, quote_style="never"
-        )
     result.summary["outputs"] = {
         p.name: _sha256(p)
         for p in sorted(out.iterdir())

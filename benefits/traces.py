@@ -15,6 +15,8 @@ Example line (abridged)::
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 
 from benefits.evaluate import (
@@ -124,12 +126,16 @@ def _json_string(name: str) -> pl.Expr:
 
 def policy_lines(
     pack: RulePack, ev: Evaluation, cp: CompiledPolicy, held_ids: pl.Series
-) -> pl.Series:
-    """The decision records of one policy: one per person considered."""
+) -> pl.LazyFrame:
+    """The decision records of one policy: one per person considered (lazy, column `line`)."""
+    pid = cp.id
+    facts = ev.facts.lazy().filter(pl.col(col_name(pid, "considered")))
+    return facts.select(_line(pack, ev, cp, held_ids).alias("line"))
+
+
+def _line(pack: RulePack, ev: Evaluation, cp: CompiledPolicy, held_ids: pl.Series) -> pl.Expr:
+    """The decision record of one person for one policy, as a string expression."""
     pid, policy = cp.id, cp.policy
-    facts = ev.facts.filter(pl.col(col_name(pid, "considered")))
-    if facts.is_empty():
-        return pl.Series("line", [], pl.String)
     header = json_const(
         {
             "record": "decision",
@@ -215,14 +221,32 @@ def policy_lines(
     if excl:
         pieces.append(pl.concat_list(excl).list.drop_nulls().list.join(","))
     pieces.append(pl.lit("]}"))
-    return facts.select(pl.concat_str(pieces).alias("line"))["line"]
+    return pl.concat_str(pieces)
+
+
+def trace_frame(pack: RulePack, ev: Evaluation, held_ids: pl.Series) -> pl.LazyFrame:
+    """All trace records as a lazy frame of JSON lines: the rule records first, then the
+    decisions, policy by policy (lazy, so only the columns a line reads are touched and the
+    lines can be streamed to disk)."""
+    rules = pl.DataFrame(
+        {"line": [rule_line(pack, ev, cp) for cp in ev.policies]}, schema={"line": pl.String}
+    ).lazy()
+    return pl.concat([rules, *[policy_lines(pack, ev, cp, held_ids) for cp in ev.policies]])
 
 
 def build_traces(pack: RulePack, ev: Evaluation, held_ids: pl.Series) -> pl.Series:
-    """All trace records: the rule records first, then the decisions, policy by policy."""
-    parts = [pl.Series("line", [rule_line(pack, ev, cp) for cp in ev.policies], pl.String)]
-    for cp in ev.policies:
-        parts.append(policy_lines(pack, ev, cp, held_ids))
-    if not parts:
-        return pl.Series("line", [], pl.String)
-    return pl.concat(parts)
+    """All trace records in memory (see :func:`trace_frame`)."""
+    return trace_frame(pack, ev, held_ids).collect()["line"]
+
+
+def write_traces(pack: RulePack, ev: Evaluation, held_ids: pl.Series, path: Path) -> None:
+    """Stream the trace records to a JSON Lines file without holding them all in memory."""
+    trace_frame(pack, ev, held_ids).sink_csv(path, include_header=False, quote_style="never")
+
+
+def count_records(ev: Evaluation) -> int:
+    """How many records the traces hold (rule records plus one per person × policy)."""
+    considered = [pl.col(col_name(cp.id, "considered")).sum() for cp in ev.policies]
+    if not considered:
+        return 0
+    return len(ev.policies) + int(ev.facts.select(pl.sum_horizontal(considered)).item())
