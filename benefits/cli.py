@@ -74,35 +74,49 @@ def sweep(
 
 def _print_summary(summary: dict) -> None:
     out = Console()
-    t = RichTable(title=f"Sweep {summary['month']} — input tables")
-    for col in ("table", "file", "read", "accepted", "quarantined", "note"):
-        t.add_column(col, justify="right" if col in ("read", "accepted", "quarantined") else "left")
+    t = RichTable(title=f"Sweep {summary['month']} — input tables (read = accepted + quarantined)")
+    t.add_column("table", no_wrap=True)
+    t.add_column("format", no_wrap=True)
+    for col in ("read", "accepted", "quarantined"):
+        t.add_column(col, justify="right", no_wrap=True)
+    t.add_column("note", overflow="fold")
     for name, info in summary["tables"].items():
+        fmt = f"{info['format']} {info['encoding'] or ''}".strip() if info.get("file") else "—"
         t.add_row(
             name,
-            info.get("file") or "—",
-            str(info["read"]),
-            str(info["accepted"]),
-            str(info["quarantined"]),
+            fmt,
+            f"{info['read']:,}",
+            f"{info['accepted']:,}",
+            f"{info['quarantined']:,}",
             info.get("note", ""),
         )
     out.print(t)
     p = RichTable(title="Entitlements by policy")
-    for col in ("#", "policy", "mode", "people", "held", "amount (yuan)"):
-        p.add_column(col, justify="right" if col in ("people", "held", "amount (yuan)") else "left")
+    p.add_column("#", justify="right")
+    p.add_column("policy", no_wrap=True)
+    p.add_column("名称", overflow="fold")
+    p.add_column("mode")
+    for col in ("people", "held", "amount (yuan)"):
+        p.add_column(col, justify="right", no_wrap=True)
     for pid, info in summary["policies"].items():
         p.add_row(
             str(info["number"]),
-            f"{pid} {info['name_zh']}",
+            pid,
+            info["name_zh"],
             info["mode"],
-            str(info["count"]),
-            str(info["held"]),
+            f"{info['count']:,}",
+            f"{info['held']:,}",
             info["amount"],
         )
     out.print(p)
-    a = ", ".join(f"{k} {v}" for k, v in summary["alerts"].items()) or "none"
+    a = ", ".join(f"{k} {v:,}" for k, v in summary["alerts"].items()) or "none"
     out.print(f"Alerts: {a}")
-    out.print(f"Outputs in {summary['out']} ({summary['run_seconds']:.2f} s)")
+    totals = summary["totals"]
+    out.print(
+        f"{totals['entitlements']:,} entitlements for {totals['people']:,} people; "
+        f"pay + credit {totals['pay_and_credit_amount']} yuan, {totals['held']:,} held. "
+        f"Outputs in {summary['out']} ({summary['run_seconds']:.2f} s)"
+    )
 
 
 @app.command()
