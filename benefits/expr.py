@@ -23,6 +23,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -261,21 +262,14 @@ _CMP = {
     ast.Gt: "gt",
     ast.GtE: "ge",
 }
-_PY_CMP: dict[str, Callable[[Any, Any], bool]] = {
-    "eq": lambda x, y: x == y,
-    "ne": lambda x, y: x != y,
-    "lt": lambda x, y: x < y,
-    "le": lambda x, y: x <= y,
-    "gt": lambda x, y: x > y,
-    "ge": lambda x, y: x >= y,
-}
-_PL_CMP: dict[str, Callable[[pl.Expr, pl.Expr], pl.Expr]] = {
-    "eq": lambda x, y: x == y,
-    "ne": lambda x, y: x != y,
-    "lt": lambda x, y: x < y,
-    "le": lambda x, y: x <= y,
-    "gt": lambda x, y: x > y,
-    "ge": lambda x, y: x >= y,
+# the same operator functions work on Python constants and on Polars expressions
+_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "lt": operator.lt,
+    "le": operator.le,
+    "gt": operator.gt,
+    "ge": operator.ge,
 }
 
 
@@ -450,11 +444,11 @@ class _Compiler:
         if a.is_const and b.is_const:
             if a.const is None or b.const is None:
                 return const(None)
-            return const(_PY_CMP[kind](a.const, b.const))
+            return const(_OPS[kind](a.const, b.const))
         if a.kind == "num":
             ea, eb, _ = _common(a, b)
-            return Value("bool", expr=_PL_CMP[kind](ea, eb))
-        return Value("bool", expr=_PL_CMP[kind](a.polars(), b.polars()))
+            return Value("bool", expr=_OPS[kind](ea, eb))
+        return Value("bool", expr=_OPS[kind](a.polars(), b.polars()))
 
     def visit_IfExp(self, node: ast.IfExp) -> Value:
         test = self._bool(self.visit(node.test))
