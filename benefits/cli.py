@@ -93,9 +93,9 @@ def _print_summary(summary: dict) -> None:
     out.print(t)
     p = RichTable(title="Entitlements by policy")
     p.add_column("#", justify="right")
-    p.add_column("policy", no_wrap=True)
-    p.add_column("名称", overflow="fold")
-    p.add_column("mode")
+    p.add_column("policy", overflow="fold", min_width=12)
+    p.add_column("名称", overflow="fold", min_width=8)
+    p.add_column("mode", min_width=6)
     for col in ("people", "held", "amount (yuan)"):
         p.add_column(col, justify="right", no_wrap=True)
     for pid, info in summary["policies"].items():

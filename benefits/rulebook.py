@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -34,7 +35,14 @@ from benefits.errors import ParameterError, RuleError
 from benefits.expr import ExprError, names_in, parse
 from benefits.period import BenefitMonth
 
-DEFAULT_RULES = Path(__file__).resolve().parent.parent / "rules"
+DEFAULT_RULES = Path(__file__).resolve().parent.parent / "rules"  # the repository's rules/
+
+
+def default_rules_folder() -> Path:
+    """`$BENEFITS_RULES`, else the repository's `rules/`, else `./rules`."""
+    if os.environ.get("BENEFITS_RULES"):
+        return Path(os.environ["BENEFITS_RULES"])
+    return DEFAULT_RULES if DEFAULT_RULES.is_dir() else Path.cwd() / "rules"
 IDENT = r"^[a-z][a-z0-9_]*$"
 
 
@@ -319,7 +327,7 @@ def pack_digest(folder: Path) -> str:
 
 def load_pack(folder: Path | None = None) -> RulePack:
     """Load and validate the rule pack (the bundled `rules/` by default)."""
-    folder = Path(folder or DEFAULT_RULES)
+    folder = Path(folder or default_rules_folder())
     if not (folder / "pack.yaml").exists():
         raise RuleError(f"{folder}: no pack.yaml — not a rule pack folder")
     info = _validated(PackInfo, _read_yaml(folder / "pack.yaml"), folder / "pack.yaml", "pack")
