@@ -226,10 +226,9 @@ def read_parquet_text(data: bytes, path: Path, table: Table) -> pl.DataFrame:
         kind = table.by_name[name.strip()].kind if name.strip() in table.by_name else "text"
         if dtype == pl.String:
             e = col
-        elif dtype == pl.Date:
-            e = col.dt.strftime("%Y-%m-%d")
-        elif isinstance(dtype, pl.Datetime):
-            e = col.dt.date().dt.strftime("%Y-%m-%d")
+        elif dtype == pl.Date or isinstance(dtype, pl.Datetime):
+            fmt = "%Y-%m" if kind == "month" else "%Y-%m-%d"
+            e = (col.dt.date() if isinstance(dtype, pl.Datetime) else col).dt.strftime(fmt)
         elif dtype == pl.Boolean:
             e = pl.when(col).then(pl.lit("true")).when(~col).then(pl.lit("false"))
         elif dtype.is_float():

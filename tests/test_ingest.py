@@ -53,8 +53,13 @@ def test_parquet_with_typed_columns_matches_csv(tmp_path: Path) -> None:
             "assessed_on": [dt.date(2024, 1, 1)],
         },
     ).write_parquet(tmp_path / "household_finance.parquet")
+    pl.DataFrame(
+        {"id_no": [row["id_no"]], "month": [dt.date(2024, 5, 1)], "out_of_pocket": [1200]}
+    ).write_parquet(tmp_path / "medical_expenses.parquet")
     ex = load_extracts(tmp_path)
     assert ex.frame("persons")["birth_date"].cast(pl.String).to_list() == ["1950-03-04"]
+    assert ex.frame("medical_expenses")["month"].to_list() == ["2024-05"]
+    assert ex.frame("medical_expenses")["out_of_pocket"].to_list() == [120000]
     fin = ex.frame("household_finance")
     assert fin["per_capita_income"].to_list() == [45910]  # fen
     assert fin["per_capita_assets"].to_list() == [1200]
