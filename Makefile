@@ -25,3 +25,5 @@ test: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/sweep.py
 	$(BIN)/python benchmarks/ledger.py
+	$(BIN)/python benchmarks/web.py
+	$(BIN)/python benchmarks/events.py

@@ -1,0 +1,119 @@
+"""``benefits serve`` (the web application) and ``benefits users`` (accounts), for the CLI.
+
+Only typer is imported at module level; FastAPI and uvicorn load when a command runs, so the
+rest of the CLI stays fast.
+
+Register in ``benefits/cli.py``::
+
+    def _register_web() -> None:
+        from benefits.web.cli import serve, users_app
+
+        app.command("serve")(serve)
+        app.add_typer(users_app, name="users")
+
+Example:
+    $ benefits serve --demo                      # fresh demo ledger, passwords printed once
+    $ benefits serve --db postgresql+psycopg://ledger@db/benefits --data /srv/extracts
+    $ benefits users add admin --role admin      # asks for the password
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+users_app = typer.Typer(
+    name="users",
+    help="Web application accounts: create the first administrator, reset passwords.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+DEMO_DIR = Path("out/demo")
+
+
+def serve(
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Seed a fresh SQLite demo ledger from the sample.")
+    ] = False,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", envvar="BENEFITS_DATABASE_URL", show_default=False,
+                     help="Ledger database URL (default sqlite:///benefits.sqlite)."),
+    ] = None,
+    data: Annotated[
+        Path, typer.Option(envvar="BENEFITS_DATA", help="Departmental extracts (or one "
+                           "sub-folder per month) that sweeps started from the web read.")
+    ] = Path("datasets/sample"),
+    work: Annotated[
+        Path | None,
+        typer.Option(envvar="BENEFITS_WEB_WORK",
+                     help="Where web-started sweeps and caches go (default out/web)."),
+    ] = None,
+    secure_cookies: Annotated[
+        bool, typer.Option(help="Send cookies over HTTPS only (behind TLS).")
+    ] = False,
+) -> None:
+    """Start the officers' and auditors' web application (FastAPI + uvicorn)."""
+    import uvicorn
+
+    from benefits.web.app import create_app
+    from benefits.web.settings import WebSettings
+
+    if demo:
+        work = work or DEMO_DIR
+        if db is None:
+            if Path(work).exists():
+                shutil.rmtree(work)
+            Path(work).mkdir(parents=True)
+            db = f"sqlite:///{Path(work) / 'demo.sqlite'}"
+    settings = WebSettings(db=db, data=data, work=work or Path("out/web"),
+                           secure_cookies=secure_cookies)  # fmt: skip
+    if demo:
+        from benefits.web.demo import seed_demo
+
+        typer.echo("Seeding the demo ledger from the sample (two months of sweeps)…")
+        users = seed_demo(settings)
+        typer.echo("\nDemo accounts (passwords are shown only now):")
+        for u in users:
+            typer.echo(f"  {u.username:<9} {u.password}   {'+'.join(u.roles):<16}"
+                       f"{' pii' if u.pii else '    '}  {u.note}")  # fmt: skip
+        typer.echo("")
+    app = create_app(settings)
+    if app.state.ctx.accounts.count_users() == 0:
+        typer.echo("No accounts yet: create the first one with "
+                   "`benefits users add NAME --role admin`.", err=True)  # fmt: skip
+    typer.echo(f"Open http://{host}:{port}/  (ledger {app.state.ctx.ledger.url})")
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
+
+
+@users_app.command("add")
+def add_user(
+    username: Annotated[str, typer.Argument(help="User name (letters, digits, . _ -).")],
+    role: Annotated[list[str], typer.Option("--role", help="officer, approver, auditor, admin.")],
+    name: Annotated[str, typer.Option(help="Display name.")] = "",
+    pii: Annotated[bool, typer.Option(help="Grant access to unmasked personal data.")] = False,
+    db: Annotated[str | None, typer.Option("--db", envvar="BENEFITS_DATABASE_URL",
+                                           show_default=False)] = None,
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
+    ] = "",
+) -> None:
+    """Create a web account (audited as done by `cli`)."""
+    from benefits.ledger.errors import LedgerError
+    from benefits.web.context import WebContext
+    from benefits.web.settings import WebSettings
+
+    ctx = WebContext(WebSettings(db=db))
+    ctx.ledger.init(by="cli")
+    try:
+        ctx.accounts.create_user(username, password, role, display_name=name, pii=pii, by="cli")
+    except (LedgerError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"created {username} ({', '.join(role)}{', pii' if pii else ''})")

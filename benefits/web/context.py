@@ -1,0 +1,101 @@
+"""The application's shared state: settings, the ledger, accounts, the person directory.
+
+One :class:`WebContext` per app; handlers receive it and do the work, routes stay thin.
+
+Example:
+    >>> ctx = WebContext(WebSettings(db="sqlite:///benefits.sqlite"))   # doctest: +SKIP
+    >>> ctx.ledger.batches()                                              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from benefits.ledger import Ledger
+from benefits.ledger.audit import VerifyResult
+from benefits.ledger.models import SweepRun
+from benefits.rulebook import RulePack, load_pack
+from benefits.web.auth import Accounts
+from benefits.web.directory import Directory
+from benefits.web.settings import WebSettings
+from benefits.web.traceindex import TraceIndex
+
+VERIFY_TTL = 60.0
+
+
+class WebContext:
+    """Everything a handler needs, created once by the app factory."""
+
+    def __init__(self, settings: WebSettings, ledger: Ledger | None = None) -> None:
+        self.settings = settings
+        self.ledger = ledger or Ledger(settings.db)
+        self.db = self.ledger.db
+        self.accounts = Accounts(self.db, settings)
+        self.directory = Directory(settings.secret_key)
+        self._known_sources: set[str] = set()
+        self._lock = threading.Lock()
+        self._verify: tuple[int, float, VerifyResult] | None = None
+
+    @cached_property
+    def pack(self) -> RulePack:
+        """The rule pack the app shows (the bundled one unless settings.rules)."""
+        return load_pack(self.settings.rules)
+
+    # -- sweep outputs ----------------------------------------------------------------------
+    @staticmethod
+    def run_folder(run: SweepRun) -> Path:
+        """The sweep output folder a run was imported from."""
+        return Path(run.source)
+
+    @staticmethod
+    def run_summary(run: SweepRun) -> dict[str, Any]:
+        """The run's summary.json, or {} when the folder is gone."""
+        path = Path(run.source) / "summary.json"
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    def trace_index(self, run: SweepRun) -> TraceIndex | None:
+        """The trace index of a run's traces.jsonl (None when the run kept no traces)."""
+        path = Path(run.source) / "traces.jsonl"
+        if not path.is_file():
+            return None
+        return TraceIndex.open(path, self.settings.cache_dir)
+
+    def know_run(self, run: SweepRun) -> None:
+        """Make the people of a run resolvable: its delivery's persons and its traces' IDs."""
+        key = f"{run.id}:{run.source}"
+        with self._lock:
+            if key in self._known_sources:
+                return
+        data = self.run_summary(run).get("data")
+        if data:
+            self.directory.add_delivery(Path(data))
+        index = self.trace_index(run)
+        if index is not None:
+            self.directory.add_ids(index.id_list().to_list())
+        with self._lock:
+            self._known_sources.add(key)
+
+    def know_all(self) -> None:
+        """Load the directory for the configured data folder and every recorded run."""
+        self.directory.add_delivery(Path(self.settings.data))
+        for run in self.ledger.runs():
+            self.know_run(run)
+
+    # -- audit verification, cached by chain head -----------------------------------------------
+    def verify_audit(self, head_seq: int, *, force: bool = False) -> VerifyResult:
+        """Verify the chain; a result under a minute old for the same head is reused."""
+        cached = self._verify
+        now = time.monotonic()
+        if not force and cached and cached[0] == head_seq and now - cached[1] < VERIFY_TTL:
+            return cached[2]
+        result = self.ledger.verify_audit()
+        self._verify = (head_seq, now, result)
+        return result

@@ -1,0 +1,186 @@
+"""Request plumbing: who is asking, may they, CSRF, flash messages, JSON encoding.
+
+Pages sign in with a session cookie; the API accepts a bearer token (``Authorization: Bearer
+bnf_…``) or the session cookie plus the ``X-CSRF-Token`` header on changes. Every route
+declares the permission it needs with :func:`require`/:func:`api_require`; nothing is
+checked in templates only.
+
+Example:
+    >>> jsonable({"amount": Decimal("1.50")})
+    {'amount': '1.50'}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, Form, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from benefits.web.auth import Principal
+from benefits.web.context import WebContext
+
+SESSION_COOKIE = "bnf_session"
+FLASH_COOKIE = "bnf_flash"
+LOGIN_CSRF_COOKIE = "bnf_login"
+bearer = HTTPBearer(auto_error=False, description="API token (bnf_…) created by an admin")
+
+
+class LoginRequired(Exception):
+    """No valid session or token."""
+
+
+class Forbidden(Exception):
+    """Signed in, but not allowed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class CsrfFailed(Exception):
+    """A form or API change without the right CSRF token."""
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON data: Decimal as text (money stays exact), datetimes as ISO 8601."""
+    if isinstance(value, Decimal):
+        return f"{value:f}"
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def get_ctx(request: Request) -> WebContext:
+    """The app's context."""
+    return request.app.state.ctx
+
+
+Ctx = Annotated[WebContext, Depends(get_ctx)]
+
+
+def client_ip(request: Request) -> str:
+    """The client's address (the app is expected behind a trusted proxy in production)."""
+    return request.client.host if request.client else "?"
+
+
+def session_principal(request: Request) -> Principal | None:
+    """The principal of the session cookie, cached on the request."""
+    if "principal" in request.state._state:
+        return request.state.principal
+    token = request.cookies.get(SESSION_COOKIE, "")
+    principal = get_ctx(request).accounts.session_principal(token) if token else None
+    request.state.principal = principal
+    return principal
+
+
+def page_user(request: Request) -> Principal:
+    """The signed-in user of a page, or LoginRequired (→ redirect to the sign-in page)."""
+    principal = session_principal(request)
+    if principal is None:
+        raise LoginRequired()
+    return principal
+
+
+def require(permission: str) -> Callable[..., Principal]:
+    """A dependency: the page user, who must hold `permission` (else 403)."""
+
+    def dependency(request: Request) -> Principal:
+        who = page_user(request)
+        if not who.can(permission):
+            raise Forbidden(f"{who.username} may not do this ({permission})")
+        return who
+
+    dependency.__name__ = f"require_{permission.replace('.', '_')}"
+    return dependency
+
+
+def check_csrf(
+    request: Request, csrf_token: Annotated[str, Form(max_length=200)] = ""
+) -> None:
+    """Every form post carries the session's CSRF token."""
+    principal = session_principal(request)
+    if principal is None:
+        raise LoginRequired()
+    if not csrf_token or not hmac.compare_digest(csrf_token, principal.csrf_token):
+        raise CsrfFailed()
+
+
+def api_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    """The API caller: a bearer token, else the session cookie (with CSRF on changes)."""
+    ctx = get_ctx(request)
+    if credentials is not None:
+        principal = ctx.accounts.token_principal(credentials.credentials)
+        if principal is None:
+            raise LoginRequired()
+        return principal
+    principal = session_principal(request)
+    if principal is None:
+        raise LoginRequired()
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        header = request.headers.get("x-csrf-token", "")
+        if not header or not hmac.compare_digest(header, principal.csrf_token):
+            raise CsrfFailed()
+    return principal
+
+
+def api_require(permission: str) -> Callable[..., Principal]:
+    """A dependency: the API caller, who must hold `permission` (else 403)."""
+
+    def dependency(who: Annotated[Principal, Depends(api_principal)]) -> Principal:
+        if not who.can(permission):
+            raise Forbidden(f"{who.username} may not do this ({permission})")
+        return who
+
+    dependency.__name__ = f"api_require_{permission.replace('.', '_')}"
+    return dependency
+
+
+# -- flash messages (a signed, short-lived cookie read once) ----------------------------------
+
+
+def _serializer(request: Request) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(get_ctx(request).settings.secret_key, salt="flash")
+
+
+def flash_cookie(request: Request, kind: str, message: str) -> str:
+    """The signed value of a flash cookie ('ok' or 'error' and a message)."""
+    return _serializer(request).dumps([kind, message[:600]])
+
+
+def read_flash(request: Request) -> tuple[str, str] | None:
+    """The pending flash message, if any (valid for two minutes)."""
+    raw = request.cookies.get(FLASH_COOKIE)
+    if not raw:
+        return None
+    try:
+        kind, message = _serializer(request).loads(raw, max_age=120)
+    except (BadSignature, ValueError):
+        return None
+    return str(kind), str(message)
+
+
+def login_serializer(request: Request) -> URLSafeTimedSerializer:
+    """Signs the sign-in form's CSRF token (there is no session yet)."""
+    return URLSafeTimedSerializer(get_ctx(request).settings.secret_key, salt="login")
+
+
+def login_redirect(request: Request) -> str:
+    """The sign-in URL that comes back to the current page."""
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return "/login?next=" + quote(target, safe="")

@@ -1,0 +1,172 @@
+"""Display helpers shared by pages, API and reports: money, times, bilingual labels.
+
+Times are stored in UTC and shown in China Standard Time (UTC+8), where the officers work.
+
+Example:
+    >>> money("1234567.8")
+    '1,234,567.80'
+    >>> split_label("户籍在本区 / hukou in the district")
+    ('户籍在本区', 'hukou in the district')
+    >>> mask_ids_in_text("row 5: '33010219681315179X' is bad")
+    "row 5: '330102********179X' is bad"
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+CST = dt.timezone(dt.timedelta(hours=8), "CST")
+ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])([0-9]{6})[0-9]{7,8}([0-9]{3}[0-9Xx]?)(?![0-9A-Za-z])")
+
+BATCH_STATUS = {
+    "draft": ("草稿", "draft"),
+    "submitted": ("待审核", "submitted"),
+    "approved": ("已审核", "approved"),
+    "exported": ("已出盘", "bank file sent"),
+    "reconciled": ("已对账", "reconciled"),
+    "rejected": ("已退回", "rejected"),
+}
+ITEM_STATUS = {
+    "pending": ("待发放", "pending"),
+    "held": ("暂缓发放", "held"),
+    "sent": ("已报银行", "sent to bank"),
+    "paid": ("已到账", "paid"),
+    "released": ("已解除暂缓", "released"),
+    "recover": ("待追回", "to recover"),
+}
+ITEM_KIND = {
+    "payment": ("正常发放", "payment"),
+    "arrears": ("补发", "arrears"),
+    "recovery": ("追回", "recovery"),
+    "reissue": ("重发", "reissue"),
+}
+MODE = {
+    "pay": ("发放", "pay"),
+    "credit": ("服务额度", "credit"),
+    "lead": ("线索", "lead"),
+    "notice": ("告知", "notice"),
+}
+DECISION = {
+    "paid": ("已发放", "paid"),
+    "held": ("暂缓发放", "held"),
+    "credited": ("已计入服务额度", "credited"),
+    "lead": ("线索待核实", "lead for a social worker"),
+    "notice": ("已告知", "family notified"),
+    "not_eligible": ("不符合条件", "not eligible"),
+    "excluded": ("因排除规则不发", "excluded"),
+    "not_selected": ("未选定（每户一条）", "not selected (one per household)"),
+}
+ALERT_STATUS = {
+    "open": ("待处理", "open"),
+    "acknowledged": ("已确认", "acknowledged"),
+    "resolved": ("已办结", "resolved"),
+}
+GROUPS = {
+    "hardship": ("社会救助", "hardship"),
+    "disabled": ("残疾人", "disabled people"),
+    "elderly": ("老年人", "elderly"),
+    "retirees": ("企业退休人员", "enterprise retirees"),
+    "children": ("困境儿童", "children"),
+}
+
+
+def to_decimal(value: Any) -> Decimal:
+    """A Decimal from a Decimal, int or numeric text (0 when empty)."""
+    if value is None or value == "":
+        return Decimal(0)
+    if isinstance(value, Decimal):
+        return value
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return Decimal(0)
+
+
+def money(value: Any) -> str:
+    """Yuan with thousands separators and two decimals."""
+    return f"{to_decimal(value):,.2f}"
+
+
+def signed_money(value: Any) -> str:
+    """Money with an explicit sign (for changes).
+
+    >>> signed_money("-12.5"), signed_money("3")
+    ('-12.50', '+3.00')
+    """
+    d = to_decimal(value)
+    return ("+" if d > 0 else "") + f"{d:,.2f}"
+
+
+def number(value: Any) -> str:
+    """An integer with thousands separators."""
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return "—"
+
+
+def when(value: dt.datetime | None) -> str:
+    """A stored time in China Standard Time, e.g. '2025-02-03 17:00'."""
+    if value is None:
+        return "—"
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(CST).strftime("%Y-%m-%d %H:%M")
+
+
+def split_label(text: str | None) -> tuple[str, str]:
+    """'中文 / English' → ('中文', 'English'); a label without ' / ' is used for both."""
+    if not text:
+        return "", ""
+    if " / " in text:
+        zh, en = text.split(" / ", 1)
+        return zh.strip(), en.strip()
+    return text, text
+
+
+def label(table: dict[str, tuple[str, str]], key: str | None) -> tuple[str, str]:
+    """The (zh, en) label of a code, or the code itself."""
+    if key is None:
+        return "—", "—"
+    return table.get(key, (key, key))
+
+
+def mask_ids_in_text(text: str | None) -> str:
+    """Mask anything that looks like a resident ID inside free text (alert messages)."""
+    if not text:
+        return ""
+    return ID_IN_TEXT.sub(lambda m: m.group(1) + "********" + m.group(0)[-4:], text)
+
+
+def json_text(value: Any) -> str:
+    """Compact JSON with Chinese kept readable (for audit entries).
+
+    >>> json_text({"name": "张*明"})
+    '{"name": "张*明"}'
+    """
+    import json
+
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def previous_month(month: str) -> str:
+    """The month before `month`.
+
+    >>> previous_month("2025-01")
+    '2024-12'
+    """
+    year, mon = int(month[:4]), int(month[5:7])
+    return f"{year - 1}-12" if mon == 1 else f"{year}-{mon - 1:02d}"
+
+
+def next_month(month: str) -> str:
+    """The month after `month`.
+
+    >>> next_month("2024-12")
+    '2025-01'
+    """
+    year, mon = int(month[:4]), int(month[5:7])
+    return f"{year + 1}-01" if mon == 12 else f"{year}-{mon + 1:02d}"

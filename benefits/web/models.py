@@ -1,0 +1,155 @@
+"""The web application's tables, in the ledger's database and on the ledger's metadata.
+
+Users with their roles and `pii` grant, server-side sessions, API tokens for jobs, login
+attempts (throttling), and the alerts inbox (one row per alert identity, with its workflow
+state and an append-only event list). They live on :class:`benefits.ledger.models.Base` so
+the ledger's migrations (``0002_web``) and its model/migration comparison cover them; the
+migration imports this module for that reason. Only SQLAlchemy is imported here.
+
+Example:
+    >>> sorted(t for t in Base.metadata.tables if t.startswith("web_"))[:2]
+    ['web_alert_events', 'web_alert_imports']
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from benefits.ledger.models import Base, BatchItem
+
+ROLES = ("officer", "approver", "auditor", "admin")
+ALERT_OPEN, ALERT_ACKNOWLEDGED, ALERT_RESOLVED = "open", "acknowledged", "resolved"
+ALERT_STATUSES = (ALERT_OPEN, ALERT_ACKNOWLEDGED, ALERT_RESOLVED)
+
+
+class WebUser(Base):
+    """A person who signs in: roles (comma-separated), the `pii` grant, an argon2 hash."""
+
+    __tablename__ = "web_users"
+    __table_args__ = (UniqueConstraint("username"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str] = mapped_column(String(128))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    roles: Mapped[str] = mapped_column(String(128))
+    pii: Mapped[bool] = mapped_column(Boolean)
+    active: Mapped[bool] = mapped_column(Boolean)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+    @property
+    def role_list(self) -> list[str]:
+        """Roles as a list, in the canonical order."""
+        have = {r.strip() for r in self.roles.split(",") if r.strip()}
+        return [r for r in ROLES if r in have]
+
+
+class WebSession(Base):
+    """A signed-in browser: the SHA-256 of its cookie token, expiry, and its CSRF token."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("web_users.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime]
+    last_seen_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    revoked: Mapped[bool] = mapped_column(Boolean)
+    ip: Mapped[str] = mapped_column(String(64))
+
+
+class ApiToken(Base):
+    """A bearer token for scheduled jobs and other systems; only its SHA-256 is stored."""
+
+    __tablename__ = "web_api_tokens"
+    __table_args__ = (UniqueConstraint("token_hash"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("web_users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    token_hash: Mapped[str] = mapped_column(String(64))
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime | None]
+    last_used_at: Mapped[dt.datetime | None]
+    revoked: Mapped[bool] = mapped_column(Boolean)
+
+
+class LoginAttempt(Base):
+    """One sign-in attempt, for throttling by user name and by address."""
+
+    __tablename__ = "web_login_attempts"
+    __table_args__ = (
+        Index("ix_web_login_attempts_username_at", "username", "at"),
+        Index("ix_web_login_attempts_ip_at", "ip", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    ip: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime]
+    success: Mapped[bool] = mapped_column(Boolean)
+
+
+class WebAlert(Base):
+    """An alert identity (id_no, kind, policy_id, due_date) and where it is in the inbox."""
+
+    __tablename__ = "web_alerts"
+    __table_args__ = (
+        UniqueConstraint("id_no", "kind", "policy_id", "due_date"),
+        Index("ix_web_alerts_last_month_kind", "last_month", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id_no: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))
+    policy_id: Mapped[str] = mapped_column(String(64))
+    due_date: Mapped[str] = mapped_column(String(10))
+    message: Mapped[str] = mapped_column(Text)
+    community: Mapped[str] = mapped_column(String(128))
+    masked_name: Mapped[str] = mapped_column(String(64))
+    first_month: Mapped[str] = mapped_column(String(7))
+    last_month: Mapped[str] = mapped_column(String(7))
+    last_run_id: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    assignee: Mapped[str | None] = mapped_column(String(64))
+    updated_by: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[dt.datetime | None]
+
+
+class WebAlertEvent(Base):
+    """Append-only history of an alert: assigned, acknowledged, resolved, with notes."""
+
+    __tablename__ = "web_alert_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("web_alerts.id"), index=True)
+    at: Mapped[dt.datetime]
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    assignee: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class WebAlertImport(Base):
+    """A run whose alerts.csv was read into the inbox (each run once)."""
+
+    __tablename__ = "web_alert_imports"
+
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("sweep_runs.id"), primary_key=True, autoincrement=False
+    )
+    month: Mapped[str] = mapped_column(String(7))
+    alerts: Mapped[int] = mapped_column(Integer)
+    at: Mapped[dt.datetime]
+
+
+# A person's payment history (the explanation page) looks items up by ID across batches.
+Index("ix_web_batch_items_id_no", BatchItem.__table__.c.id_no)

@@ -1,0 +1,150 @@
+"""Privacy: masking, which facts are health or disability details, person references, PII log.
+
+Lists always show a masked name (张*明) and ID (first 6 + last 4, handbook §6). Full values —
+the name, the ID, the birth date, parents' IDs, bank accounts, and every health, disability,
+care or parental-situation detail — are shown only to a user with the ``pii`` grant who asks
+to reveal them, and each such view is written to the ledger's audit chain (action
+``pii.view``, the person identified by a masked ID and a keyed hash, never the full ID).
+
+URLs never carry a resident ID: a person is addressed by a *reference*, a keyed BLAKE2b hash
+of the ID (:func:`person_ref`), which the app resolves through its person directory.
+
+Example:
+    >>> mask_value("father_id_no", "330106194501011233", reveal=False)
+    '330106********1233'
+    >>> mask_value("cert_grade", 2, reveal=False)
+    '（受限 / restricted）'
+    >>> mask_value("age", 81, reveal=False)
+    81
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from benefits.idcard import mask_id, mask_name
+from benefits.ledger import audit
+from benefits.ledger.db import Database
+
+RESTRICTED = "（受限 / restricted）"
+
+# Tables whose details are health, disability, care or family situation (handbook §6).
+SENSITIVE_TABLES = frozenset(
+    {
+        "disability_certificates",
+        "health_conditions",
+        "medical_expenses",
+        "care_assessments",
+        "parent_situations",
+    }
+)
+ID_FIELDS = frozenset({"id_no", "father_id_no", "mother_id_no"})
+NAME_FIELDS = frozenset({"name", "account_name"})
+ACCOUNT_FIELDS = frozenset({"account_no", "release_account"})
+DATE_OF_BIRTH_FIELDS = frozenset({"birth_date"})
+# Derived facts that disclose health or disability without naming their table.
+SENSITIVE_FACTS = frozenset(
+    {
+        "ill_or_severely_disabled",
+        "father_situation",
+        "mother_situation",
+        "father_in_situation",
+        "mother_in_situation",
+        "has_open_health_condition",
+        "oop_12m",
+        "institution_resident",
+    }
+)
+
+DEPARTMENTS: dict[str, str] = {
+    "persons": "公安·户籍 / police hukou registry",
+    "deaths": "公安·卫健·殡葬 / police, health, funeral",
+    "assistance": "民政·社会救助 / civil affairs, social assistance",
+    "household_finance": "民政·核对中心 / civil affairs, means-test centre",
+    "disability_certificates": "残联 / disabled persons' federation",
+    "pensions": "人社 / human resources and social security",
+    "care_assessments": "民政·卫健 能力评估 / care ability assessment",
+    "parent_situations": "司法·公安·法院·卫健 / justice, police, courts, health",
+    "health_conditions": "卫健·医保 / health, medical insurance",
+    "medical_expenses": "医保 / medical insurance",
+    "bank_accounts": "社保卡·合作银行 / social security card, partner bank",
+    "derived": "由以上数据计算 / derived",
+}
+
+
+def mask_account(value: str | None) -> str:
+    """A bank account with only its last four digits.
+
+    >>> mask_account("6222021234567890")
+    '************7890'
+    """
+    if not value:
+        return ""
+    return "*" * max(0, len(value) - 4) + value[-4:]
+
+
+def fact_source(name: str) -> str:
+    """The table a fact is read from ('derived' when it is computed)."""
+    from benefits.merge import FACTS
+
+    fact = FACTS.get(name)
+    return fact.source if fact else "derived"
+
+
+def is_sensitive(name: str) -> bool:
+    """True for health, disability, care and family-situation facts."""
+    return name in SENSITIVE_FACTS or fact_source(name) in SENSITIVE_TABLES
+
+
+def mask_value(name: str, value: Any, *, reveal: bool) -> Any:
+    """A fact value as the viewer may see it."""
+    if reveal or value is None:
+        return value
+    if name in ID_FIELDS:
+        return mask_id(str(value))
+    if name in NAME_FIELDS:
+        return mask_name(str(value))
+    if name in ACCOUNT_FIELDS:
+        return mask_account(str(value))
+    if name in DATE_OF_BIRTH_FIELDS and isinstance(value, str) and len(value) == 10:
+        return value[:4] + "-**-**"
+    if is_sensitive(name):
+        return RESTRICTED
+    return value
+
+
+def person_ref(secret: str, id_no: str) -> str:
+    """The URL reference of a person: a keyed hash of the ID (not reversible without a list).
+
+    >>> person_ref("k", "330106194501011233") == person_ref("k", "330106194501011233")
+    True
+    >>> len(person_ref("k", "330106194501011233"))
+    24
+    """
+    key = hashlib.sha256(secret.encode("utf-8")).digest()
+    return hashlib.blake2b(id_no.encode("utf-8"), key=key, digest_size=12).hexdigest()
+
+
+def id_digest(id_no: str) -> str:
+    """A short SHA-256 of an ID for the audit log (an auditor who knows the ID can match it)."""
+    return hashlib.sha256(id_no.encode("utf-8")).hexdigest()[:16]
+
+
+def log_pii_view(db: Database, *, actor: str, id_no: str, what: str, month: str | None) -> None:
+    """Write one unmasked view of a person's data to the audit chain.
+
+    Example:
+        >>> log_pii_view(db, actor="wang", id_no="3301…", what="explanation", month="2025-01")
+        ...                                                   # doctest: +SKIP
+    """
+    with db.transaction() as s:
+        audit.append(
+            s,
+            at=db.now(),
+            actor=actor,
+            action="pii.view",
+            object_type="person",
+            object_id=mask_id(id_no),
+            after={"what": what, "month": month, "id_sha256": id_digest(id_no)},
+        )

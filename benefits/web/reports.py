@@ -1,0 +1,116 @@
+"""Printable reports from the top-level ``reports/`` templates: HTML and PDF (WeasyPrint).
+
+- ``batch_approval_sheet.html`` — a batch's totals per policy, community, kind and state,
+  its four-eyes record and the signatures block;
+- ``explanation_letter.html`` — the letter to a person explaining the month's decisions.
+
+WeasyPrint needs Pango (Debian: ``libpango-1.0-0 libpangoft2-1.0-0``) and, for Chinese, a
+CJK font (``fonts-noto-cjk``).
+
+Example:
+    >>> html = batch_sheet_html(ctx, 1, who)                 # doctest: +SKIP
+    >>> pdf = to_pdf(html)                                    # doctest: +SKIP
+    >>> pdf[:5]                                               # doctest: +SKIP
+    b'%PDF-'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi.responses import HTMLResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from benefits.web import format as fmt
+from benefits.web.auth import Principal
+from benefits.web.context import WebContext
+from benefits.web.services import batches as batch_service
+from benefits.web.services import persons
+from benefits.web.services import runs as run_service
+
+REPORTS_DIR = Path(__file__).resolve().parents[2] / "reports"
+REPORT_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+
+
+def environment() -> Environment:
+    """The Jinja2 environment of the report templates."""
+    env = Environment(
+        loader=FileSystemLoader(str(REPORTS_DIR)),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(money=fmt.money, number=fmt.number, when=fmt.when,
+                       split_label=fmt.split_label)  # fmt: skip
+    env.globals.update(BATCH_STATUS=fmt.BATCH_STATUS, ITEM_KIND=fmt.ITEM_KIND,
+                       ITEM_STATUS=fmt.ITEM_STATUS, DECISION=fmt.DECISION, MODE=fmt.MODE,
+                       label=fmt.label)  # fmt: skip
+    return env
+
+
+def _css() -> str:
+    return (REPORTS_DIR / "report.css").read_text(encoding="utf-8")
+
+
+def batch_sheet_html(ctx: WebContext, batch_id: int, who: Principal) -> str:
+    """The batch approval sheet as a standalone HTML document."""
+    detail = batch_service.detail_view(ctx.ledger.batch(batch_id))
+    run = run_service.get_run(ctx, detail["run_id"])
+    held_items, held_amount = batch_service.held_total(detail)
+    names = {p.id: (p.name.zh, p.name.en, p.number) for p in ctx.pack.policies}
+    return environment().get_template("batch_approval_sheet.html").render(
+        b=detail,
+        run=run_service.run_row(run, []),
+        held_items=held_items,
+        held_amount=held_amount,
+        names=names,
+        district=ctx.pack.info.district_name,
+        printed_by=who.display_name or who.username,
+        printed_at=fmt.when(ctx.db.now()),
+        css=_css(),
+    )
+
+
+def letter_html(ctx: WebContext, id_no: str, month: str | None, reveal: bool) -> str:
+    """The explanation letter for a person and month as a standalone HTML document."""
+    view = persons.explanation(ctx, id_no, month, reveal=reveal)
+    return environment().get_template("explanation_letter.html").render(
+        view=view,
+        district=ctx.pack.info.district_name,
+        printed_at=fmt.when(ctx.db.now()),
+        reference=f"XH-{view['month'] or ''}-{view['ref'][:8].upper()}",
+        css=_css(),
+    )
+
+
+def to_pdf(html: str) -> bytes:
+    """Render HTML to PDF with WeasyPrint."""
+    from weasyprint import HTML
+
+    return HTML(string=html, base_url=str(REPORTS_DIR)).write_pdf()
+
+
+def _respond(html: str, pdf: bool, filename: str) -> Response:
+    if not pdf:
+        # self-contained document: its stylesheet is inline, so allow inline styles here only
+        return HTMLResponse(html, headers={"Content-Security-Policy": REPORT_CSP})
+    return Response(
+        to_pdf(html),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{filename}"'},
+    )
+
+
+def batch_sheet_response(ctx: WebContext, batch_id: int, who: Principal, *, pdf: bool) -> Any:
+    """HTTP response with the approval sheet (HTML or PDF)."""
+    return _respond(batch_sheet_html(ctx, batch_id, who), pdf, f"batch-{batch_id}.pdf")
+
+
+def letter_response(ctx: WebContext, id_no: str, month: str | None, reveal: bool, *,
+                    pdf: bool) -> Any:  # fmt: skip
+    """HTTP response with the explanation letter (HTML or PDF)."""
+    return _respond(letter_html(ctx, id_no, month, reveal), pdf, "explanation.pdf")

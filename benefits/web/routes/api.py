@@ -1,0 +1,381 @@
+"""The JSON API under ``/api/v1``: the same operations as the pages, for jobs and systems.
+
+Money is a decimal string ("1301.00"), never a float. Personal data is masked unless the
+caller holds the ``pii`` grant and asks with ``reveal=true`` (which is audited).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from benefits.ledger.errors import NotFound
+from benefits.web.auth import Principal
+from benefits.web.deps import Ctx, Forbidden, api_principal, api_require, jsonable
+from benefits.web.privacy import log_pii_view
+from benefits.web.services import alerts as alert_service
+from benefits.web.services import auditlog, dashboard, persons, rules
+from benefits.web.services import batches as batch_service
+from benefits.web.services import runs as run_service
+
+# Who may call a route: the signed-in user holding the permission (403 otherwise).
+DashboardViewer = Annotated[Principal, Depends(api_require("dashboard.view"))]
+RunsViewer = Annotated[Principal, Depends(api_require("runs.view"))]
+SweepRunner = Annotated[Principal, Depends(api_require("sweeps.run"))]
+Preparer = Annotated[Principal, Depends(api_require("batches.prepare"))]
+BatchViewer = Annotated[Principal, Depends(api_require("batches.view"))]
+Decider = Annotated[Principal, Depends(api_require("batches.decide"))]
+PersonViewer = Annotated[Principal, Depends(api_require("persons.view"))]
+AlertViewer = Annotated[Principal, Depends(api_require("alerts.view"))]
+AlertWorker = Annotated[Principal, Depends(api_require("alerts.work"))]
+AuditViewer = Annotated[Principal, Depends(api_require("audit.view"))]
+RulesViewer = Annotated[Principal, Depends(api_require("rules.view"))]
+Admin = Annotated[Principal, Depends(api_require("users.manage"))]
+
+router = APIRouter(prefix="/api/v1", tags=["v1"])
+
+MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
+Month = Annotated[str | None, Query(pattern=MONTH)]
+PageNo = Annotated[int, Query(ge=1, le=1_000_000)]
+Ref = Annotated[str, Path(pattern=r"^[0-9a-f]{24}$", description="person reference")]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "not signed in / no valid token"},
+    403: {"description": "not allowed (role, pii grant, four eyes, CSRF)"},
+    404: {"description": "not found"},
+    409: {"description": "not possible in the current state"},
+    422: {"description": "invalid input"},
+}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SweepIn(Strict):
+    month: str = Field(pattern=MONTH, examples=["2025-01"])
+
+
+class ReasonIn(Strict):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ReleaseIn(Strict):
+    reason: str = Field(min_length=1, max_length=2000)
+    account: str | None = Field(default=None, max_length=64, pattern=r"^[0-9]{8,32}$")
+
+
+class AlertActionIn(Strict):
+    action: str = Field(pattern=r"^(assign|acknowledge|resolve|reopen)$")
+    note: str | None = Field(default=None, max_length=2000)
+    assignee: str | None = Field(default=None, max_length=64)
+
+
+class LookupIn(Strict):
+    id_no: str = Field(min_length=18, max_length=18, pattern=r"^[0-9]{17}[0-9Xx]$")
+
+
+Role = Literal["officer", "approver", "auditor", "admin"]
+
+
+class UserIn(Strict):
+    username: str = Field(min_length=2, max_length=64, pattern=r"^[a-z0-9._-]+$")
+    password: str = Field(min_length=10, max_length=256)
+    roles: list[Role] = Field(default_factory=list, max_length=4)
+    display_name: str = Field(default="", max_length=128)
+    pii: bool = False
+
+
+class UserUpdateIn(Strict):
+    roles: list[Role] | None = Field(default=None, max_length=4)
+    pii: bool | None = None
+    active: bool | None = None
+    password: str | None = Field(default=None, min_length=10, max_length=256)
+
+
+class TokenIn(Strict):
+    name: str = Field(min_length=1, max_length=128)
+    days: int = Field(default=365, ge=1, le=3650)
+
+
+def ok(data: Any, status: int = 200) -> JSONResponse:
+    """A JSON response with exact money."""
+    return JSONResponse(jsonable(data), status_code=status)
+
+
+def _batch(batch: Any) -> dict[str, Any]:
+    return {
+        "id": batch.id, "month": batch.month, "run_id": batch.run_id, "status": batch.status,
+        "item_count": batch.item_count, "total": batch.total,
+        "created_by": batch.created_by, "created_at": batch.created_at,
+        "submitted_by": batch.submitted_by, "submitted_at": batch.submitted_at,
+        "approved_by": batch.approved_by, "approved_at": batch.approved_at,
+        "rejected_by": batch.rejected_by, "reject_reason": batch.reject_reason,
+    }  # fmt: skip
+
+
+def _user(u: Any) -> dict[str, Any]:
+    return {"username": u.username, "display_name": u.display_name, "roles": u.role_list,
+            "pii": u.pii, "active": u.active, "created_at": u.created_at}  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------- me
+
+
+@router.get("/me", responses=ERRORS, summary="Who am I: user, roles, pii grant")
+def me(who: Annotated[Principal, Depends(api_principal)]) -> JSONResponse:
+    return ok({"username": who.username, "display_name": who.display_name,
+               "roles": list(who.roles), "pii": who.pii, "via": who.via})  # fmt: skip
+
+
+@router.get("/dashboard", responses=ERRORS, summary="Monthly totals, holds, alerts, changes")
+def get_dashboard(ctx: Ctx, who: DashboardViewer,
+                  month: Month = None) -> JSONResponse:
+    view = dashboard.dashboard(ctx, month)
+    view.pop("batches", None)
+    live = view.pop("live_batch", None)
+    view["live_batch"] = _batch(live) if live is not None else None
+    return ok(view)
+
+
+# ------------------------------------------------------------------------------------ runs
+
+
+@router.get("/runs", responses=ERRORS, summary="Sweep runs, newest first")
+def list_runs(ctx: Ctx,
+              who: RunsViewer) -> JSONResponse:
+    return ok({"runs": run_service.run_rows(ctx)})
+
+
+@router.get("/runs/{run_id}", responses=ERRORS, summary="One run: inputs, hashes, counts")
+def get_run(ctx: Ctx, run_id: Id,
+            who: RunsViewer) -> JSONResponse:
+    return ok(run_service.run_detail(ctx, run_id))
+
+
+@router.post("/sweeps", responses=ERRORS, status_code=201,
+             summary="Sweep a month on the data folder and record the run")
+def post_sweep(ctx: Ctx, body: SweepIn,
+               who: SweepRunner) -> JSONResponse:
+    result = run_service.start_sweep(ctx, body.month, who.username)
+    return ok({"run_id": result.run_id, "month": result.month, "already": result.already,
+               "payable_rows": result.payable_rows, "payable_total": result.payable_total},
+              status=200 if result.already else 201)  # fmt: skip
+
+
+@router.post("/runs/{run_id}/batches", responses=ERRORS, status_code=201,
+             summary="Create a draft batch from a run")
+def post_batch(ctx: Ctx, run_id: Id,
+               who: Preparer) -> JSONResponse:
+    return ok(_batch(ctx.ledger.create_batch(run_id, who.username)), status=201)
+
+
+# --------------------------------------------------------------------------------- batches
+
+
+@router.get("/batches", responses=ERRORS, summary="Batches, newest first")
+def list_batches(
+    ctx: Ctx,
+    who: BatchViewer,
+    month: Month = None,
+    status: Annotated[
+        str | None, Query(pattern=r"^(draft|submitted|approved|exported|reconciled|rejected)$")
+    ] = None,
+) -> JSONResponse:
+    return ok({"batches": [_batch(b) for b in batch_service.batch_rows(ctx, month, status)]})
+
+
+@router.get("/batches/{batch_id}", responses=ERRORS, summary="A batch with its totals")
+def get_batch(ctx: Ctx, batch_id: Id,
+              who: BatchViewer) -> JSONResponse:
+    detail = ctx.ledger.batch(batch_id)
+    return ok({**batch_service.detail_view(detail),
+               "rights": batch_service.four_eyes(detail.batch, who)})
+
+
+@router.get("/batches/{batch_id}/items", responses=ERRORS,
+            summary="One page of a batch's items (masked), with filters")
+def get_items(
+    ctx: Ctx,
+    batch_id: Id,
+    who: BatchViewer,
+    policy: Annotated[str, Query(max_length=64)] = "",
+    community: Annotated[str, Query(max_length=128)] = "",
+    held: Annotated[str, Query(pattern=r"^(|yes|no)$")] = "",
+    kind: Annotated[str, Query(pattern=r"^(|payment|adjustment|arrears|recovery|reissue)$")] = "",
+    page: PageNo = 1,
+    per_page: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> JSONResponse:
+    flt = batch_service.ItemFilter(policy, community, held, kind)
+    view = batch_service.batch_page(ctx, batch_id, flt, page, per_page, totals=False)
+    return ok({"batch_id": batch_id, "count": view["count"], "amount": view["amount"],
+               "page": view["page"], "pages": view["pages"], "per_page": per_page,
+               "items": view["items"]})  # fmt: skip
+
+
+@router.post("/batches/{batch_id}/submit", responses=ERRORS, summary="draft → submitted")
+def submit(ctx: Ctx, batch_id: Id,
+           who: Preparer) -> JSONResponse:
+    return ok(_batch(ctx.ledger.submit(batch_id, who.username)))
+
+
+@router.post("/batches/{batch_id}/approve", responses=ERRORS,
+             summary="submitted → approved, by someone who did not prepare it (four eyes)")
+def approve(ctx: Ctx, batch_id: Id,
+            who: Decider) -> JSONResponse:
+    return ok(_batch(ctx.ledger.approve(batch_id, who.username)))
+
+
+@router.post("/batches/{batch_id}/reject", responses=ERRORS, summary="Reject with a reason")
+def reject(ctx: Ctx, batch_id: Id, body: ReasonIn,
+           who: Decider) -> JSONResponse:
+    return ok(_batch(ctx.ledger.reject(batch_id, who.username, body.reason)))
+
+
+@router.post("/items/{item_id}/release", responses=ERRORS,
+             summary="Release a held item with a reason (and a corrected account)")
+def release(ctx: Ctx, item_id: Id, body: ReleaseIn,
+            who: Preparer) -> JSONResponse:
+    item = ctx.ledger.release(item_id, who.username, body.reason, body.account)
+    return ok(batch_service.item_view(item, ctx.directory.ref(item.id_no)))
+
+
+# --------------------------------------------------------------------------------- persons
+
+
+@router.post("/persons/lookup", responses=ERRORS,
+             summary="The reference of a resident ID (IDs never travel in URLs)")
+def lookup(ctx: Ctx, body: LookupIn,
+           who: PersonViewer) -> JSONResponse:
+    ctx.know_all()
+    return ok({"ref": ctx.directory.ref(body.id_no.upper())})
+
+
+@router.get("/persons/{ref}/explanation", responses=ERRORS,
+            summary="Every policy considered for the person and month, and their payments")
+def explanation(ctx: Ctx, ref: Ref,
+                who: PersonViewer,
+                month: Month = None, reveal: bool = False) -> JSONResponse:
+    id_no = ctx.directory.resolve(ref)
+    if id_no is None:
+        ctx.know_all()
+        id_no = ctx.directory.resolve(ref)
+    if id_no is None:
+        raise NotFound("no person with this reference")
+    if reveal:
+        if not who.pii:
+            raise Forbidden(f"{who.username} has no pii grant: personal data stays masked")
+        log_pii_view(ctx.db, actor=who.username, id_no=id_no, what="explanation (API)",
+                     month=month)  # fmt: skip
+    return ok(persons.explanation(ctx, id_no, month, reveal=reveal))
+
+
+# ---------------------------------------------------------------------------------- alerts
+
+
+@router.get("/alerts", responses=ERRORS, summary="The alerts inbox, filtered and paged")
+def list_alerts(
+    ctx: Ctx,
+    who: AlertViewer,
+    month: Month = None,
+    kind: Annotated[str, Query(max_length=32)] = "",
+    community: Annotated[str, Query(max_length=128)] = "",
+    status: Annotated[str, Query(pattern=r"^(|active|open|acknowledged|resolved|all)$")] = "active",
+    assignee: Annotated[str, Query(max_length=64)] = "",
+    due_from: Annotated[str, Query(pattern=r"^(|\d{4}-\d{2}-\d{2})$")] = "",
+    due_to: Annotated[str, Query(pattern=r"^(|\d{4}-\d{2}-\d{2})$")] = "",
+    page: PageNo = 1,
+) -> JSONResponse:
+    if month:
+        run_service.run_for_month(ctx, month)
+    flt = alert_service.AlertFilter(month or "", kind, community, status, assignee, due_from,
+                                    due_to)  # fmt: skip
+    return ok(alert_service.list_alerts(ctx, flt, page))
+
+
+@router.get("/alerts/{alert_id}", responses=ERRORS, summary="One alert with its history")
+def get_alert(ctx: Ctx, alert_id: Id,
+              who: AlertViewer) -> JSONResponse:
+    alert, events = alert_service.get_alert(ctx, alert_id)
+    return ok({**alert_service.alert_view(alert, ctx.directory.ref(alert.id_no)),
+               "events": [{"at": e.at, "actor": e.actor, "action": e.action,
+                           "assignee": e.assignee, "note": e.note} for e in events]})  # fmt: skip
+
+
+@router.post("/alerts/{alert_id}/actions", responses=ERRORS,
+             summary="Assign, acknowledge, resolve (note required) or reopen")
+def alert_action(ctx: Ctx, alert_id: Id, body: AlertActionIn,
+                 who: AlertWorker) -> JSONResponse:
+    alert = alert_service.act(ctx, alert_id, body.action, who.username, note=body.note,
+                              assignee=body.assignee)  # fmt: skip
+    return ok(alert_service.alert_view(alert, ctx.directory.ref(alert.id_no)))
+
+
+# ------------------------------------------------------------------------------ audit, rules
+
+
+@router.get("/audit", responses=ERRORS, summary="Audit entries (newest first) and chain status")
+def get_audit(
+    ctx: Ctx,
+    who: AuditViewer,
+    page: PageNo = 1,
+    action: Annotated[str, Query(max_length=64)] = "",
+    actor: Annotated[str, Query(max_length=64)] = "",
+) -> JSONResponse:
+    view = auditlog.audit_page(ctx, page, 50, action, actor)
+    result = view.pop("verify")
+    view["verify"] = {"ok": result.ok, "entries": result.entries, "head_hash": result.head_hash,
+                      "broken_seq": result.broken_seq, "problem": result.problem}  # fmt: skip
+    return ok(view)
+
+
+@router.get("/audit/verify", responses=ERRORS, summary="Recompute the audit chain now")
+def verify(ctx: Ctx,
+           who: AuditViewer) -> JSONResponse:
+    result = ctx.ledger.verify_audit()
+    return ok({"ok": result.ok, "entries": result.entries, "head_hash": result.head_hash,
+               "broken_seq": result.broken_seq, "problem": result.problem})  # fmt: skip
+
+
+@router.get("/rules", responses=ERRORS, summary="The rule pack: policies, parameters, alerts")
+def get_rules(ctx: Ctx,
+              who: RulesViewer) -> JSONResponse:
+    return ok(rules.rules_view(ctx))
+
+
+# ----------------------------------------------------------------------------------- users
+
+
+@router.get("/users", responses=ERRORS, summary="Users with roles and grants (admin)")
+def list_users(ctx: Ctx,
+               who: Admin) -> JSONResponse:
+    return ok({"users": [_user(u) for u in ctx.accounts.users()]})
+
+
+@router.post("/users", responses=ERRORS, status_code=201, summary="Create a user (admin)")
+def create_user(ctx: Ctx, body: UserIn,
+                who: Admin) -> JSONResponse:
+    user = ctx.accounts.create_user(body.username, body.password, body.roles,
+                                    display_name=body.display_name, pii=body.pii,
+                                    by=who.username)  # fmt: skip
+    return ok(_user(user), status=201)
+
+
+@router.post("/users/{username}", responses=ERRORS, summary="Change roles, grant, state (admin)")
+def update_user(ctx: Ctx, username: Annotated[str, Path(max_length=64)], body: UserUpdateIn,
+                who: Admin) -> JSONResponse:
+    user = ctx.accounts.update_user(username, by=who.username, roles=body.roles, pii=body.pii,
+                                    active=body.active, password=body.password)  # fmt: skip
+    return ok(_user(user))
+
+
+@router.post("/users/{username}/tokens", responses=ERRORS, status_code=201,
+             summary="Create an API token for a user; the token is shown once (admin)")
+def create_token(ctx: Ctx, username: Annotated[str, Path(max_length=64)], body: TokenIn,
+                 who: Admin) -> JSONResponse:
+    token, row = ctx.accounts.create_token(username, body.name, by=who.username,
+                                           days=body.days)  # fmt: skip
+    return ok({"token": token, "name": row.name, "expires_at": row.expires_at}, status=201)

@@ -1,0 +1,105 @@
+"""The rules page: each policy with its conditions, amounts and parameter history.
+
+Read from the loaded rule pack, so it shows exactly what the sweep compiles.
+
+Example:
+    >>> view = rules_view(ctx)                                    # doctest: +SKIP
+    >>> view["policies"][0]["id"]                                 # doctest: +SKIP
+    'dibao_allowance'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benefits.expr import names_in
+from benefits.rulebook import Parameter, Policy, RulePack
+from benefits.web.context import WebContext
+
+
+def _param_view(name: str, p: Parameter) -> dict[str, Any]:
+    return {
+        "name": name,
+        "label_zh": p.label.zh,
+        "label_en": p.label.en,
+        "unit": p.unit,
+        "basis": p.basis,
+        "published": p.published,
+        "history": [{"from": d.isoformat(), "value": str(v)} for d, v in sorted(p.values.items())],
+    }
+
+
+def _policy_params(pack: RulePack, policy: Policy) -> list[str]:
+    found: list[str] = []
+    for _field, text in policy.expressions():
+        for n in names_in(text):
+            if n in pack.parameters and n not in found:
+                found.append(n)
+    return found
+
+
+def _amount_cases(policy: Policy) -> list[dict[str, str | None]]:
+    if isinstance(policy.amount, str):
+        return [{"when": None, "value": policy.amount}]
+    return [{"when": c.when, "value": c.value} for c in policy.amount]
+
+
+def policy_view(pack: RulePack, policy: Policy) -> dict[str, Any]:
+    """One policy as plain data."""
+    exclusions = [
+        {
+            "id": e.id,
+            "label_zh": e.label.zh,
+            "label_en": e.label.en,
+            "exclude": e.exclude,
+            "winner": e.winner,
+            "when": e.when,
+            "basis": e.basis,
+        }
+        for e in pack.exclusions.exclusions
+        if policy.id in e.between
+    ]
+    return {
+        "id": policy.id,
+        "number": policy.number,
+        "version": policy.version,
+        "valid_from": policy.valid_from.isoformat(),
+        "valid_to": policy.valid_to.isoformat() if policy.valid_to else None,
+        "name_zh": policy.name.zh,
+        "name_en": policy.name.en,
+        "group": policy.group,
+        "mode": policy.mode,
+        "basis": [b.model_dump(exclude_none=True) for b in policy.basis],
+        "considers": policy.considers,
+        "conditions": [
+            {"id": c.id, "label_zh": c.label.zh, "label_en": c.label.en, "when": c.when}
+            for c in policy.conditions
+        ],
+        "let": dict(policy.let),
+        "components": dict(policy.components),
+        "amount": _amount_cases(policy),
+        "amount_label_zh": policy.amount_label.zh if policy.amount_label else None,
+        "amount_label_en": policy.amount_label.en if policy.amount_label else None,
+        "parameters": _policy_params(pack, policy),
+        "exclusions": exclusions,
+        "file": policy.source_file,
+    }
+
+
+def rules_view(ctx: WebContext) -> dict[str, Any]:
+    """The whole rule pack for the rules page and API."""
+    pack = ctx.pack
+    return {
+        "name": pack.info.name,
+        "version": pack.version,
+        "hash": pack.digest,
+        "district": f"{pack.info.district_name} ({pack.info.district_code})",
+        "precedence": list(pack.info.status_precedence),
+        "policies": [policy_view(pack, p) for p in pack.policies],
+        "parameters": {n: _param_view(n, p) for n, p in sorted(pack.parameters.items())},
+        "alerts": [
+            {"kind": a.kind, "label_zh": a.label.zh, "label_en": a.label.en, "when": a.when,
+             "policy": a.policy, "due": a.due, "holds": a.holds, "basis": a.basis}
+            for a in pack.alerts
+        ],
+    }

@@ -1,0 +1,181 @@
+"""Sweep runs: start a sweep from the web, record it in the ledger, list and show runs.
+
+Example:
+    >>> result = start_sweep(ctx, "2025-01", by="wang.fang")      # doctest: +SKIP
+    >>> result.run_id, result.already                               # doctest: +SKIP
+    (1, False)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from benefits.errors import BenefitsError
+from benefits.ledger.errors import InvalidInput, NotFound
+from benefits.ledger.models import Batch, SweepRun
+from benefits.ledger.runs import ImportResult
+from benefits.web.context import WebContext
+from benefits.web.services import alerts as alert_service
+
+MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+def check_month(month: str | None) -> str:
+    """A valid YYYY-MM month, or InvalidInput.
+
+    >>> check_month("2025-01")
+    '2025-01'
+    """
+    value = (month or "").strip()
+    if not MONTH_RE.match(value):
+        raise InvalidInput(f"month must look like 2025-01, got {value!r}")
+    return value
+
+
+def months(ctx: WebContext) -> list[str]:
+    """Months with at least one recorded run, newest first."""
+    with ctx.db.snapshot() as s:
+        return list(
+            s.execute(select(SweepRun.month).distinct().order_by(SweepRun.month.desc())).scalars()
+        )
+
+
+def latest_run(ctx: WebContext, month: str) -> SweepRun | None:
+    """The newest run recorded for `month`."""
+    with ctx.db.snapshot() as s:
+        return s.execute(
+            select(SweepRun).where(SweepRun.month == month).order_by(SweepRun.id.desc()).limit(1)
+        ).scalar_one_or_none()
+
+
+def get_run(ctx: WebContext, run_id: int) -> SweepRun:
+    """A run by id, or NotFound."""
+    with ctx.db.snapshot() as s:
+        run = s.get(SweepRun, run_id)
+    if run is None:
+        raise NotFound(f"there is no sweep run {run_id}")
+    return run
+
+
+def run_rows(ctx: WebContext, limit: int = 200) -> list[dict[str, Any]]:
+    """Runs newest first with the batches made from them."""
+    with ctx.db.snapshot() as s:
+        runs = list(s.execute(select(SweepRun).order_by(SweepRun.id.desc()).limit(limit)).scalars())
+        batch_rows = s.execute(select(Batch.run_id, Batch.id, Batch.status)).all()
+    by_run: dict[int, list[dict[str, Any]]] = {}
+    for run_id, batch_id, status in batch_rows:
+        by_run.setdefault(run_id, []).append({"id": batch_id, "status": status})
+    return [run_row(r, by_run.get(r.id, [])) for r in runs]
+
+
+def run_row(run: SweepRun, batches: list[dict[str, Any]]) -> dict[str, Any]:
+    """One run as plain data (pages and API)."""
+    tables = (run.counts or {}).get("tables", {})
+    read = sum(int(t.get("read", 0)) for t in tables.values())
+    quarantined = sum(int(t.get("quarantined", 0)) for t in tables.values())
+    return {
+        "id": run.id,
+        "month": run.month,
+        "imported_at": run.imported_at,
+        "imported_by": run.imported_by,
+        "started_by": run.started_by,
+        "rule_pack_version": run.rule_pack_version,
+        "rule_pack_hash": run.rule_pack_hash,
+        "fingerprint": run.fingerprint,
+        "entitlements_sha256": run.entitlements_sha256,
+        "entitlement_rows": run.entitlement_rows,
+        "payable_rows": run.payable_rows,
+        "payable_total": run.payable_total,
+        "rows_read": read,
+        "rows_quarantined": quarantined,
+        "source": run.source,
+        "batches": sorted(batches, key=lambda b: b["id"]),
+    }
+
+
+def run_detail(ctx: WebContext, run_id: int) -> dict[str, Any]:
+    """A run with its input files and hashes, per-table counts and per-policy totals."""
+    run = get_run(ctx, run_id)
+    with ctx.db.snapshot() as s:
+        batches = [
+            {"id": b, "status": st}
+            for b, st in s.execute(
+                select(Batch.id, Batch.status).where(Batch.run_id == run_id).order_by(Batch.id)
+            ).all()
+        ]
+    summary = ctx.run_summary(run)
+    counts = run.counts or {}
+    return {
+        "run": run_row(run, batches),
+        "inputs": run.inputs or {},
+        "tables": counts.get("tables", {}),
+        "policies": counts.get("policies", {}),
+        "alerts": summary.get("alerts", {}),
+        "outputs": summary.get("outputs", {}),
+        "data": summary.get("data"),
+        "run_seconds": summary.get("run_seconds"),
+        "folder_present": bool(summary),
+    }
+
+
+def _out_folder(ctx: WebContext, month: str, by: str) -> Path:
+    stamp = ctx.db.now().strftime("%Y%m%dT%H%M%S")
+    safe = re.sub(r"[^a-z0-9._-]", "_", by.lower())
+    return Path(ctx.settings.work) / "sweeps" / f"{month}-{stamp}-{safe}"
+
+
+def start_sweep(ctx: WebContext, month: str, by: str) -> ImportResult:
+    """Sweep `month` on the configured delivery, record the run, fill the alerts inbox.
+
+    The sweep is deterministic, so sweeping unchanged data again finds the run already
+    recorded (``already`` is True) and records nothing new.
+    """
+    from benefits.sweep import run_sweep
+
+    month = check_month(month)
+    delivery = ctx.settings.delivery_for(month)
+    out = _out_folder(ctx, month, by)
+    try:
+        result = run_sweep(delivery, month, out=out, rules=ctx.settings.rules)
+    except BenefitsError as exc:
+        raise InvalidInput(f"the sweep of {month} on {delivery} stopped: {exc}") from exc
+    summary_path = out / "summary.json"
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    summary["started_by"] = by
+    summary_path.write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n", "utf-8")
+    imported = ctx.ledger.import_run(out, by=by)
+    run = get_run(ctx, imported.run_id)
+    ctx.know_run(run)
+    alert_service.import_alerts(ctx, run)
+    del result
+    return imported
+
+
+def run_for_month(ctx: WebContext, month: str) -> SweepRun | None:
+    """The latest run for a month, made known to the directory and the inbox."""
+    run = latest_run(ctx, month)
+    if run is not None:
+        ctx.know_run(run)
+        alert_service.import_alerts(ctx, run)
+    return run
+
+
+def count_runs(ctx: WebContext) -> int:
+    """Number of recorded runs."""
+    with ctx.db.snapshot() as s:
+        return int(s.execute(select(func.count()).select_from(SweepRun)).scalar_one())
+
+
+def suggested_month(ctx: WebContext) -> str:
+    """The month an officer most likely sweeps next: the latest one swept, or this month."""
+    found = months(ctx)
+    if found:
+        return found[0]
+    today = ctx.db.now().date()
+    return f"{today.year}-{today.month:02d}" if isinstance(today, dt.date) else "2025-01"

@@ -1,0 +1,68 @@
+"""Settings of the web application: which ledger, which data, where sweeps go, secrets.
+
+Every setting has an environment variable (``BENEFITS_WEB_*``) so a service manager can
+configure the app without a command line.
+
+Example:
+    >>> s = WebSettings(db="sqlite:///x.sqlite", data=Path("datasets/sample"), work=Path("w"))
+    >>> s.session_hours, s.cache_dir.name
+    (8.0, 'cache')
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENV_SECRET = "BENEFITS_WEB_SECRET"
+ENV_DATA = "BENEFITS_DATA"
+ENV_WORK = "BENEFITS_WEB_WORK"
+
+
+def _default_secret() -> str:
+    return os.environ.get(ENV_SECRET) or secrets.token_urlsafe(32)
+
+
+@dataclass
+class WebSettings:
+    """Configuration of one app instance.
+
+    Attributes:
+        db: ledger database URL (None: ``$BENEFITS_DATABASE_URL`` or the SQLite default).
+        data: departmental extracts, either one delivery or one sub-folder per month
+            (``data/2025-01/persons.csv``); sweeps started from the web read it.
+        work: where sweeps started from the web write their outputs, and the index cache.
+        secret_key: signs the pre-login CSRF cookie and keys the person references in URLs.
+            Set ``$BENEFITS_WEB_SECRET`` in production so links survive restarts.
+        session_hours: absolute lifetime of a session; idle_minutes: idle timeout.
+        secure_cookies: send cookies only over HTTPS (turn on behind TLS).
+        page_size: batch items per page.
+    """
+
+    db: str | None = None
+    data: Path = field(default_factory=lambda: Path(os.environ.get(ENV_DATA, "datasets/sample")))
+    work: Path = field(default_factory=lambda: Path(os.environ.get(ENV_WORK, "out/web")))
+    secret_key: str = field(default_factory=_default_secret)
+    session_hours: float = 8.0
+    idle_minutes: float = 60.0
+    secure_cookies: bool = False
+    page_size: int = 50
+    max_failed_logins: int = 5
+    throttle_minutes: float = 15.0
+    rules: Path | None = None
+
+    @property
+    def cache_dir(self) -> Path:
+        """Folder for trace indexes and person directories (safe to delete)."""
+        return Path(self.work) / "cache"
+
+    def delivery_for(self, month: str) -> Path:
+        """The extracts for `month`: ``data/<month>/`` when it exists, else ``data`` itself.
+
+        >>> WebSettings(data=Path("/nonexistent")).delivery_for("2025-01")
+        PosixPath('/nonexistent')
+        """
+        sub = Path(self.data) / month
+        return sub if sub.is_dir() else Path(self.data)

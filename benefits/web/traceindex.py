@@ -1,0 +1,128 @@
+"""Fast lookup of one person's trace records in a (possibly 200 MB) ``traces.jsonl``.
+
+The first lookup in a file builds an index with Polars — for every decision line, the
+person's ID, its byte offset and length — sorted by ID and cached as Parquet beside the
+app's other caches (keyed by the file's path, size and modification time). A lookup is then a
+binary search and a few ``seek``/``read`` calls: no request ever scans the file.
+
+Example:
+    >>> index = TraceIndex.open(Path("out/2025-01/traces.jsonl"), Path("out/web/cache"))
+    ...                                                   # doctest: +SKIP
+    >>> [d["policy_id"] for d in index.decisions("330106194501011233")]   # doctest: +SKIP
+    ['old_age_allowance']
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+ID_PATTERN = r'"id_no":"([^"\\]*)"'
+_lock = threading.Lock()
+_open: dict[tuple[str, int, int], TraceIndex] = {}
+
+
+class TraceIndex:
+    """Byte offsets of the decision records of one traces file, sorted by resident ID."""
+
+    def __init__(self, path: Path, ids: pl.Series, offsets: pl.Series, lengths: pl.Series,
+                 rules: dict[str, dict[str, Any]]) -> None:  # fmt: skip
+        self.path = path
+        self.ids = ids
+        self.offsets = offsets
+        self.lengths = lengths
+        self.rules = rules
+
+    @staticmethod
+    def build(path: Path) -> tuple[pl.DataFrame, dict[str, dict[str, Any]]]:
+        """Scan the file once: (index frame sorted by id_no, rule records by policy id)."""
+        frame = pl.read_csv(
+            path,
+            has_header=False,
+            separator="\x1f",
+            quote_char=None,
+            new_columns=["line"],
+            schema_overrides={"line": pl.String},
+            infer_schema=False,
+        )
+        frame = frame.with_columns(
+            length=pl.col("line").str.len_bytes().cast(pl.Int64),
+        ).with_columns(
+            offset=(pl.col("length") + 1).cum_sum().shift(1, fill_value=0),
+            id_no=pl.col("line").str.extract(ID_PATTERN, 1),
+            is_rule=pl.col("line").str.starts_with('{"record":"rule"'),
+        )
+        rules: dict[str, dict[str, Any]] = {}
+        for line in frame.filter(pl.col("is_rule"))["line"]:
+            record = json.loads(line)
+            rules[record["policy_id"]] = record
+        index = (
+            frame.filter(pl.col("id_no").is_not_null() & ~pl.col("is_rule"))
+            .select("id_no", "offset", "length")
+            .sort("id_no", maintain_order=True)
+        )
+        return index, rules
+
+    @classmethod
+    def open(cls, path: Path, cache_dir: Path) -> TraceIndex:
+        """The index of `path`, from memory, from the Parquet cache, or built now."""
+        path = Path(path).resolve()
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        with _lock:
+            found = _open.get(key)
+            if found is not None:
+                return found
+            digest = hashlib.sha256(repr(key).encode()).hexdigest()[:24]
+            cache = Path(cache_dir) / f"traces-{digest}.parquet"
+            rules_cache = Path(cache_dir) / f"traces-{digest}.rules.json"
+            if cache.is_file() and rules_cache.is_file():
+                index = pl.read_parquet(cache)
+                rules = json.loads(rules_cache.read_text(encoding="utf-8"))
+            else:
+                index, rules = cls.build(path)
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                tmp = cache.with_suffix(".tmp")
+                index.write_parquet(tmp)
+                tmp.replace(cache)
+                rules_cache.write_text(json.dumps(rules, ensure_ascii=False), encoding="utf-8")
+            made = cls(path, index["id_no"], index["offset"], index["length"], rules)
+            for old in [k for k in _open if k[0] == key[0]]:
+                del _open[old]
+            _open[key] = made
+            return made
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def lines(self, id_no: str) -> list[str]:
+        """The raw decision lines of one person, in file order."""
+        lo = int(self.ids.search_sorted(id_no, side="left"))
+        hi = int(self.ids.search_sorted(id_no, side="right"))
+        if lo >= hi:
+            return []
+        out: list[str] = []
+        with open(self.path, "rb") as fh:
+            for i in range(lo, hi):
+                fh.seek(int(self.offsets[i]))
+                out.append(fh.read(int(self.lengths[i])).decode("utf-8"))
+        return out
+
+    def decisions(self, id_no: str) -> list[dict[str, Any]]:
+        """The person's decision records, parsed."""
+        return [json.loads(line) for line in self.lines(id_no)]
+
+    def id_list(self) -> pl.Series:
+        """Every distinct person with a decision in this file."""
+        return self.ids.unique(maintain_order=True)
+
+
+def clear() -> None:
+    """Forget indexes held in memory (tests)."""
+    with _lock:
+        _open.clear()
