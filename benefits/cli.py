@@ -166,6 +166,12 @@ def _register_web() -> None:
     app.add_typer(users_app, name="users")
 
 
+def _register_events() -> None:
+    from benefits.events.cli import events_app
+
+    app.add_typer(events_app, name="events")
+
+
 def _core_command_only(argv: list[str]) -> bool:
     """True for `benefits sweep …` / `benefits synth …`: then the database-backed command
     groups (SQLAlchemy, APScheduler, FastAPI) are not imported, which keeps the sweep's start
@@ -177,6 +183,7 @@ if not _core_command_only(sys.argv):
     _register_ledger()
     _register_cycle()
     _register_web()
+    _register_events()
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,0 +1,190 @@
+"""Benchmark the event path: a 330,000-person town, 10,000 mixed events, one at a time.
+
+Loads the town (generated with ``benefits.synth.generate`` and cached under
+``benchmarks/data/``, shared with benchmarks/sweep.py) into an event service for the month —
+the rules in durable_rules in their supervised worker process, as in production — then applies
+mixed events of all twelve types to at least 5,000 distinct households, one by one, and prints
+events per second, per-event latency (p50/p90/p99/max, measured around
+``EventService.apply``: validation, row changes, facts, the round trip to the worker, the
+decisions with traces, the comparison), and the resident memory of the service and of the
+worker after warm-up and at the end. Targets (issue 4): p99 < 10 ms; memory flat within 10 %
+after warm-up. The load average is printed too: other processes share the CPUs.
+
+    python benchmarks/events.py                          # 330,000 people, 10,000 events
+    python benchmarks/events.py --events 2000 --persons 50000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "benchmarks" / "data"
+sys.path.insert(0, str(ROOT))
+
+
+def ensure_data(size: int, seed: int, month: str) -> Path:
+    """The cached synthetic town (generated on first use)."""
+    folder = DATA / f"town-{size}-s{seed}-{month}"
+    if not (folder / "persons.csv").exists():
+        from benefits.synth import generate
+
+        t = time.perf_counter()
+        generate(persons=size, seed=seed, out=folder, month=month, dirty=0.01)
+        print(f"generated {size:,} people in {time.perf_counter() - t:.1f} s -> {folder}")
+    return folder
+
+
+def rss_mib(pid: int | None) -> float:
+    """Resident set size of a process, MiB (0 when it is gone)."""
+    if pid is None:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def feasible(store: object, members: list[str], etype: str) -> bool:
+    """Whether the household has a record this event type changes (so it is not refused)."""
+    rows = store.rows  # type: ignore[attr-defined]
+    if etype == "certificate_cancelled":
+        return any(i in rows["disability_certificates"] for i in members)
+    if etype == "assistance_ended":
+        return any(i in rows["assistance"] for i in members)
+    if etype == "parent_situation_ended":
+        persons = store.persons  # type: ignore[attr-defined]
+        parents = [x for i in members for x in (persons[i].father_id_no, persons[i].mother_id_no)]
+        situations = rows["parent_situations"]
+        return any(
+            r.end_date is None for i in [*members, *parents] if i for r in situations.get(i, ())
+        )
+    return True
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--persons", type=int, default=330_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--month", default="2025-01")
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--households", type=int, default=5_000, help="distinct, at least")
+    parser.add_argument("--warmup", type=int, default=1_000)
+    parser.add_argument("--in-process", action="store_true", help="no worker process")
+    args = parser.parse_args()
+
+    from benefits.events.generate import TYPES, RandomChooser, next_event
+    from benefits.events.service import EventService
+
+    data = ensure_data(args.persons, args.seed, args.month)
+    load_before = os.getloadavg()
+    t0 = time.perf_counter()
+    service = EventService(data, args.month, isolate=not args.in_process)
+    load_s = time.perf_counter() - t0
+    worker = service.evaluator
+    rss_loaded = rss_mib(os.getpid())
+    print(f"loaded {len(service.store.persons):,} people in {len(service.store.members):,} "
+          f"households for {args.month} in {load_s:.1f} s")  # fmt: skip
+
+    rng = random.Random(args.seed)
+    households = sorted(service.store.members)
+    rng.shuffle(households)
+    pool = households[: max(args.households + args.households // 5, 1)]
+    chooser = RandomChooser(args.seed)
+    latencies: list[float] = []
+    statuses: Counter[str] = Counter()
+    types: Counter[str] = Counter()
+    touched: set[str] = set()
+    changes = 0
+    rss_warm = (0.0, 0.0)
+    peak = (0.0, 0.0)
+    start = time.perf_counter()
+    for n in range(args.events):
+        hh = pool[n % len(pool)]
+        members = service.store.members.get(hh) or [next(iter(service.store.persons))]
+        etype = chooser.choice(TYPES)
+        while not feasible(service.store, members, etype):
+            etype = chooser.choice(TYPES)
+        ev = next_event(chooser, service.store, service.month, n, people=members,
+                        households=[hh], etype=etype)  # fmt: skip
+        t = time.perf_counter()
+        result = service.apply(ev)
+        latencies.append(time.perf_counter() - t)
+        statuses[result.status] += 1
+        types[ev["type"]] += 1
+        touched.update(result.households)
+        changes += len(result.changes)
+        if n + 1 == args.warmup:
+            rss_warm = (rss_mib(os.getpid()), rss_mib(getattr(worker, "pid", None)))
+        if n % 500 == 0 or n + 1 == args.events:
+            now = (rss_mib(os.getpid()), rss_mib(getattr(worker, "pid", None)))
+            peak = (max(peak[0], now[0]), max(peak[1], now[1]))
+    wall = time.perf_counter() - start
+    rss_end = (rss_mib(os.getpid()), rss_mib(getattr(worker, "pid", None)))
+    restarts = getattr(worker, "restarts", 0)
+    service.close()
+
+    measured = latencies[args.warmup :] or latencies
+    ms = [x * 1000 for x in measured]
+    p50, p90, p99 = (percentile(ms, q) for q in (0.50, 0.90, 0.99))
+    growth = [
+        (end - warm) / warm * 100 if warm else 0.0
+        for warm, end in zip(rss_warm, rss_end, strict=True)
+    ]
+    load_after = os.getloadavg()
+    print(f"machine: {platform.node()} · {os.cpu_count()} cores · Python "
+          f"{platform.python_version()} · load average {load_before[0]:.2f} before, "
+          f"{load_after[0]:.2f} after")  # fmt: skip
+    print(f"events: {args.events:,} ({', '.join(f'{k} {v}' for k, v in sorted(types.items()))})")
+    print(f"results: {dict(statuses)}; {changes:,} changes; {len(touched):,} distinct households "
+          f"re-decided; worker restarts {restarts}")  # fmt: skip
+    print(f"service RSS: {rss_loaded:,.0f} MiB after loading, {rss_warm[0]:,.0f} after "
+          f"{args.warmup:,} events, {rss_end[0]:,.0f} at the end (peak sampled "
+          f"{peak[0]:,.0f}); worker peak {peak[1]:,.0f} MiB")  # fmt: skip
+    print()
+    head = ("events/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "mean ms",
+            "service RSS MiB warm→end", "worker RSS MiB warm→end", "load avg")  # fmt: skip
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    print(
+        "| "
+        + " | ".join([
+            f"{args.events / wall:,.0f}", f"{p50:.2f}", f"{p90:.2f}", f"{p99:.2f}",
+            f"{max(ms):.1f}", f"{statistics.mean(ms):.2f}",
+            f"{rss_warm[0]:,.0f} → {rss_end[0]:,.0f} ({growth[0]:+.1f} %)",
+            f"{rss_warm[1]:,.0f} → {rss_end[1]:,.0f} ({growth[1]:+.1f} %)",
+            f"{load_before[0]:.2f} / {load_after[0]:.2f}",
+        ])
+        + " |"
+    )
+    print()
+    checks = {
+        "p99 < 10 ms": p99 < 10.0,
+        f"{args.households:,} distinct households": len(touched) >= args.households,
+        "no crash (worker restarts 0, nothing failed)": restarts == 0 and not statuses["failed"],
+        "memory flat after warm-up (grows < 10 %)": all(g < 10 for g in growth),
+    }
+    for name, ok in checks.items():
+        print(f"{'PASS' if ok else 'FAIL'}  {name}")
+    return 0 if all(checks.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,210 @@
+"""``benefits events``: apply change events to a month's decisions and print what changed.
+
+Example:
+    $ benefits events apply --data extracts/2025-02 --month 2025-02 events.jsonl
+    $ cat events.jsonl | benefits events apply --data extracts/2025-02 --format jsonl -
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from sqlalchemy.exc import SQLAlchemyError
+
+from benefits.errors import BenefitsError
+from benefits.events.schema import EventError, parse_event
+from benefits.period import BenefitMonth
+
+events_app = typer.Typer(
+    name="events",
+    help=(
+        "Instant re-evaluation: apply departmental change events (a death, a new disability "
+        "certificate, a 低保 approval …) to the month's decisions through the same rule pack, "
+        "and print the entitlements and alerts that change."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+@events_app.callback()
+def main() -> None:
+    """Apply departmental change events at once, through the same rule pack."""
+
+
+@events_app.command("types")
+def types() -> None:
+    """List the event types (schema version 1): departments, fields, the record changed."""
+    from benefits.events.schema import DEPARTMENTS, EVENT_TYPES, SCHEMA_VERSION
+
+    out = Console(highlight=False, soft_wrap=True)
+    out.print(f"schema_version {SCHEMA_VERSION}; every event has event_id, type, department, "
+              "effective_date (YYYY-MM-DD)")  # fmt: skip
+    common = {"event_id", "schema_version", "type", "department", "effective_date"}
+    for name, cls in EVENT_TYPES.items():
+        fields = [
+            f + ("" if info.is_required() else "?")
+            for f, info in cls.model_fields.items()
+            if f not in common
+        ]
+        depts = ", ".join(f"{d} ({DEPARTMENTS[d]})" for d in cls.departments)
+        out.print(f"\n{name} → {cls.table}: {cls.description}")
+        out.print(f"  fields: {', '.join(fields)}")
+        out.print(f"  departments: {depts}")
+
+
+def _read_lines(file: str) -> tuple[list[str], str]:
+    if file == "-":
+        return sys.stdin.read().splitlines(), "stdin"
+    path = Path(file)
+    if not path.is_file():
+        raise typer.BadParameter(f"{file}: no such file", param_hint="FILE")
+    return path.read_text(encoding="utf-8-sig").splitlines(), str(path)
+
+
+def default_month(lines: list[str]) -> str | None:
+    """The month after the newest effective date among the valid events (None if none).
+
+    >>> default_month(['{"event_id": "a", "type": "death_registered", "department": "police",'
+    ...                ' "effective_date": "2025-01-10", "id_no": "11010519491231002X"}'])
+    '2025-02'
+    """
+    newest: dt.date | None = None
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            event = parse_event(line)
+        except EventError:
+            continue
+        if newest is None or event.effective_date > newest:
+            newest = event.effective_date
+    if newest is None:
+        return None
+    return BenefitMonth(newest.year, newest.month).shift(1).label
+
+
+def _text(result: Any, out: Console) -> None:
+    head = f"{result.event_id or '?'} {result.type or '?'}: {result.status}"
+    if result.error:
+        out.print(f"{head} — {result.error}")
+        return
+    if result.status == "duplicate":
+        out.print(f"{head} (already applied: nothing changes)")
+        return
+    rows = ", ".join(f"{r.op} {r.table} row {'/'.join(map(str, r.rows))}" for r in result.rows)
+    hh = ", ".join(result.households) or "none"
+    out.print(f"{head} — {rows}; households {hh}; {len(result.changes)} change(s)")
+    for c in result.changes:
+        out.print(f"  {c.id_no}  {c.describe()}")
+    for h in result.holds:
+        out.print(
+            f"  ledger: held item {h['item']} of batch {h['batch']} ({h['batch_status']}): "
+            f"{h['policy_id']} {h['month']}"
+        )
+    if result.ledger_error:
+        out.print(f"  ledger: NOT held — {result.ledger_error}")
+
+
+@events_app.command("apply")
+def apply(
+    file: Annotated[str, typer.Argument(help="JSONL file of events (one per line), or -.")],
+    data: Annotated[Path, typer.Option(help="The month's delivery folder (as for the sweep).")],
+    month: Annotated[
+        str | None,
+        typer.Option(help="Benefit month YYYY-MM [default: the month after the newest event]."),
+    ] = None,
+    rules: Annotated[Path | None, typer.Option(help="Rule pack folder [default: bundled].")] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            envvar="BENEFITS_DATABASE_URL",
+            help="Ledger database URL: a stop holds the person's pending item in an unexported "
+            "batch at once [default: $BENEFITS_DATABASE_URL; none: no ledger].",
+        ),
+    ] = None,
+    by: Annotated[str, typer.Option(envvar="BENEFITS_USER", help="Actor for the audit log.")] = (
+        "events"
+    ),
+    dead_letter: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where refused events go [default: FILE.dead.jsonl, or events.dead.jsonl "
+            "for stdin]."
+        ),
+    ] = None,
+    journal: Annotated[
+        Path | None,
+        typer.Option(help="Journal of applied events: replayed first, ids stay applied."),
+    ] = None,
+    output: Annotated[str, typer.Option("--format", help="text or jsonl.")] = "text",
+    in_process: Annotated[
+        bool, typer.Option(help="Run the rule engine in this process (no crash isolation).")
+    ] = False,
+    engine: Annotated[str, typer.Option(help="Rule engine: durable_rules or reference.")] = (
+        "durable_rules"
+    ),
+) -> None:
+    """Apply events and print the changed entitlements (start, stop, amount) and alerts.
+
+    Exit code 0 when every event was applied (or already had been), 1 when some went to the
+    dead-letter file, 2 when the data, rule pack or ledger cannot be used.
+    """
+    from benefits.events.service import EventService
+
+    if output not in ("text", "jsonl"):
+        raise typer.BadParameter("--format is text or jsonl")
+    if month is not None and not MONTH_RE.match(month):
+        raise typer.BadParameter(f"month must look like 2025-01, got {month!r}")
+    lines, source = _read_lines(file)
+    month = month or default_month(lines)
+    if dead_letter is None:
+        dead_letter = Path("events.dead.jsonl") if file == "-" else Path(f"{file}.dead.jsonl")
+    if month is None:
+        err.print("no valid event to apply; give --month to record refused ones")
+        month = "2000-01"
+    ledger = None
+    out = Console(highlight=False, soft_wrap=True)
+    try:
+        if db:
+            from benefits.ledger import Ledger
+
+            ledger = Ledger(db)
+            ledger.db.require_ready()
+        service = EventService(
+            data, month, rules=rules, ledger=ledger, by=by, dead_letter=dead_letter,
+            journal=journal, isolate=not in_process, engine=engine,
+        )  # fmt: skip
+    except (BenefitsError, SQLAlchemyError, ValueError, OSError) as exc:
+        err.print(f"error: {exc}")
+        if ledger is not None:
+            ledger.close()
+        raise typer.Exit(2) from exc
+    refused = 0
+    try:
+        for result in service.apply_many(lines, source=source):
+            if output == "jsonl":
+                sys.stdout.write(json.dumps(result.as_dict(), ensure_ascii=False) + "\n")
+            else:
+                _text(result, out)
+            refused += not result.ok
+        counts = service.status()["events"]
+    finally:
+        service.close()
+        if ledger is not None:
+            ledger.close()
+    summary = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+    refused_to = f"; refused → {dead_letter}" if refused else ""
+    err.print(f"{month}: {summary or 'no events'}{refused_to}")
+    if refused:
+        raise typer.Exit(1)

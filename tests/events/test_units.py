@@ -1,0 +1,238 @@
+"""Unit tests: the event schema, the condition compiler, the exact evaluator, the store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import doctest
+import importlib
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from events_helpers import event
+
+from benefits.events.adapter import ReferenceEngine, holds
+from benefits.events.conditions import (
+    FALSE,
+    TRUE,
+    And,
+    Cmp,
+    Exists,
+    Missing,
+    Or,
+    Ref,
+    compile_condition,
+)
+from benefits.events.pyeval import PyEval, to_fen
+from benefits.events.schema import EVENT_TYPES, EventError, parse_event
+from benefits.events.store import Store
+from benefits.expr import ExprError
+from benefits.ingest import load_extracts
+from tests.conftest import bank, person, write_delivery
+
+ID = "11010519491231002X"
+VALID = {
+    "death_registered": {"department": "funeral", "id_no": ID},
+    "birth_registered": {"department": "police", "id_no": "110105202501030012",
+                         "name": "新生", "sex": "M", "household_no": "H1",
+                         "hukou_community": "c1", "effective_date": "2025-01-03"},
+    "hukou_moved_out": {"department": "police", "id_no": ID},
+    "certificate_issued": {"department": "disabled_federation", "id_no": ID, "cert_no": "C1",
+                           "category": "mental", "grade": 3, "expiry_date": "2030-01-01"},
+    "certificate_cancelled": {"department": "disabled_federation", "id_no": ID, "cert_no": "C1"},
+    "assistance_approved": {"department": "civil_affairs", "id_no": ID, "household_no": "H1",
+                            "assistance_type": "tekun", "next_review_date": "2026-01-01"},
+    "assistance_ended": {"department": "civil_affairs", "id_no": ID, "assistance_type": "dibian"},
+    "finance_assessed": {"department": "civil_affairs", "household_no": "H1",
+                         "per_capita_income": "800.5", "per_capita_assets": 12000},
+    "care_assessed": {"department": "health", "id_no": ID, "care_level": "partial",
+                      "institution_resident": "false"},
+    "parent_situation_started": {"department": "court", "id_no": ID, "situation": "missing"},
+    "parent_situation_ended": {"department": "justice", "id_no": ID, "situation": "missing"},
+    "bank_account_changed": {"department": "bank", "id_no": ID, "account_no": "6222",
+                             "account_name": "张三"},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("etype", sorted(EVENT_TYPES))
+def test_every_event_type_validates_and_names_its_record(etype: str) -> None:
+    fields = {"effective_date": "2025-01-03", **VALID[etype]}
+    ev = parse_event({"event_id": f"x-{etype}", "type": etype, **fields})
+    assert ev.type == etype and ev.schema_version == 1
+    table, key = ev.record
+    assert table == EVENT_TYPES[etype].table and key
+    assert parse_event(ev.canonical()).canonical() == ev.canonical()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"type": "death_registered", "department": "police", "effective_date": "2025-01-01",
+          "id_no": ID}, "event_id: Field required"),
+        ({"event_id": "a", "type": "death_registered", "department": "police",
+          "effective_date": "2025-01-01", "id_no": "110105194912310022"},
+         "check character does not match"),
+        ({"event_id": "a", "type": "death_registered", "department": "police",
+          "effective_date": "01/02/2025", "id_no": ID}, "not a date YYYY-MM-DD"),
+        ({"event_id": "a", "type": "death_registered", "department": "bank",
+          "effective_date": "2025-01-01", "id_no": ID}, "does not report death_registered"),
+        ({"event_id": "a", "type": "finance_assessed", "department": "civil_affairs",
+          "effective_date": "2025-01-01", "household_no": "H1", "per_capita_income": "-1",
+          "per_capita_assets": "0"}, "per_capita_income"),
+        ({"event_id": "a", "type": "finance_assessed", "department": "civil_affairs",
+          "effective_date": "2025-01-01", "household_no": "H１", "per_capita_income": "1",
+          "per_capita_assets": "0"}, "full-width digits"),
+        ({"event_id": "a", "type": "birth_registered", "department": "police",
+          "effective_date": "2025-01-04", "id_no": "110105202501030012", "name": "新生",
+          "sex": "M", "household_no": "H1", "hukou_community": "c1"},
+         "disagrees with the ID's birth date"),
+        ({"event_id": "a", "type": "certificate_issued", "department": "disabled_federation",
+          "effective_date": "2025-01-01", "id_no": ID, "cert_no": "C", "category": "mental",
+          "grade": "3", "expiry_date": "2030-01-01"}, "grade"),
+        ({"event_id": "a", "type": "care_assessed", "department": "health",
+          "effective_date": "2025-01-01", "id_no": ID, "care_level": "partial",
+          "institution_resident": "maybe"}, "not a boolean"),
+        ({"event_id": "a", "type": "death_registered", "department": "police",
+          "effective_date": "2025-01-01", "id_no": ID, "note": "x"}, "note: Extra inputs"),
+        ({"event_id": "a", "type": "death_registered", "schema_version": 2},
+         "schema_version 2 is not supported"),
+        ({"event_id": "a"}, "field type is missing"),
+        ("[1, 2]", "expected a JSON object"),
+    ],
+)  # fmt: skip
+def test_invalid_events_are_refused_with_a_clear_message(data: object, message: str) -> None:
+    with pytest.raises(EventError) as raised:
+        parse_event(data)  # type: ignore[arg-type]
+    assert message in str(raised.value)
+
+
+def test_money_is_exact_and_ids_are_normalised() -> None:
+    ev = parse_event({"event_id": "f", "type": "finance_assessed", "department": "civil_affairs",
+                      "effective_date": "2025-01-01", "household_no": " H1 ",
+                      "per_capita_income": 800.1, "per_capita_assets": "0.05"})  # fmt: skip
+    assert ev.per_capita_income == Decimal("800.1")  # type: ignore[attr-defined]
+    assert ev.household_no == "H1"  # type: ignore[attr-defined]
+    lower = parse_event({"event_id": "d", "type": "death_registered", "department": "police",
+                         "effective_date": "2025-01-01", "id_no": ID.lower()})  # fmt: skip
+    assert lower.person == ID
+
+
+# ---------------------------------------------------------------------------- conditions
+
+FACTS = {"hh_pci": "money", "age": "int", "resident": "bool", "status": "str",
+         "death_date": "date", "moved_out_date": "date", "years": "number"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("hh_pci < std / 12", Cmp("lt", "hh_pci", 624975)),  # 74997/12 = 6249.75 yuan
+        ("hh_pci < 5707.255", Cmp("lt", "hh_pci", 570726)),  # 570725.5 fen: exact, rounded up
+        ("hh_pci <= 5707.255", Cmp("le", "hh_pci", 570725)),
+        ("hh_pci > 5707.255", Cmp("gt", "hh_pci", 570725)),
+        ("hh_pci >= 5707.255", Cmp("ge", "hh_pci", 570726)),
+        ("hh_pci == 5707.255", FALSE),
+        ("hh_pci != 5707.255", Exists("hh_pci")),
+        ("2 * age >= 35", Cmp("ge", "age", 18)),
+        ("18 <= age", Cmp("ge", "age", 18)),
+        ("not (age < 18)", Cmp("ge", "age", 18)),
+        ("age is None", Missing("age")),
+        ("not (age is None)", Exists("age")),
+        ("status not in ['a', 'b']", And((Cmp("ne", "status", "a"), Cmp("ne", "status", "b")))),
+        ("moved_out_date >= death_date", Cmp("ge", "moved_out_date", Ref("death_date"))),
+        ("death_date >= start - months(24)", Cmp("ge", "death_date", 20230101)),
+        ("resident or std > 1", TRUE),
+        ("resident and std == None", FALSE),  # unknown: does not hold
+        ("not (resident and age > 1)", Or((Cmp("ne", "resident", True), Cmp("le", "age", 1)))),
+        ("years < 5", Cmp("lt", "years", 5)),
+    ],
+)
+def test_conditions_compile_exactly(text: str, expected: object) -> None:
+    got = compile_condition(text, facts=FACTS, params={"std": Fraction(74997)},
+                            constants={"start": dt.date(2025, 1, 1)})  # fmt: skip
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["age + hh_pci > 3", "hh_pci < age", "(1 if resident else 2) > 1", "min(age, 3) > 1",
+     "status < 'b'", "death_date + days(3) > death_date"],
+)  # fmt: skip
+def test_conditions_a_rule_engine_cannot_express_are_refused(text: str) -> None:
+    with pytest.raises(ExprError):
+        compile_condition(text, facts=FACTS)
+
+
+def test_an_absent_value_fails_every_comparison_and_its_negation() -> None:
+    engine = ReferenceEngine()
+    engine.define("r", {"young": Cmp("lt", "age", 18), "not_young": Cmp("ge", "age", 18)})
+    assert engine.match("r", [{}, {"age": 3}]) == [set(), {"young"}]
+    assert not holds(Cmp("ge", "a", Ref("b")), {"a": 1})
+
+
+# ------------------------------------------------------------------------ exact evaluator
+
+
+def test_amounts_are_exact_and_rounded_half_up_once() -> None:
+    params = {"rate": Fraction("0.30"), "std": Fraction(1301), "avg": Fraction(74997)}
+    ev = PyEval(facts={"pci": "money", "years": "number", "d": "date"}, params=params)
+    assert to_fen(ev.value("rate * std", {})) == 39030
+    assert to_fen(ev.value("avg / 12 * 3", {})) == 1874925  # 18749.25
+    assert to_fen(ev.value("std - pci", {"pci": 80001})) == 50099
+    assert to_fen(Fraction(-5, 1000)) == -1 and to_fen(Fraction(5, 1000)) == 1
+    assert ev.value("min(std, pci)", {"pci": None}) is None
+    assert ev.value("floor(years - 15)", {"years": 22.5}) == 7
+    assert ev.value("d + months(-1)", {"d": dt.date(2025, 3, 31)}) == dt.date(2025, 2, 28)
+    assert ev.value("pci < std and years > 1", {"pci": None, "years": 0}) is False
+    assert ev.value("pci < std or years > 1", {"pci": None, "years": 0}) is None
+    assert ev.value("1 if pci < std else 2", {"pci": None}) == 2
+    with pytest.raises(ExprError):
+        to_fen(ev.value("years", {"years": 1.5}), "years")
+
+
+# ---------------------------------------------------------------------------------- store
+
+
+def test_row_changes_are_undone_exactly(tmp_path: Path) -> None:
+    a = person("1940-01-10", 3, "H1")
+    kid = person("2015-01-01", 5, "H2", mother_id_no=a["id_no"])
+    data = write_delivery(tmp_path, {
+        "persons": [a, kid],
+        "assistance": [{"id_no": a["id_no"], "household_no": "H1", "assistance_type": "dibao",
+                        "approved_date": "2024-01-01"}],
+        "bank_accounts": [bank(a)],
+    })  # fmt: skip
+    store = Store.from_extracts(load_extracts(data))
+    assert store.next_row == {**store.next_row, "persons": 3, "assistance": 2, "deaths": 1}
+    assert store.households_of([a["id_no"]]) == {"H1", "H2"}  # her child's household too
+    snapshot = (dict(store.persons), {k: list(v) for k, v in store.members.items()},
+                {k: list(v) for k, v in store.rows["assistance"].items()})  # fmt: skip
+    changes = []
+    for ev in (
+        event("hukou_moved_out", "m", "police", "2025-01-01", id_no=a["id_no"]),
+        event("assistance_ended", "e", "civil_affairs", "2025-01-01", id_no=a["id_no"],
+              assistance_type="dibao"),
+        event("death_registered", "d", "police", "2025-01-01", id_no=a["id_no"]),
+    ):  # fmt: skip
+        rows = store.plan(parse_event(ev), "330106")
+        changes.append(store.apply(rows))
+    assert store.persons[a["id_no"]].hukou_status == "moved_out"
+    assert store.person_rows("assistance", a["id_no"]) == []
+    assert store.next_row["deaths"] == 2
+    for undo in reversed(changes):
+        undo()
+    assert (dict(store.persons), {k: list(v) for k, v in store.members.items()},
+            {k: list(v) for k, v in store.rows["assistance"].items()}) == snapshot  # fmt: skip
+    assert store.next_row["deaths"] == 1
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["schema", "conditions", "pyeval", "adapter", "decide", "facts", "generate", "changes",
+     "cli", "program"],
+)  # fmt: skip
+def test_doctests(module: str) -> None:
+    mod = importlib.import_module(f"benefits.events.{module}")
+    result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0
