@@ -8,7 +8,7 @@ durable_rules); the row changes each applied event made are made to the raw rows
 written to disk and swept by ``run_sweep`` for the same month. Entitlements (amounts, holds),
 alerts and every trace record must be equal.
 
-``BENEFITS_EVENT_EXAMPLES`` sets the number of generated cases (default 120; each applies one
+``BENEFITS_EVENT_EXAMPLES`` sets the number of generated cases (default 250; each applies one
 to eight events).
 """
 
@@ -32,7 +32,7 @@ from benefits.events.service import EventService
 from benefits.sweep import run_sweep
 from tests.conftest import bank, person
 
-EXAMPLES = int(os.environ.get("BENEFITS_EVENT_EXAMPLES", "120"))
+EXAMPLES = int(os.environ.get("BENEFITS_EVENT_EXAMPLES", "250"))
 MONTHS = ["2024-12", "2025-01", "2025-02", "2025-03", "2025-07"]
 NAMES = ["张三明", "李四", "王小红", "赵敏", "欧阳小明"]
 births = st.dates(min_value=dt.date(1915, 1, 1), max_value=dt.date(2024, 12, 31))
