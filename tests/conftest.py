@@ -87,3 +87,24 @@ def delivery(tmp_path: Path):
         return write_delivery(tmp_path / f"d{counter['n']}", tables, with_bank)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def pg_base_url() -> str | None:
+    """The PostgreSQL URL tests use, or None when PostgreSQL is not available."""
+    from tests.postgres import base_url
+
+    return base_url()
+
+
+@pytest.fixture(scope="session")
+def pg_admin(pg_base_url: str | None):
+    """An engine for creating and dropping per-test schemas (None without PostgreSQL)."""
+    if pg_base_url is None:
+        yield None
+        return
+    from sqlalchemy import create_engine
+
+    engine = create_engine(pg_base_url, isolation_level="AUTOCOMMIT")
+    yield engine
+    engine.dispose()
