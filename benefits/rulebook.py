@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 import re
 from decimal import Decimal, InvalidOperation
@@ -35,6 +36,7 @@ from benefits.errors import ParameterError, RuleError
 from benefits.expr import ExprError, names_in, parse
 from benefits.period import BenefitMonth
 
+WHAT_IF_FROM = dt.date(1900, 1, 1)  # overridden parameters are in force for every month
 DEFAULT_RULES = Path(__file__).resolve().parent.parent / "rules"  # the repository's rules/
 
 
@@ -43,6 +45,8 @@ def default_rules_folder() -> Path:
     if os.environ.get("BENEFITS_RULES"):
         return Path(os.environ["BENEFITS_RULES"])
     return DEFAULT_RULES if DEFAULT_RULES.is_dir() else Path.cwd() / "rules"
+
+
 IDENT = r"^[a-z][a-z0-9_]*$"
 
 
@@ -297,6 +301,32 @@ class RulePack:
 
     def policies_for(self, month: BenefitMonth) -> list[Policy]:
         return [p for p in self.policies if p.applies_to(month)]
+
+    def with_parameters(self, overrides: dict[str, Decimal | str | int]) -> RulePack:
+        """A what-if copy of the pack in which each named parameter has one value, in force
+        for every month. The copy's digest says it was overridden.
+
+        >>> what_if = load_pack().with_parameters({"old_age_80": "70"})
+        >>> what_if.parameter_at("old_age_80", BenefitMonth.parse("2025-01"))[0]
+        Decimal('70')
+        """
+        parameters = dict(self.parameters)
+        for name, value in overrides.items():
+            if name not in parameters:
+                raise ParameterError(f"unknown parameter '{name}'")
+            old = parameters[name]
+            parameters[name] = Parameter(
+                label=old.label,
+                unit=old.unit,
+                basis=f"what-if override of: {old.basis}",
+                published=False,
+                values={WHAT_IF_FROM: value if isinstance(value, Decimal) else str(value)},
+            )
+        canonical = json.dumps({k: str(v) for k, v in sorted(overrides.items())})
+        digest = hashlib.sha256(f"{self.digest}+{canonical}".encode()).hexdigest()
+        return RulePack(
+            self.folder, self.info, parameters, self.policies, self.exclusions, self.alerts, digest
+        )
 
 
 def _read_yaml(path: Path) -> Any:

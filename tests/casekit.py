@@ -117,7 +117,10 @@ NAMES = (
     "徐明", "孙丽", "胡斌", "朱琳", "高翔", "林峰", "何平", "郭靖", "马骏", "罗琴",
 )  # fmt: skip
 
-CASE_KEYS = {"name", "month", "note", "ambiguity", "persons", "others", "expect", "extra_columns"}
+CASE_KEYS = {
+    "name", "month", "note", "ambiguity", "persons", "others", "expect", "extra_columns",
+    "parameters",
+}  # fmt: skip
 PERSON_EXTRA_KEYS = {"id", "seq", "household", "father", "mother", "bank"}
 ID_COLUMNS = {"id_no", "father_id_no", "mother_id_no"}
 TABLE_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -186,6 +189,7 @@ class Built:
     alerts: Counter[Alert] = field(default_factory=Counter)
     quarantine: list[Quarantine] = field(default_factory=list)
     error: list[str] | None = None
+    parameters: dict[str, str] = field(default_factory=dict)  # what-if values for every month
 
     def who(self, id_no: str) -> str:
         """The handle of an ID when it has one, else the ID itself."""
@@ -451,6 +455,10 @@ class _Builder:
             raise self.fail(f"unknown keys {sorted(unknown)}")
         if not MONTH.match(self.case.month):
             raise self.fail(f"month must look like 2025-01, got {self.case.month!r}")
+        params = self.spec.get("parameters") or {}
+        if not isinstance(params, dict):
+            raise self.fail("parameters must map parameter names to values")
+        self.out.parameters = {str(k): str(v) for k, v in params.items()}
         self.define_people()
         banks = self.persons_rows()
         for table in TABLES:

@@ -41,13 +41,18 @@ def test_case_files_are_well_formed() -> None:
 def test_rule_case(case: Case, tmp_path: Path, run_sweep: Callable[..., Any]) -> None:
     built = build(case)
     write_extracts(built, tmp_path)
+    options: dict[str, Any] = {}
+    if built.parameters:  # a what-if case: the same rules with some parameters replaced
+        from benefits.rulebook import load_pack
+
+        options["pack"] = load_pack().with_parameters(built.parameters)
     if built.error is not None:
         with pytest.raises(Exception) as raised:  # any engine error type
-            run_sweep(tmp_path, case.month, out=None)
+            run_sweep(tmp_path, case.month, out=None, **options)
         missing = [text for text in built.error if text not in str(raised.value)]
         assert not missing, f"{describe(built)}\nerror {raised.value!r} does not mention {missing}"
         return
-    result = run_sweep(tmp_path, case.month, out=None)
+    result = run_sweep(tmp_path, case.month, out=None, **options)
     problems = compare(built, result)
     if problems:
         pytest.fail(f"{describe(built)}\n" + "\n".join(problems), pytrace=False)

@@ -98,3 +98,14 @@ def test_pack_hash_changes_with_any_rule_file(pack_copy: Path) -> None:
     assert pack.digest != before
     assert pack.parameter_at("old_age_80", BenefitMonth.parse("2026-01"))[0] == Decimal(70)
     assert pack.parameter_at("old_age_80", BenefitMonth.parse("2025-12"))[0] == Decimal(60)
+
+
+def test_what_if_parameters_replace_every_value_and_change_the_digest() -> None:
+    pack = load_pack()
+    what_if = pack.with_parameters({"dibao_std": "1400"})
+    for month in ("2023-01", "2025-01"):
+        assert what_if.parameter_at("dibao_std", BenefitMonth.parse(month))[0] == Decimal(1400)
+    assert pack.parameter_at("dibao_std", BenefitMonth.parse("2025-01"))[0] == Decimal(1301)
+    assert what_if.digest != pack.digest
+    with pytest.raises(ParameterError, match="unknown parameter 'dibao_standard'"):
+        pack.with_parameters({"dibao_standard": "1"})
