@@ -19,12 +19,13 @@ from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Depends, Form, Request
+from fastapi import Depends, Form, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from benefits.web.auth import Principal
 from benefits.web.context import WebContext
+from benefits.web.services.alerts import AlertFilter
 
 SESSION_COOKIE = "bnf_session"
 FLASH_COOKIE = "bnf_flash"
@@ -107,9 +108,7 @@ def require(permission: str) -> Callable[..., Principal]:
     return dependency
 
 
-def check_csrf(
-    request: Request, csrf_token: Annotated[str, Form(max_length=200)] = ""
-) -> None:
+def check_csrf(request: Request, csrf_token: Annotated[str, Form(max_length=200)] = "") -> None:
     """Every form post carries the session's CSRF token."""
     principal = session_principal(request)
     if principal is None:
@@ -184,3 +183,31 @@ def login_redirect(request: Request) -> str:
     """The sign-in URL that comes back to the current page."""
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return "/login?next=" + quote(target, safe="")
+
+
+# Parameter types shared by the pages and the JSON API.
+MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
+Month = Annotated[str | None, Query(pattern=MONTH)]
+PageNo = Annotated[int, Query(ge=1, le=1_000_000)]
+DAY = r"^(|\d{4}-\d{2}-\d{2})$"
+
+
+def alert_filter(
+    month: Month = None,
+    kind: Annotated[str, Query(max_length=32)] = "",
+    community: Annotated[str, Query(max_length=128)] = "",
+    status: Annotated[str, Query(pattern=r"^(|active|open|acknowledged|resolved|all)$")] = "active",
+    assignee: Annotated[str, Query(max_length=64)] = "",
+    due_from: Annotated[str, Query(pattern=DAY)] = "",
+    due_to: Annotated[str, Query(pattern=DAY)] = "",
+) -> AlertFilter:
+    """The alerts inbox's filters from the query string (empty month: none chosen).
+
+    >>> alert_filter(kind="cert_expiring").kind
+    'cert_expiring'
+    """
+    return AlertFilter(month or "", kind, community, status, assignee, due_from, due_to)
+
+
+AlertQuery = Annotated[AlertFilter, Depends(alert_filter)]

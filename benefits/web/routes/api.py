@@ -14,7 +14,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from benefits.ledger.errors import NotFound
 from benefits.web.auth import Principal
-from benefits.web.deps import Ctx, Forbidden, api_principal, api_require, jsonable
+from benefits.web.deps import (
+    MONTH,
+    AlertQuery,
+    Ctx,
+    Forbidden,
+    Id,
+    Month,
+    PageNo,
+    api_principal,
+    api_require,
+    jsonable,
+)
 from benefits.web.privacy import log_pii_view
 from benefits.web.services import alerts as alert_service
 from benefits.web.services import auditlog, dashboard, persons, rules
@@ -37,10 +48,6 @@ Admin = Annotated[Principal, Depends(api_require("users.manage"))]
 
 router = APIRouter(prefix="/api/v1", tags=["v1"])
 
-MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
-Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
-Month = Annotated[str | None, Query(pattern=MONTH)]
-PageNo = Annotated[int, Query(ge=1, le=1_000_000)]
 Ref = Annotated[str, Path(pattern=r"^[0-9a-f]{24}$", description="person reference")]
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "not signed in / no valid token"},
@@ -277,22 +284,9 @@ def explanation(ctx: Ctx, ref: Ref,
 
 
 @router.get("/alerts", responses=ERRORS, summary="The alerts inbox, filtered and paged")
-def list_alerts(
-    ctx: Ctx,
-    who: AlertViewer,
-    month: Month = None,
-    kind: Annotated[str, Query(max_length=32)] = "",
-    community: Annotated[str, Query(max_length=128)] = "",
-    status: Annotated[str, Query(pattern=r"^(|active|open|acknowledged|resolved|all)$")] = "active",
-    assignee: Annotated[str, Query(max_length=64)] = "",
-    due_from: Annotated[str, Query(pattern=r"^(|\d{4}-\d{2}-\d{2})$")] = "",
-    due_to: Annotated[str, Query(pattern=r"^(|\d{4}-\d{2}-\d{2})$")] = "",
-    page: PageNo = 1,
-) -> JSONResponse:
-    if month:
-        run_service.run_for_month(ctx, month)
-    flt = alert_service.AlertFilter(month or "", kind, community, status, assignee, due_from,
-                                    due_to)  # fmt: skip
+def list_alerts(ctx: Ctx, who: AlertViewer, flt: AlertQuery, page: PageNo = 1) -> JSONResponse:
+    if flt.month:
+        run_service.run_for_month(ctx, flt.month)
     return ok(alert_service.list_alerts(ctx, flt, page))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated, Any
 from urllib.parse import urlparse
 
@@ -22,7 +23,11 @@ from benefits.web.deps import (
     FLASH_COOKIE,
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
+    AlertQuery,
     Ctx,
+    Id,
+    Month,
+    PageNo,
     check_csrf,
     client_ip,
     flash_cookie,
@@ -53,10 +58,6 @@ Admin = Annotated[Principal, Depends(require("users.manage"))]
 
 router = APIRouter(include_in_schema=False)
 
-MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
-Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
-Month = Annotated[str | None, Query(pattern=MONTH)]
-PageNo = Annotated[int, Query(ge=1, le=1_000_000)]
 Ref = Annotated[str, Path(pattern=r"^[0-9a-f]{24}$")]
 Text = Annotated[str, Form(max_length=2000)]
 CSRF = [Depends(check_csrf)]
@@ -388,24 +389,14 @@ def person_letter_pdf(request: Request, ctx: Ctx, ref: Ref,
 
 @router.get("/alerts")
 def alerts_page(
-    request: Request,
-    ctx: Ctx,
-    who: AlertViewer,
-    month: Month = None,
-    kind: Annotated[str, Query(max_length=32)] = "",
-    community: Annotated[str, Query(max_length=128)] = "",
-    status: Annotated[str, Query(pattern=r"^(|active|open|acknowledged|resolved|all)$")] = "active",
-    assignee: Annotated[str, Query(max_length=64)] = "",
-    due_from: Annotated[str, Query(pattern=r"^(|\d{4}-\d{2}-\d{2})$")] = "",
-    due_to: Annotated[str, Query(pattern=r"^(|\d{4}-\d{2}-\d{2})$")] = "",
-    page: PageNo = 1,
+    request: Request, ctx: Ctx, who: AlertViewer, flt: AlertQuery, page: PageNo = 1
 ) -> Response:
-    """The alerts inbox with filters."""
+    """The alerts inbox with filters (the newest month when none is chosen)."""
     months = run_service.months(ctx)
-    month = month or (months[0] if months else "")
-    if month:
-        run_service.run_for_month(ctx, month)
-    flt = alert_service.AlertFilter(month, kind, community, status, assignee, due_from, due_to)
+    if not flt.month and months:
+        flt = replace(flt, month=months[0])
+    if flt.month:
+        run_service.run_for_month(ctx, flt.month)
     view = alert_service.list_alerts(ctx, flt, page)
     return render(request, "alerts.html", {
         "view": view, "flt": flt, "months": months, "query": {k: v for k, v in vars(flt).items()},
