@@ -410,7 +410,6 @@ def apply_exclusions(
     pack: RulePack, compiled: list[CompiledPolicy], facts: pl.DataFrame, scope: Scope
 ) -> pl.DataFrame:
     """Evaluate every declared exclusion on the candidates; two firing on one pair is an error."""
-    by_id = {cp.id: cp for cp in compiled}
     columns: dict[str, Value] = {}
     for cp in compiled:
         columns[f"{cp.id}.amount"] = fen_value(pl.col(col_name(cp.id, "amount")))
@@ -434,11 +433,12 @@ def apply_exclusions(
         )
         cols.append(fires.alias(name))
         fired_by_pair.setdefault(frozenset(e.between), []).append(name)
-    # components never dropped still need their flag column
+    # components no exclusion can drop still need their flag column
+    declared = {name for names in fired_by_pair.values() for name in names}
     for cp in compiled:
         for n in cp.components:
             name = col_name(cp.id, "drop", n)
-            if name not in [c.meta.output_name() for c in cols]:
+            if name not in declared:
                 cols.append(pl.lit(False).alias(name))
     facts = facts.with_columns(cols)
     for pair, names in fired_by_pair.items():
@@ -450,7 +450,6 @@ def apply_exclusions(
                 f"exclusions.yaml: exclusions {names} between {sorted(pair)} all apply to "
                 f"{clash['id_no'][0]} for the same month — the pack must say which one wins"
             )
-    del by_id
     return facts
 
 
