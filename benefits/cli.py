@@ -144,6 +144,37 @@ def synth(
         console.print(f"{table:<24} {n:>9,} rows")
 
 
+rules_app = typer.Typer(help="The rule pack in rules/: its documents.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("doc")
+def rules_doc(
+    rules: Annotated[
+        Path | None, typer.Option(help="Rule pack folder (default: the bundled rules/).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="File to write (default: print to standard output).")
+    ] = None,
+) -> None:
+    """Write the rules document (docs/rules.md) generated from the rule pack."""
+    from benefits.errors import BenefitsError
+    from benefits.rulesdoc import write_rules_doc
+
+    try:
+        text = write_rules_doc(rules, out)
+    except BenefitsError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    except OSError as exc:
+        console.print(f"[bold red]error:[/] cannot write {out}: {exc.strerror or exc}")
+        raise typer.Exit(2) from exc
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        console.print(f"wrote {out}")
+
+
 def _register_ledger() -> None:
     from benefits.ledger.cli import audit_app, batch_app, ledger_app
 
