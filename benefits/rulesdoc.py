@@ -94,8 +94,9 @@ CONVENTIONS = [
     "with rows of several types the first of {precedence} counts (an `exclusive_conflict` "
     "alert is raised).",
     "**Household**: `persons.household_no`; its members for `M` are its resident, alive persons.",
-    "**Money**: exact decimals; each amount is rounded half-up to 0.01 yuan once, at the end of "
-    "its formula. No proration by days: a person is paid a full month or nothing.",
+    "**Money**: exact decimals; each amount (and each component of an amount) is rounded "
+    "half-up to 0.01 yuan once, at the end of its formula. No proration by days: a person is "
+    "paid a full month or nothing.",
 ]
 
 
@@ -212,7 +213,12 @@ def _policy_section(pack: RulePack, policy: Policy) -> list[str]:
             [(_code(c.when) if c.when else "otherwise", _code(c.value)) for c in policy.amount],
         )
     if policy.components:
-        out += ["", "Components of the amount (an exclusion may drop one):", ""]
+        out += [
+            "",
+            "Components of the amount, each rounded half-up to the cent on its own (an exclusion "
+            "may drop a component):",
+            "",
+        ]
         out += _table(
             ("component", "formula"), [(_code(k), _code(v)) for k, v in policy.components.items()]
         )

@@ -113,6 +113,20 @@ def test_rules_doc_states_every_policy_condition_amount_parameter_exclusion_and_
     assert "applies to **the whole month**: `dibao_std` 1301 effective 2025-01-23" in text
 
 
+def test_rules_doc_tables_are_well_formed_markdown() -> None:
+    """Each table stands after a blank line and every row has as many cells as its header."""
+    lines = render_rules(load_pack(DEFAULT_RULES)).splitlines()
+    cells = [len(re.findall(r"(?<!\\)\|", line)) if line.startswith("|") else 0 for line in lines]
+    for i, line in enumerate(lines):
+        if not line.startswith("|"):
+            continue
+        if not lines[i - 1].startswith("|"):
+            assert lines[i - 1] == "", f"line {i + 1}: a table needs a blank line before it"
+            assert re.fullmatch(r"\|(---\|)+", lines[i + 1]), f"line {i + 2}: header separator"
+            width = cells[i]
+        assert cells[i] == width, f"line {i + 1}: {line}"
+
+
 def test_rules_doc_follows_a_changed_rule_pack(tmp_path: Path) -> None:
     rules = tmp_path / "rules"
     shutil.copytree(DEFAULT_RULES, rules)
