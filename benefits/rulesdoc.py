@@ -285,7 +285,9 @@ def render_rules(pack: RulePack) -> str:
         "and the proactive alerts. It is generated from the rule files in `rules/`, so it says "
         "exactly what the engine runs. The input fields the facts come from are described in "
         "[the data contract](data-contract.md). Where a basis cites the *policy handbook*, it "
-        f"means {info.handbook}, whose rules this document restates.",
+        f"means {info.handbook}, whose rules this document restates. The rule cases in "
+        "[`tests/cases/`](../tests/cases/) (among them the handbook's worked examples) check "
+        "these rules at their boundaries.",
         "",
         "## Conventions (every policy)",
         "",
