@@ -20,6 +20,7 @@ from pathlib import Path
 import polars as pl
 
 from benefits.evaluate import (
+    AmountCase,
     CompiledPolicy,
     Evaluation,
     col_name,
@@ -109,6 +110,7 @@ def rule_line(pack: RulePack, ev: Evaluation, cp: CompiledPolicy) -> str:
             "conditions": [{"id": c.id, "label": c.label, "test": c.test} for c in cp.conditions],
             "amount_rule": {
                 "formula": policy.amount_text(),
+                "cases": [{"case": c.number, "when": c.when, "value": c.value} for c in cp.cases],
                 "components": dict(policy.components),
                 "label": policy.amount_label.text() if policy.amount_label else None,
             },
@@ -117,6 +119,29 @@ def rule_line(pack: RulePack, ev: Evaluation, cp: CompiledPolicy) -> str:
             "one_per": policy.one_per.label.text() if policy.one_per else None,
         }
     )
+
+
+def decision_parameters(params: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """The parameters as a decision record gives them: value and effective date only (the
+    label, unit and basis are in the policy's rule record)."""
+    return {k: {"value": v["value"], "from": v["from"]} for k, v in params.items()}
+
+
+def branch_head(case: AmountCase) -> str:
+    """The constant start of a decision's ``amount_branch`` (up to its ``values``)."""
+    head = json_const({"case": case.number, "when": case.when, "value": case.value})
+    return ',"amount_branch":' + head[:-1] + ',"values":'
+
+
+def _branch(cp: CompiledPolicy) -> pl.Expr:
+    """``"amount_branch"``: the amount case that chose the amount paid, with the values its
+    test (and every earlier case's test) read; empty when nothing was paid."""
+    number = pl.col(col_name(cp.id, "case"))
+    out: pl.Expr = pl.lit("")
+    for case in reversed(cp.cases):
+        text = pl.concat_str([pl.lit(branch_head(case)), _object(case.facts), pl.lit("}")])
+        out = pl.when(number == case.number).then(text).otherwise(out)
+    return out
 
 
 def _json_string(name: str) -> pl.Expr:
@@ -173,6 +198,15 @@ def _line(pack: RulePack, ev: Evaluation, cp: CompiledPolicy, held_ids: pl.Serie
         .then(pl.concat_str([pl.lit('"'), yuan_expr(amount), pl.lit('"')]))
         .otherwise(pl.lit("null"))
     )
+    if cp.cases:
+        pieces.append(_branch(cp))
+    pieces += [
+        pl.lit(',"target_group":{"test":' + json_const(policy.considers) + ',"values":'),
+        _object(cp.considers_facts),
+        pl.lit(',"sources":'),
+        _sources(cp.considers_facts),
+        pl.lit("}"),
+    ]
     pieces.append(pl.lit(',"conditions":{'))
     for i, c in enumerate(cp.conditions):
         names = with_inputs(c.facts)
@@ -197,8 +231,7 @@ def _line(pack: RulePack, ev: Evaluation, cp: CompiledPolicy, held_ids: pl.Serie
                 pl.lit("}"),
             ]
         pieces.append(pl.lit("}"))
-    params = {k: [v["value"], v["effective_from"]] for k, v in cp.params.items()}
-    pieces.append(pl.lit(',"parameters":' + json_const(params)))
+    pieces.append(pl.lit(',"parameters":' + json_const(decision_parameters(cp.params))))
     pieces.append(pl.lit(',"exclusions":['))
     excl: list[pl.Expr] = []
     for e in pack.exclusions.exclusions:
