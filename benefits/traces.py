@@ -1,16 +1,24 @@
 """Audit traces: one JSON line per person × policy considered, built as a by-product.
 
-Every line says the decision, each condition in the handbook's words with whether it held,
-the fact values it read and the source rows (table → 1-based row number in the delivered
-file), the parameters with their effective dates, the amount formula and components, the
-exclusions applied, the rule id, version, file and legal basis. Lines are assembled with
-Polars string expressions (no Python loop per person).
+The file starts with one rule record per policy (names, basis, the target-group test, the
+conditions' labels and tests, the amount formula and its numbered cases, and each parameter's
+label, value, effective date, unit and basis). Then every decision record says the decision,
+the amount and — for an amount given by cases — the case that chose it (`amount_branch`), the
+target-group test with the values it read, each condition in the handbook's words with
+whether it held, the fact values it read and the source rows (table → 1-based row number in
+the delivered file), the parameters' values and effective dates (their labels and bases are
+in the rule record), the components and the exclusions applied. Lines are assembled with
+Polars string expressions (no Python loop per person); the event path
+(:func:`benefits.events.decide.trace_record`) builds the same records.
 
-Example line (abridged)::
+Example decision line (abridged)::
 
-    {"month":"2025-01","id_no":"330106…","policy_id":"old_age_allowance","decision":"paid",
-     "amount":"60.00","conditions":[{"id":"aged_80","label":"已满80周岁… / 80th birthday…",
-     "test":"age >= 80","holds":true,"values":{"age":80},"sources":{"persons":12}}], …}
+    {"record":"decision","month":"2025-01","policy_id":"old_age_allowance",…,"decision":"paid",
+     "amount":"100.00","amount_branch":{"case":2,"when":"age >= 90","value":"old_age_90",
+     "values":{"age":92}},"target_group":{"test":"age >= 79","values":{"age":92},
+     "sources":{"persons":12}},"conditions":{"aged_80":{"holds":true,"values":{"age":92,…},
+     "sources":{"persons":12}},…},"parameters":{"old_age_90":{"value":"100",
+     "from":"2023-01-01"},…},"exclusions":[]}
 """
 
 from __future__ import annotations
