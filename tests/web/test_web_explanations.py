@@ -123,3 +123,23 @@ def test_branch_values_are_masked_like_condition_values(seeded: Seeded) -> None:
     shown = {v["name"]: v["value"] for v in child["branch"]["values"]}
     assert shown["cert_grade"] == shown["cert_category"] == "（受限 / restricted）"
     assert child["branch"]["restricted"] is True
+
+
+def test_traces_written_before_still_explain(seeded: Seeded) -> None:
+    """A run swept before the records named branch and target group: parameters as
+    [value, date] pairs, no target group or branch — the page still shows what it can."""
+    from benefits.web.services.persons import _policy
+
+    decision = {"policy_id": "old_age_allowance", "decision": "paid", "amount": "100.00",
+                "conditions": {}, "parameters": {"old_age_90": ["100", "2023-01-01"]},
+                "exclusions": []}  # fmt: skip
+    label = "高龄津贴（90-99周岁） / old-age allowance"
+    rule = {"considers": "age >= 79", "amount_rule": {"formula": "old_age_90 if age >= 90"},
+            "parameters": {"old_age_90": {"value": "100", "effective_from": "2023-01-01",
+                                          "label": label}}}  # fmt: skip
+    view = _policy(seeded.ctx, decision, rule, False, "2025-01")
+    assert view["target_group"] == {"test": "age >= 79", "values": [], "restricted": False}
+    assert view["branch"] is None
+    [param] = view["parameters"]
+    assert (param["value"], param["effective_from"]) == ("100", "2023-01-01")
+    assert param["label_zh"] == "高龄津贴（90-99周岁）" and param["basis"].startswith("浙江省")
