@@ -72,6 +72,16 @@ class CompiledCondition:
 
 
 @dataclass
+class AmountCase:
+    """One case of a policy's amount (`when` → `value`), as the trace names it."""
+
+    number: int  # 1-based, in the rule file's order
+    when: str  # the test, or "otherwise" for the last case
+    value: str
+    facts: list[str]  # facts read to choose it: this case's test and every earlier one's
+
+
+@dataclass
 class CompiledPolicy:
     policy: Policy
     considered: pl.Expr
@@ -81,6 +91,9 @@ class CompiledPolicy:
     amount_final: pl.Expr  # fen, after
     params: dict[str, dict[str, str]]  # for the trace
     one_per: tuple[str, list[tuple[pl.Expr, bool]]] | None = None
+    considers_facts: list[str] = field(default_factory=list)  # facts the target group reads
+    cases: list[AmountCase] = field(default_factory=list)  # empty for a single formula
+    case_final: pl.Expr | None = None  # number of the case that chose the final amount
 
     @property
     def id(self) -> str:
@@ -117,16 +130,20 @@ def month_scope(pack: RulePack, month: BenefitMonth) -> tuple[Scope, dict[str, d
             params[name] = _param_value(found[0])
             shown[name] = {
                 "value": str(found[0]),
-                "effective_from": found[1].isoformat(),
+                "from": found[1].isoformat(),
                 "label": param.label.text(),
+                "unit": param.unit,
+                "basis": param.basis,
             }
         prev = param.at(month.previous)
         if prev is not None:
             prev_params[name] = _param_value(prev[0])
             shown[f"previous_month({name})"] = {
                 "value": str(prev[0]),
-                "effective_from": prev[1].isoformat(),
+                "from": prev[1].isoformat(),
                 "label": param.label.text() + f" — in force in {month.previous.label}",
+                "unit": param.unit,
+                "basis": param.basis,
             }
     facts = {name: f.kind for name, f in FACTS.items()}
     facts[PAID_PREV] = "bool"
@@ -209,6 +226,8 @@ def compile_policy(
                 used_params.append(key)
 
     considered, s = _compile(policy.considers, scope, f"{where}, field considers")
+    track(s)
+    considers_facts = list(s.used_facts)
     considered_expr = _bool_expr(considered)
     conditions = []
     for c in policy.conditions:
@@ -230,25 +249,40 @@ def compile_policy(
         track(s)
         components[name] = to_fen(v, text)
 
-    def amount_with(columns: dict[str, Value]) -> pl.Expr:
+    cases: list[AmountCase] = []
+
+    def amount_with(columns: dict[str, Value]) -> tuple[pl.Expr, pl.Expr | None]:
+        """The amount in fen and, for a list of cases, the number of the case that chose it."""
         sc = Scope(**{**scope.__dict__, "columns": {**scope.columns, **columns}})
         if isinstance(policy.amount, str):
             v, s = _compile(policy.amount, sc, f"{where}, field amount")
             track(s)
-            return to_fen(v, policy.amount)
+            return to_fen(v, policy.amount), None
         out: pl.Expr | None = None
-        for case in reversed(policy.amount):
+        number: pl.Expr | None = None
+        read: dict[int, list[str]] = {}  # case → facts its test reads
+        for i in reversed(range(len(policy.amount))):
+            case = policy.amount[i]
             v, s = _compile(case.value, sc, f"{where}, field amount")
             track(s)
             value = to_fen(v, case.value)
             if case.when is None:
-                out = value
+                out, number = value, pl.lit(i + 1, pl.Int32)
             else:
                 t, s2 = _compile(case.when, sc, f"{where}, field amount")
                 track(s2)
-                out = pl.when(_bool_expr(t)).then(value).otherwise(out)
+                read[i] = s2.used_facts
+                test = _bool_expr(t)
+                out = pl.when(test).then(value).otherwise(out)
+                number = pl.when(test).then(pl.lit(i + 1, pl.Int32)).otherwise(number)
+        if not cases:
+            for i, case in enumerate(policy.amount):
+                facts: list[str] = []
+                for k in range(i + 1):
+                    facts += [n for n in read.get(k, []) if n not in facts]
+                cases.append(AmountCase(i + 1, case.when or "otherwise", case.value, facts))
         assert out is not None
-        return out
+        return out, number
 
     raw_cols = {n: fen_value(pl.col(col_name(policy.id, "comp", n))) for n in components}
     final_cols = {
@@ -259,8 +293,8 @@ def compile_policy(
         )
         for n in components
     }
-    amount_raw = amount_with(raw_cols)
-    amount_final = amount_with(final_cols)
+    amount_raw, _ = amount_with(raw_cols)
+    amount_final, case_final = amount_with(final_cols)
     one_per = None
     if policy.one_per:
         one_per = _compile_one_per(policy.one_per, scope, where)
@@ -273,6 +307,9 @@ def compile_policy(
         amount_final,
         {k: shown[k] for k in used_params if k in shown},
         one_per,
+        considers_facts,
+        cases,
+        case_final,
     )
 
 
@@ -384,6 +421,8 @@ def evaluate(
             paid = paid & ~pl.any_horizontal(excluded)
         cols.append(paid.alias(col_name(pid, "paid")))
         cols.append(pl.when(paid).then(cp.amount_final).alias(col_name(pid, "final_amount")))
+        if cp.case_final is not None:
+            cols.append(pl.when(paid).then(cp.case_final).alias(col_name(pid, "case")))
     facts = facts.with_columns(cols)
     for mode in ("pay", "credit", "lead", "notice"):
         flags = [pl.col(col_name(cp.id, "paid")) for cp in compiled if cp.policy.mode == mode]

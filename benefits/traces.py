@@ -1,16 +1,24 @@
 """Audit traces: one JSON line per person × policy considered, built as a by-product.
 
-Every line says the decision, each condition in the handbook's words with whether it held,
-the fact values it read and the source rows (table → 1-based row number in the delivered
-file), the parameters with their effective dates, the amount formula and components, the
-exclusions applied, the rule id, version, file and legal basis. Lines are assembled with
-Polars string expressions (no Python loop per person).
+The file starts with one rule record per policy (names, basis, the target-group test, the
+conditions' labels and tests, the amount formula and its numbered cases, and each parameter's
+label, value, effective date, unit and basis). Then every decision record says the decision,
+the amount and — for an amount given by cases — the case that chose it (`amount_branch`), the
+target-group test with the values it read, each condition in the handbook's words with
+whether it held, the fact values it read and the source rows (table → 1-based row number in
+the delivered file), the parameters' values and effective dates (their labels and bases are
+in the rule record), the components and the exclusions applied. Lines are assembled with
+Polars string expressions (no Python loop per person); the event path
+(:func:`benefits.events.decide.trace_record`) builds the same records.
 
-Example line (abridged)::
+Example decision line (abridged)::
 
-    {"month":"2025-01","id_no":"330106…","policy_id":"old_age_allowance","decision":"paid",
-     "amount":"60.00","conditions":[{"id":"aged_80","label":"已满80周岁… / 80th birthday…",
-     "test":"age >= 80","holds":true,"values":{"age":80},"sources":{"persons":12}}], …}
+    {"record":"decision","month":"2025-01","policy_id":"old_age_allowance",…,"decision":"paid",
+     "amount":"100.00","amount_branch":{"case":2,"when":"age >= 90","value":"old_age_90",
+     "values":{"age":92}},"target_group":{"test":"age >= 79","values":{"age":92},
+     "sources":{"persons":12}},"conditions":{"aged_80":{"holds":true,"values":{"age":92,…},
+     "sources":{"persons":12}},…},"parameters":{"old_age_90":{"value":"100",
+     "from":"2023-01-01"},…},"exclusions":[]}
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from pathlib import Path
 import polars as pl
 
 from benefits.evaluate import (
+    AmountCase,
     CompiledPolicy,
     Evaluation,
     col_name,
@@ -109,6 +118,7 @@ def rule_line(pack: RulePack, ev: Evaluation, cp: CompiledPolicy) -> str:
             "conditions": [{"id": c.id, "label": c.label, "test": c.test} for c in cp.conditions],
             "amount_rule": {
                 "formula": policy.amount_text(),
+                "cases": [{"case": c.number, "when": c.when, "value": c.value} for c in cp.cases],
                 "components": dict(policy.components),
                 "label": policy.amount_label.text() if policy.amount_label else None,
             },
@@ -117,6 +127,29 @@ def rule_line(pack: RulePack, ev: Evaluation, cp: CompiledPolicy) -> str:
             "one_per": policy.one_per.label.text() if policy.one_per else None,
         }
     )
+
+
+def decision_parameters(params: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """The parameters as a decision record gives them: value and effective date only (the
+    label, unit and basis are in the policy's rule record)."""
+    return {k: {"value": v["value"], "from": v["from"]} for k, v in params.items()}
+
+
+def branch_head(case: AmountCase) -> str:
+    """The constant start of a decision's ``amount_branch`` (up to its ``values``)."""
+    head = json_const({"case": case.number, "when": case.when, "value": case.value})
+    return ',"amount_branch":' + head[:-1] + ',"values":'
+
+
+def _branch(cp: CompiledPolicy) -> pl.Expr:
+    """``"amount_branch"``: the amount case that chose the amount paid, with the values its
+    test (and every earlier case's test) read; empty when nothing was paid."""
+    number = pl.col(col_name(cp.id, "case"))
+    out: pl.Expr = pl.lit("")
+    for case in reversed(cp.cases):
+        text = pl.concat_str([pl.lit(branch_head(case)), _object(case.facts), pl.lit("}")])
+        out = pl.when(number == case.number).then(text).otherwise(out)
+    return out
 
 
 def _json_string(name: str) -> pl.Expr:
@@ -173,6 +206,15 @@ def _line(pack: RulePack, ev: Evaluation, cp: CompiledPolicy, held_ids: pl.Serie
         .then(pl.concat_str([pl.lit('"'), yuan_expr(amount), pl.lit('"')]))
         .otherwise(pl.lit("null"))
     )
+    if cp.cases:
+        pieces.append(_branch(cp))
+    pieces += [
+        pl.lit(',"target_group":{"test":' + json_const(policy.considers) + ',"values":'),
+        _object(cp.considers_facts),
+        pl.lit(',"sources":'),
+        _sources(cp.considers_facts),
+        pl.lit("}"),
+    ]
     pieces.append(pl.lit(',"conditions":{'))
     for i, c in enumerate(cp.conditions):
         names = with_inputs(c.facts)
@@ -197,8 +239,7 @@ def _line(pack: RulePack, ev: Evaluation, cp: CompiledPolicy, held_ids: pl.Serie
                 pl.lit("}"),
             ]
         pieces.append(pl.lit("}"))
-    params = {k: [v["value"], v["effective_from"]] for k, v in cp.params.items()}
-    pieces.append(pl.lit(',"parameters":' + json_const(params)))
+    pieces.append(pl.lit(',"parameters":' + json_const(decision_parameters(cp.params))))
     pieces.append(pl.lit(',"exclusions":['))
     excl: list[pl.Expr] = []
     for e in pack.exclusions.exclusions:

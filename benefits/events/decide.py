@@ -166,6 +166,7 @@ class PolicyState:
     dropped: set[str] = field(default_factory=set)  # components dropped
     paid: bool = False
     final: int | None = None
+    case: int | None = None  # the amount case (1-based) that chose `final`
 
 
 @dataclass
@@ -349,17 +350,18 @@ class MonthDecider:
     def _amount(
         self, cp: _CompiledPolicy, env: dict[str, Any], comps: dict[str, int | None],
         dropped: set[str],
-    ) -> int | None:  # fmt: skip
+    ) -> tuple[int | None, int]:  # fmt: skip
+        """The amount in fen and the number (1-based) of the amount case that chose it."""
         scope = dict(env)
         for n, fen in comps.items():
             if n in dropped:
                 scope[n] = Fraction(0)
             else:
                 scope[n] = None if fen is None else Fraction(fen, 100)
-        for when, value, text in cp.cases:
+        for number, (when, value, text) in enumerate(cp.cases, start=1):
             if when is None or when(scope) is True:
-                return to_fen(value(scope), text)
-        return None  # pragma: no cover - the last case has no when
+                return to_fen(value(scope), text), number
+        return None, 0  # pragma: no cover - the last case has no when
 
     # --------------------------------------------------------------------------- deciding
     def decide(
@@ -383,7 +385,7 @@ class MonthDecider:
                     continue
                 conds = tuple(t if t.__class__ is bool else t in hit for t in cp.tests)
                 comps = {n: to_fen(fn(p), text) for n, text, fn in cp.components}
-                amount = self._amount(cp, p, comps, set())
+                amount, _ = self._amount(cp, p, comps, set())
                 mine[cp.spec.id] = PolicyState(conds, all(conds), comps, amount)
             states.append(mine)
 
@@ -407,7 +409,7 @@ class MonthDecider:
                     continue
                 st.paid = st.candidate and not st.excluded
                 if st.paid:
-                    st.final = self._amount(cp, p, st.components, st.dropped)
+                    st.final, st.case = self._amount(cp, p, st.components, st.dropped)
                     if st.final is None:
                         raise RuleError(
                             f"{cp.spec.id}: the amount is empty for {p['id_no']} — a fact it "
@@ -597,8 +599,21 @@ def trace_record(
         "household_no": facts["household_no"],
         "decision": decision,
         "amount": yuan(st.final) if st.paid else None,
-        "conditions": conditions,
     }
+    if spec.cases and st.paid and st.case:
+        case = spec.cases[st.case - 1]
+        record["amount_branch"] = {
+            "case": case.number,
+            "when": case.when,
+            "value": case.value,
+            "values": {n: display(_kind(n), facts.get(n)) for n in case.facts},
+        }
+    record["target_group"] = {
+        "test": spec.considers,
+        "values": {n: display(_kind(n), facts.get(n)) for n in spec.considers_facts},
+        "sources": sources(spec.considers_facts, facts),
+    }
+    record["conditions"] = conditions
     if spec.components:
         record["components"] = {
             n: {"amount": yuan(st.components.get(n)) or "", "dropped": n in st.dropped}

@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from benefits.errors import RuleError
-from benefits.evaluate import PAID_PREV, compile_policy, month_scope
+from benefits.evaluate import PAID_PREV, AmountCase, compile_policy, month_scope
 from benefits.ingest import QUARANTINE_SCHEMA
 from benefits.merge import FACTS
 from benefits.period import BenefitMonth
 from benefits.rulebook import RulePack
+from benefits.traces import decision_parameters
 
 EVENT_ONE_PER = "household_no"  # the event path evaluates whole households
 
@@ -51,7 +52,9 @@ class PolicySpec:
     components: dict[str, str]
     amount: tuple[tuple[str | None, str], ...]  # (when, value) cases; the last has no when
     one_per: tuple[tuple[str, bool], ...] | None  # (expression, descending) keys
-    params: dict[str, list[str]]  # name -> [value, effective_from] (the trace's "parameters")
+    params: dict[str, dict[str, str]]  # name -> {"value", "from"} (the trace's "parameters")
+    considers_facts: tuple[str, ...] = ()  # facts the target group test reads (for the trace)
+    cases: tuple[AmountCase, ...] = ()  # the amount cases as the trace names them
 
 
 @dataclass(frozen=True)
@@ -156,7 +159,9 @@ def _build(pack: RulePack, month: BenefitMonth) -> MonthProgram:
                 components=dict(policy.components),
                 amount=amount,
                 one_per=_one_per(policy.one_per, f"{policy.source_file}: policy '{policy.id}'"),
-                params={k: [v["value"], v["effective_from"]] for k, v in cp.params.items()},
+                params=decision_parameters(cp.params),
+                considers_facts=tuple(cp.considers_facts),
+                cases=tuple(cp.cases),
             )
         )
     ids = {p.id for p in policies}

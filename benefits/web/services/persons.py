@@ -1,9 +1,11 @@
 """The person explanation: every policy considered for a month, and why, from traces.jsonl.
 
-For each policy: the decision and amount; each condition in the handbook's words with
-whether it held, the values read (fact labels from the merge stage) and the department and
-row they came from; the parameters with their effective dates (and their history); the
-amount rule; exclusions applied; the legal basis, rule version and file. Then the ledger's
+For each policy: the decision and amount; the target-group test that put the person under
+the policy, with the values it read; each condition in the handbook's words with whether it
+held, the values read (fact labels from the merge stage) and the department and row they came
+from; the amount rule and the branch of it that chose the amount; each parameter's label,
+value, effective date (noting when a mid-month date applies to the whole month) and basis
+(and its history); exclusions applied; the legal basis, rule version and file. Then the ledger's
 history of the person's payments and the person's alerts.
 
 Values are masked for a viewer who did not reveal personal data (see
@@ -58,10 +60,9 @@ def _display(value: Any) -> str:
     return str(value)
 
 
-def _condition(
-    cid: str, rule_cond: dict[str, Any] | None, got: dict[str, Any], reveal: bool
-) -> dict[str, Any]:
-    zh, en = split_label((rule_cond or {}).get("label") or cid)
+def _values(got: dict[str, Any], reveal: bool) -> tuple[list[dict[str, Any]], bool]:
+    """The values a test read, labelled, masked and with their department and row; and
+    whether any was hidden."""
     sources: dict[str, Any] = got.get("sources") or {}
     values = []
     hidden = False
@@ -81,6 +82,14 @@ def _condition(
                 "row": sources.get(table),
             }
         )
+    return values, hidden
+
+
+def _condition(
+    cid: str, rule_cond: dict[str, Any] | None, got: dict[str, Any], reveal: bool
+) -> dict[str, Any]:
+    zh, en = split_label((rule_cond or {}).get("label") or cid)
+    values, hidden = _values(got, reveal)
     return {
         "id": cid,
         "label_zh": zh,
@@ -92,19 +101,71 @@ def _condition(
     }
 
 
-def _parameters(ctx: WebContext, decision: dict[str, Any], rule: dict[str, Any]) -> list[dict]:
+def _target_group(decision: dict[str, Any], rule: dict[str, Any], reveal: bool) -> dict | None:
+    """The test that put the person in the policy's target group, with the values it read
+    (traces written before it was recorded give the rule's test only)."""
+    got = decision.get("target_group")
+    test = (got or {}).get("test") or rule.get("considers")
+    if not test:
+        return None
+    values, hidden = _values(got or {}, reveal)
+    return {"test": test, "values": values, "restricted": hidden}
+
+
+def _branch(
+    decision: dict[str, Any], rule: dict[str, Any], parameters: list[dict[str, Any]],
+    reveal: bool,
+) -> dict[str, Any] | None:  # fmt: skip
+    """The amount case that chose the amount paid, among the rule's cases."""
+    got = decision.get("amount_branch")
+    cases = (rule.get("amount_rule") or {}).get("cases") or []
+    if not got and not cases:
+        return None
+    taken = (got or {}).get("case")
+    values, hidden = _values(got or {}, reveal)
+    by_name = {p["name"]: p for p in parameters}
+    listed = []
+    for c in cases or [got]:
+        param = by_name.get(c.get("value"))
+        listed.append(
+            {
+                "case": c.get("case"),
+                "when": c.get("when"),
+                "value": c.get("value"),
+                "taken": c.get("case") == taken,
+                "value_label_zh": param["label_zh"] if param else None,
+                "value_label_en": param["label_en"] if param else None,
+                "amount": param["value"] if param else None,
+            }
+        )
+    chosen = next((c for c in listed if c["taken"]), None)
+    return {"taken": chosen, "cases": listed, "values": values, "restricted": hidden}
+
+
+def _parameters(
+    ctx: WebContext, decision: dict[str, Any], rule: dict[str, Any], month: str | None
+) -> list[dict]:
+    """Each parameter the decision used: label, value, unit, effective date and basis — from
+    the trace's rule record (the pack in force when it was written), else the loaded pack."""
     out = []
     described = rule.get("parameters") or {}
     for name, used in (decision.get("parameters") or {}).items():
-        value, since = [*used, None, None][:2] if isinstance(used, list) else (used, None)
+        if isinstance(used, dict):
+            value, since = used.get("value"), used.get("from")
+        elif isinstance(used, list):  # traces written before parameters were named
+            value, since = [*used, None, None][:2]
+        else:
+            value, since = used, None
         info = described.get(name) or {}
         zh, en = split_label(info.get("label") or name)
-        param = ctx.pack.parameters.get(name)
+        base = name.removeprefix("previous_month(").removesuffix(")")
+        param = ctx.pack.parameters.get(base)
         history = (
             [{"from": d.isoformat(), "value": str(v)} for d, v in sorted(param.values.items())]
             if param
             else []
         )
+        since = since or info.get("from") or info.get("effective_from")
         out.append(
             {
                 "name": name,
@@ -112,16 +173,28 @@ def _parameters(ctx: WebContext, decision: dict[str, Any], rule: dict[str, Any])
                 "label_en": en,
                 "value": str(value),
                 "effective_from": since,
-                "unit": param.unit if param else "",
-                "basis": param.basis if param else "",
+                "whole_month": whole_month_note(since, month),
+                "unit": info.get("unit") or (param.unit if param else ""),
+                "basis": info.get("basis") or (param.basis if param else ""),
                 "history": history,
             }
         )
     return out
 
 
+def whole_month_note(since: str | None, month: str | None) -> str | None:
+    """The month a mid-month effective date applies to in full, when it is this month.
+
+    >>> whole_month_note("2025-01-23", "2025-01"), whole_month_note("2023-01-01", "2025-01")
+    ('2025-01', None)
+    """
+    if since and month and since[:7] == month and since[8:10] != "01":
+        return month
+    return None
+
+
 def _policy(ctx: WebContext, decision: dict[str, Any], rule: dict[str, Any],
-            reveal: bool) -> dict[str, Any]:  # fmt: skip
+            reveal: bool, month: str | None) -> dict[str, Any]:  # fmt: skip
     rule_conds = {c["id"]: c for c in rule.get("conditions") or []}
     got_conds: dict[str, Any] = decision.get("conditions") or {}
     order = [c["id"] for c in rule.get("conditions") or []]
@@ -153,6 +226,7 @@ def _policy(ctx: WebContext, decision: dict[str, Any], rule: dict[str, Any],
         for k, v in (decision.get("components") or {}).items()
     ]
     pack = rule.get("rule_pack") or {}
+    parameters = _parameters(ctx, decision, rule, month or decision.get("month"))
     return {
         "policy_id": decision.get("policy_id"),
         "number": rule.get("policy_number"),
@@ -162,9 +236,11 @@ def _policy(ctx: WebContext, decision: dict[str, Any], rule: dict[str, Any],
         "mode": rule.get("mode"),
         "decision": decision.get("decision"),
         "amount": decision.get("amount"),
+        "target_group": _target_group(decision, rule, reveal),
         "conditions": conditions,
         "met": sum(c["holds"] for c in conditions),
-        "parameters": _parameters(ctx, decision, rule),
+        "parameters": parameters,
+        "branch": _branch(decision, rule, parameters, reveal),
         "formula": amount_rule.get("formula"),
         "amount_label_zh": a_zh,
         "amount_label_en": a_en,
@@ -199,7 +275,7 @@ def explanation(ctx: WebContext, id_no: str, month: str | None, *, reveal: bool)
     if not person and not decisions and not payments and not alerts:
         raise NotFound("no person with this reference is known to the ledger or the sweeps")
     policies = [
-        _policy(ctx, d, rules.get(d.get("policy_id"), {}), reveal)
+        _policy(ctx, d, rules.get(d.get("policy_id"), {}), reveal, month)
         for d in sorted(decisions, key=lambda d: rules.get(d.get("policy_id"), {}).get(
             "policy_number", 99))
     ]  # fmt: skip

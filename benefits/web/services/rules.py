@@ -10,11 +10,21 @@ Example:
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from benefits.expr import names_in
 from benefits.rulebook import Parameter, Policy, RulePack
 from benefits.web.context import WebContext
+
+MID_MONTH_RULE = {
+    "zh": "某月适用的参数值，是生效日期不晚于该月最后一天的最新值。因此月中生效的标准适用于该月"
+    "整月：待遇按月认定、按整月发放，不按天折算，同一个月内只适用一个标准（政策手册 §0）。",
+    "en": "The value in force for a month is the newest one whose effective date is on or before "
+    "the month's last day, so a standard that takes effect mid-month applies to that whole "
+    "month: benefits are decided per month and paid for whole months, never prorated by "
+    "days, so one month has one standard (policy handbook §0).",
+}
 
 
 def _param_view(name: str, p: Parameter) -> dict[str, Any]:
@@ -25,8 +35,23 @@ def _param_view(name: str, p: Parameter) -> dict[str, Any]:
         "unit": p.unit,
         "basis": p.basis,
         "published": p.published,
-        "history": [{"from": d.isoformat(), "value": str(v)} for d, v in sorted(p.values.items())],
+        "history": [
+            {"from": d.isoformat(), "value": str(v), "whole_month": first_month(d)}
+            for d, v in sorted(p.values.items())
+        ],
     }
+
+
+def first_month(day: dt.date) -> str | None:
+    """The month a value effective mid-month applies to in full (None on a 1st).
+
+    The value in force for a month is the newest whose effective date is on or before the
+    month's last day, so a standard effective on 23 January applies to all of January.
+
+    >>> first_month(dt.date(2025, 1, 23)), first_month(dt.date(2023, 1, 1))
+    ('2025-01', None)
+    """
+    return None if day.day == 1 else f"{day.year:04d}-{day.month:02d}"
 
 
 def _policy_params(pack: RulePack, policy: Policy) -> list[str]:
@@ -90,6 +115,7 @@ def rules_view(ctx: WebContext) -> dict[str, Any]:
     """The whole rule pack for the rules page and API."""
     pack = ctx.pack
     return {
+        "mid_month_rule": MID_MONTH_RULE,
         "name": pack.info.name,
         "version": pack.version,
         "hash": pack.digest,
