@@ -225,7 +225,7 @@ def read_sweep(out: Path) -> SweepOutput:
     for r in rows:
         by_mode[r["mode"]] = by_mode.get(r["mode"], 0) + 1
     return SweepOutput(
-        source=str(out),
+        source=str(out.resolve()),  # absolute: the web app may start from another directory
         month=month,
         rule_pack_version=str(pack["version"]),
         rule_pack_hash=str(pack["hash"]),

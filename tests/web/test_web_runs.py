@@ -1,0 +1,58 @@
+"""Runs in the web app: independent of the working directory (issue 11 point 7), reuse of an
+identical run and the retention of old runs' folders (point 9)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from conftest import PASSWORDS, SAMPLE, login
+from fastapi.testclient import TestClient
+
+from benefits.ledger import Ledger
+from benefits.sweep import run_sweep
+from benefits.web.app import create_app
+from benefits.web.demo import create_users
+from benefits.web.settings import WebSettings
+
+
+def _paid(out: Path, policy: str) -> str:
+    with (out / "entitlements.csv").open(encoding="utf-8") as f:
+        return next(r["id_no"] for r in csv.DictReader(f)
+                    if r["policy_id"] == policy and r["mode"] == "pay")  # fmt: skip
+
+
+def test_explanations_survive_a_server_started_in_another_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run swept and imported with relative paths still explains itself when the app runs
+    from elsewhere: what the run needs is stored independently of the working directory."""
+    clone, elsewhere = tmp_path / "clone", tmp_path / "elsewhere"
+    clone.mkdir()
+    elsewhere.mkdir()
+    db = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    monkeypatch.chdir(clone)
+    (clone / "extracts").symlink_to(SAMPLE, target_is_directory=True)
+    run_sweep(Path("extracts"), "2025-01", out=Path("out/2025-01"))
+    with Ledger(db) as ledger:
+        ledger.init(by="test")
+        run_id = ledger.import_run(Path("out/2025-01"), by="test").run_id
+        assert Path(ledger.runs()[0].source).is_absolute()
+    id_no = _paid(clone / "out" / "2025-01", "severe_disability_nursing_subsidy")
+
+    monkeypatch.chdir(elsewhere)
+    app = create_app(WebSettings(db=db, data=SAMPLE, work=Path("web"), secret_key="k"))
+    try:
+        create_users(app.state.ctx, PASSWORDS)
+        client = login(TestClient(app, base_url="http://testserver"), "auditor")
+        detail = client.get(f"/api/v1/runs/{run_id}").json()
+        assert detail["folder_present"] and detail["outputs"], detail
+        ref = app.state.ctx.directory.ref(id_no)
+        api = client.get(f"/api/v1/persons/{ref}/explanation?month=2025-01").json()
+        paid = [p for p in api["policies"] if p["decision"] == "paid"]
+        assert "severe_disability_nursing_subsidy" in {p["policy_id"] for p in paid}, api
+        html = client.get(f"/persons/{ref}?month=2025-01").text
+        assert "重度残疾人护理补贴" in html and "dibao_std" in html
+    finally:
+        app.state.ctx.ledger.close()
