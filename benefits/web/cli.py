@@ -78,10 +78,16 @@ def serve(
     settings = WebSettings(db=db, data=data or default_data_folder(), work=work or Path("out/web"),
                            secure_cookies=secure_cookies)  # fmt: skip
     if demo:
+        from benefits.errors import BenefitsError
+        from benefits.ledger.errors import LedgerError
         from benefits.web.demo import seed_demo
 
-        typer.echo("Seeding the demo ledger from the sample (two months of sweeps)…")
-        users = seed_demo(settings)
+        typer.echo(f"Seeding the demo ledger from {settings.data} (two months of sweeps)…")
+        try:
+            users = seed_demo(settings)
+        except (BenefitsError, LedgerError, OSError) as exc:
+            typer.echo(f"error: the demo could not be seeded: {exc}", err=True)
+            raise typer.Exit(2) from exc
         typer.echo("\nDemo accounts (passwords are shown only now):")
         for u in users:
             typer.echo(f"  {u.username:<9} {u.password}   {'+'.join(u.roles):<16}"

@@ -56,3 +56,19 @@ def test_explanations_survive_a_server_started_in_another_directory(
         assert "重度残疾人护理补贴" in html and "dibao_std" in html
     finally:
         app.state.ctx.ledger.close()
+
+
+def test_demo_with_unusable_data_is_one_line_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from benefits.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("BENEFITS_DATABASE_URL", raising=False)
+    result = CliRunner().invoke(app, ["serve", "--demo", "--data", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2, result.output
+    assert "error: the demo could not be seeded" in result.output
+    assert "nowhere" in result.output and "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit)
