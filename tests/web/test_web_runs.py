@@ -4,13 +4,15 @@ identical run and the retention of old runs' folders (point 9)."""
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORDS, SAMPLE, login
+from conftest import PASSWORDS, SAMPLE, Seeded, csrf_of, login
 from fastapi.testclient import TestClient
 
 from benefits.ledger import Ledger
+from benefits.ledger.models import AuditEntry
 from benefits.sweep import run_sweep
 from benefits.web.app import create_app
 from benefits.web.demo import create_users
@@ -72,3 +74,36 @@ def test_demo_with_unusable_data_is_one_line_not_a_traceback(
     assert "error: the demo could not be seeded" in result.output
     assert "nowhere" in result.output and "Traceback" not in result.output
     assert isinstance(result.exception, SystemExit)
+
+
+def _sweep_folders(seeded: Seeded) -> list[Path]:
+    sweeps = Path(seeded.settings.work) / "sweeps"
+    return sorted(sweeps.iterdir()) if sweeps.is_dir() else []
+
+
+def test_a_resweep_of_unchanged_data_reuses_the_run(seeded: Seeded, tmp_path: Path) -> None:
+    """Same inputs, rule pack and month: the recorded run is reused, no new output folder."""
+    recorded = seeded.ctx.ledger.runs()[0]
+    officer = seeded.client("officer")
+    api = seeded.client()
+    api.headers["Authorization"] = f"Bearer {seeded.token('officer')}"
+    r = api.post("/api/v1/sweeps", json={"month": "2025-01"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["reused"] and body["already"] and body["run_id"] == recorded.id
+    page = officer.post("/sweeps", data={"csrf_token": csrf_of(officer), "month": "2025-01"})
+    assert f"run {recorded.id} reused, nothing swept again" in page.text
+    assert _sweep_folders(seeded) == [] and len(seeded.ctx.ledger.runs()) == 1
+    with seeded.ctx.db.snapshot() as s:
+        reuses = s.query(AuditEntry).filter(AuditEntry.action == "run.reuse").all()
+    assert [(e.actor, e.object_id) for e in reuses] == [("officer", str(recorded.id))] * 2
+
+    # a changed delivery is swept again and recorded as a new run
+    changed = tmp_path / "changed"
+    shutil.copytree(SAMPLE, changed)
+    with (changed / "deaths.csv").open("a", encoding="utf-8") as f:
+        f.write("\n")
+    seeded.ctx.settings.data = changed
+    r = api.post("/api/v1/sweeps", json={"month": "2025-01"})
+    assert r.status_code == 201 and not r.json()["reused"], r.text
+    assert r.json()["run_id"] != recorded.id and len(_sweep_folders(seeded)) == 1
