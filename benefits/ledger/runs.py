@@ -2,7 +2,9 @@
 
 A run is identified by a fingerprint of its month, rule pack, input file hashes and the bytes
 of ``entitlements.csv``; the database holds each fingerprint once, so importing the same sweep
-twice (or from two terminals at once) records one run.
+twice (or from two terminals at once) records one run. The folder is recorded by its absolute
+path. :func:`find_identical_run` finds a recorded run of the same month, rule pack and input
+files (a re-sweep that can be skipped); :func:`prune_runs` removes old superseded folders.
 
 Example:
     >>> out = read_sweep(Path("out/2025-01"))            # doctest: +SKIP
