@@ -98,17 +98,19 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     site = Path(subprocess.check_output(
         [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True
     ).strip())  # fmt: skip
-    borrowed = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
-    (site / "_borrowed_dependencies.pth").write_text("\n".join(sorted(borrowed)) + "\n")
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYTHONPATH", "PYTHONHOME") and not k.startswith("BENEFITS_")}  # fmt: skip
     env.update(PYTHONNOUSERSITE="1", PATH=f"{env_dir / 'bin'}{os.pathsep}{env.get('PATH', '')}")
     done = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",
          "--no-index", str(wheel)],
-        capture_output=True, text=True, timeout=300, check=False,
+        capture_output=True, text=True, timeout=300, check=False, env=env, cwd=work,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
+    assert (site / "benefits" / "__init__.py").is_file(), done.stdout + done.stderr
+    # only now borrow the dependencies: pip must not see the clone's editable install there
+    borrowed = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    (site / "_borrowed_dependencies.pth").write_text("\n".join(sorted(borrowed)) + "\n")
     yield Installed(env_dir, python, env_dir / "bin" / "benefits", env)
 
 
