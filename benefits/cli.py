@@ -45,7 +45,9 @@ def sweep(
     month: Annotated[str, typer.Option(help="Benefit month to decide, YYYY-MM.", callback=_month)],
     out: Annotated[Path, typer.Option(help="Folder to write the sweep outputs into.")],
     rules: Annotated[
-        Path | None, typer.Option(help="Rule pack folder (default: the bundled rules/).")
+        Path | None,
+        typer.Option(help="Rule pack folder (default: $BENEFITS_RULES, else the clone's "
+                     "rules/, else the copy installed with the package)."),
     ] = None,
     traces: Annotated[
         bool, typer.Option(help="Write traces.jsonl (one line per person × policy considered).")
@@ -173,6 +175,26 @@ def rules_doc(
         sys.stdout.write(text)
     else:
         console.print(f"wrote {out}")
+@app.command()
+def paths(
+    what: Annotated[
+        str | None,
+        typer.Argument(help="rules, sample or reports: print only that folder (for scripts)."),
+    ] = None,
+) -> None:
+    """Where the default rule pack, the bundled sample delivery and the report templates are
+    (the clone's folders, else the copies installed with the package)."""
+    from benefits.resources import reports_folder, rules_folder, sample_folder
+
+    found = {"rules": rules_folder(), "sample": sample_folder(), "reports": reports_folder()}
+    if what is None:
+        for name, folder in found.items():
+            typer.echo(f"{name:<8} {folder}")
+        return
+    if what not in found:
+        typer.echo(f"error: paths takes rules, sample or reports, got {what!r}", err=True)
+        raise typer.Exit(2)
+    typer.echo(str(found[what]))
 
 
 def _register_ledger() -> None:
@@ -207,7 +229,7 @@ def _core_command_only(argv: list[str]) -> bool:
     """True for `benefits sweep …` / `benefits synth …`: then the database-backed command
     groups (SQLAlchemy, APScheduler, FastAPI) are not imported, which keeps the sweep's start
     half a second faster. `benefits --help` and every other command see them all."""
-    return len(argv) > 1 and argv[1] in ("sweep", "synth")
+    return len(argv) > 1 and argv[1] in ("sweep", "synth", "paths")
 
 
 if not _core_command_only(sys.argv):

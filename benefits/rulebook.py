@@ -23,7 +23,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -35,16 +34,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from benefits.errors import ParameterError, RuleError
 from benefits.expr import ExprError, names_in, parse
 from benefits.period import BenefitMonth
+from benefits.resources import bundled, rules_folder
 
 WHAT_IF_FROM = dt.date(1900, 1, 1)  # overridden parameters are in force for every month
-DEFAULT_RULES = Path(__file__).resolve().parent.parent / "rules"  # the repository's rules/
+DEFAULT_RULES = bundled("rules")  # the clone's rules/, else the copy shipped in the package
 
 
 def default_rules_folder() -> Path:
-    """`$BENEFITS_RULES`, else the repository's `rules/`, else `./rules`."""
-    if os.environ.get("BENEFITS_RULES"):
-        return Path(os.environ["BENEFITS_RULES"])
-    return DEFAULT_RULES if DEFAULT_RULES.is_dir() else Path.cwd() / "rules"
+    """`$BENEFITS_RULES`, else the clone's `rules/`, else the copy shipped in the package
+    (an absolute path either way, whatever the working directory)."""
+    return rules_folder()
 
 
 IDENT = r"^[a-z][a-z0-9_]*$"

@@ -190,9 +190,9 @@ def build_summary(
             "name": pack.info.name,
             "version": pack.version,
             "hash": pack.digest,
-            "folder": str(pack.folder),
+            "folder": str(Path(pack.folder).resolve()),
         },
-        "data": str(extracts.folder),
+        "data": str(Path(extracts.folder).resolve()),  # absolute: read back from any directory
         "inputs": {
             name: {"file": t.file, "sha256": t.sha256}
             for name, t in extracts.tables.items()
@@ -208,7 +208,7 @@ def build_summary(
             "held": int(ent["held"].sum()),
         },
         "alerts": alert_counts,
-        "out": str(out) if out else None,
+        "out": str(Path(out).resolve()) if out else None,
         "persons_evaluated": ev.facts.height,
     }
 

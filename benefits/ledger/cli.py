@@ -8,6 +8,7 @@ not, and exits with code 2.
 Example:
     $ benefits ledger init
     $ benefits ledger import-run --out out/2025-01 --by alice
+    $ benefits ledger prune-runs --keep-months 12 --dry-run --by ops
     $ benefits batch create --run 1 --by alice
     $ benefits batch submit 1 --by alice
     $ benefits batch approve 1 --by bob
@@ -148,6 +149,41 @@ def runs_cmd(
                 r.started_by, f"{r.imported_at:%Y-%m-%d %H:%M}",
             )  # fmt: skip
         out.print(t)
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1_000_000:,.1f} MB"
+
+
+@ledger_app.command("prune-runs")
+def prune_runs_cmd(
+    keep_months: Annotated[
+        int, typer.Option(help="Keep every run of the newest N benefit months recorded.")
+    ],
+    by: ByOpt,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only list what would be removed.")
+    ] = False,
+    db: DbOpt = None,
+) -> None:
+    """Delete the output folders of old runs superseded by a later run of their month.
+
+    Never removed: the runs of the newest N months, the latest run of every month, and any
+    run with a batch that was not rejected. The ledger keeps every run's rows, hashes and
+    audit entries; each removal is audited (run.prune).
+    """
+    from benefits.ledger.runs import prune_runs
+
+    with _ledger(db) as ledger:
+        plan = prune_runs(ledger.db, keep_months, by=by, dry_run=dry_run)
+        verb = "would remove" if dry_run else "removed"
+        for e in plan.removed:
+            _say(f"{verb} run {e.run_id} ({e.month}, {e.reason}): {e.folder} [{_mb(e.size)}]")
+        for e in plan.kept:
+            _say(f"kept run {e.run_id} ({e.month}): {e.reason}")
+        months = ", ".join(plan.months_kept) or "none"
+        _say(f"{len(plan.removed)} run folder(s) {verb}, {_mb(plan.freed)}; "
+             f"{len(plan.kept)} kept; newest months kept: {months}")  # fmt: skip
 
 
 @ledger_app.command("setting")

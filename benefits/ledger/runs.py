@@ -2,7 +2,9 @@
 
 A run is identified by a fingerprint of its month, rule pack, input file hashes and the bytes
 of ``entitlements.csv``; the database holds each fingerprint once, so importing the same sweep
-twice (or from two terminals at once) records one run.
+twice (or from two terminals at once) records one run. The folder is recorded by its absolute
+path. :func:`find_identical_run` finds a recorded run of the same month, rule pack and input
+files (a re-sweep that can be skipped); :func:`prune_runs` removes old superseded folders.
 
 Example:
     >>> out = read_sweep(Path("out/2025-01"))            # doctest: +SKIP
@@ -17,6 +19,7 @@ import hashlib
 import io
 import json
 import re
+import shutil
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -31,7 +34,7 @@ from benefits.ledger.audit import canonical
 from benefits.ledger.bulk import bulk_insert
 from benefits.ledger.db import Database
 from benefits.ledger.errors import InvalidInput, NotFound
-from benefits.ledger.models import RunEntitlement, SweepRun
+from benefits.ledger.models import REJECTED, Batch, RunEntitlement, SweepRun
 from benefits.ledger.money import ZERO, format_amount, parse_amount
 
 ENTITLEMENTS = "entitlements.csv"
@@ -95,6 +98,7 @@ class ImportResult:
     payable_rows: int
     payable_total: Decimal
     already: bool
+    reused: bool = False  # an identical run (inputs, rule pack, month) was reused, no sweep
 
 
 def _read_summary(path: Path) -> dict[str, Any]:
@@ -225,7 +229,7 @@ def read_sweep(out: Path) -> SweepOutput:
     for r in rows:
         by_mode[r["mode"]] = by_mode.get(r["mode"], 0) + 1
     return SweepOutput(
-        source=str(out),
+        source=str(out.resolve()),  # absolute: the web app may start from another directory
         month=month,
         rule_pack_version=str(pack["version"]),
         rule_pack_hash=str(pack["hash"]),
@@ -261,6 +265,7 @@ def import_run(db: Database, out: Path, by: str) -> ImportResult:
                 select(SweepRun).where(SweepRun.fingerprint == fingerprint)
             ).scalar_one_or_none()
             if existing is not None:
+                _relink(s, db, existing, sweep.source, by)
                 return _result(existing, already=True)
             now = db.now()
             run = SweepRun(
@@ -332,3 +337,192 @@ def list_runs(db: Database, month: str | None = None) -> list[SweepRun]:
         if month:
             q = q.where(SweepRun.month == month)
         return list(s.execute(q).scalars())
+
+
+def _folder_present(source: str | None) -> bool:
+    return bool(source) and (Path(source) / SUMMARY).is_file()
+
+
+def _relink(session: Session, db: Database, run: SweepRun, source: str, by: str) -> None:
+    """Point a recorded run at a new folder of the same sweep when its own folder is gone
+    (pruned or moved): the same fingerprint means the same entitlements, byte for byte."""
+    if run.source == source or _folder_present(run.source) or not _folder_present(source):
+        return
+    before = run.source
+    run.source = source
+    audit.append(session, at=db.now(), actor=by, action="run.relink", object_type="run",
+                 object_id=run.id, before={"source": before}, after={"source": source})  # fmt: skip
+
+
+# ------------------------------------------------------------------------- reuse of a run
+
+
+def delivery_inputs(folder: Path) -> dict[str, dict[str, str]] | None:
+    """The input files of a delivery and their SHA-256, as summary.json records them
+    (``{"persons": {"file": "persons.csv", "sha256": ...}, ...}``); None when the folder is
+    not a usable delivery (the sweep then says why)."""
+    from benefits.errors import BenefitsError
+    from benefits.ingest import find_file
+    from benefits.schema import TABLE_ORDER
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    found: dict[str, dict[str, str]] = {}
+    try:
+        for name in TABLE_ORDER:
+            path = find_file(folder, name)
+            if path is not None:
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+                found[name] = {"file": path.name, "sha256": digest}
+    except (BenefitsError, OSError):
+        return None
+    return found
+
+
+def run_identity(month: str, rule_pack_hash: str, inputs: dict[str, Any]) -> str:
+    """SHA-256 of what decides a sweep's result: the month, the rule pack and the inputs."""
+    ident = {"month": month, "rule_pack": rule_pack_hash, "inputs": inputs}
+    return hashlib.sha256(canonical(ident).encode("utf-8")).hexdigest()
+
+
+def find_identical_run(
+    db: Database, month: str, rule_pack_hash: str, inputs: dict[str, Any], engine_version: str
+) -> SweepRun | None:
+    """The newest recorded run of `month` with the same rule pack and input files, swept by
+    the same engine version, whose output folder is still there — or None."""
+    wanted = run_identity(month, rule_pack_hash, inputs)
+    with db.snapshot() as s:
+        candidates = list(s.execute(
+            select(SweepRun).where(SweepRun.month == month,
+                                   SweepRun.rule_pack_hash == rule_pack_hash)
+            .order_by(SweepRun.id.desc())
+        ).scalars())  # fmt: skip
+    for run in candidates:
+        if run_identity(run.month, run.rule_pack_hash, run.inputs or {}) != wanted:
+            continue
+        if not _folder_present(run.source):
+            continue
+        try:
+            summary = json.loads((Path(run.source) / SUMMARY).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if summary.get("engine_version") == engine_version:
+            return run
+    return None
+
+
+def record_reuse(db: Database, run: SweepRun, by: str) -> ImportResult:
+    """Audit that `by` asked for a sweep whose identical run was reused; the run's result."""
+    with db.transaction() as s:
+        audit.append(s, at=db.now(), actor=by, action="run.reuse", object_type="run",
+                     object_id=run.id, after={"month": run.month, "source": run.source,
+                                              "fingerprint": run.fingerprint})  # fmt: skip
+    return ImportResult(run.id, run.month, run.payable_rows, run.payable_total, already=True,
+                        reused=True)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- retention
+
+
+@dataclass(frozen=True)
+class PruneEntry:
+    """One run's output folder: removed (or to be, in a dry run) or kept, and why."""
+
+    run_id: int
+    month: str
+    folder: str
+    size: int
+    reason: str
+
+
+@dataclass
+class PrunePlan:
+    """What `prune_runs` removed (or would remove) and what it kept."""
+
+    keep_months: int
+    months_kept: list[str]
+    removed: list[PruneEntry] = field(default_factory=list)
+    kept: list[PruneEntry] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def freed(self) -> int:
+        """Bytes removed (or that a real run would remove)."""
+        return sum(e.size for e in self.removed)
+
+
+def _month_index(month: str) -> int:
+    year, mon = month.split("-")
+    return int(year) * 12 + int(mon) - 1
+
+
+def _size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def prune_runs(db: Database, keep_months: int, by: str, dry_run: bool = False) -> PrunePlan:
+    """Delete the output folders of old, superseded runs; the ledger rows stay.
+
+    Kept, whatever their age: every run of the newest `keep_months` benefit months recorded,
+    the latest run of each month (its files back the month's decisions), and every run with a
+    batch that was not rejected (draft, submitted, approved, exported, reconciled: the money
+    and the audit rely on it). The rest — runs superseded by a later run of their month — lose
+    their output folder; their rows, entitlements, hashes and audit entries stay in the
+    ledger, and each removal is audited as ``run.prune``.
+
+    Example:
+        >>> plan = prune_runs(db, keep_months=12, by="ops", dry_run=True)   # doctest: +SKIP
+        >>> [(e.run_id, e.reason) for e in plan.removed]                     # doctest: +SKIP
+        [(3, 'superseded by run 4 of 2024-12')]
+    """
+    if keep_months < 1:
+        raise InvalidInput(f"keep-months must be 1 or more, got {keep_months}")
+    with db.snapshot() as s:
+        runs = list(s.execute(select(SweepRun).order_by(SweepRun.id)).scalars())
+        batches = s.execute(select(Batch.run_id, Batch.id, Batch.status)).all()
+    live: dict[int, str] = {}
+    for run_id, batch_id, status in batches:
+        if status != REJECTED:
+            live.setdefault(run_id, f"batch {batch_id} is {status}")
+    latest: dict[str, SweepRun] = {}
+    for run in runs:
+        latest[run.month] = run  # ids grow: the last one seen is the newest
+    months = sorted(latest, reverse=True)
+    newest = _month_index(months[0]) if months else 0
+    recent = [m for m in months if newest - _month_index(m) < keep_months]
+    plan = PrunePlan(keep_months, recent, dry_run=dry_run)
+    sources_kept: set[str] = set()
+    doomed: list[tuple[SweepRun, str]] = []
+    for run in runs:
+        if not _folder_present(run.source):
+            continue
+        if run.month in recent:
+            reason = f"{run.month} is one of the {keep_months} newest months"
+        elif latest[run.month].id == run.id:
+            reason = f"latest run of {run.month}"
+        elif run.id in live:
+            reason = live[run.id]
+        else:
+            doomed.append((run, f"superseded by run {latest[run.month].id} of {run.month}"))
+            continue
+        sources_kept.add(str(Path(run.source).resolve()))
+        plan.kept.append(PruneEntry(run.id, run.month, run.source, 0, reason))
+    for run, reason in doomed:
+        folder = Path(run.source)
+        if str(folder.resolve()) in sources_kept:  # shared with a kept run: never
+            plan.kept.append(PruneEntry(run.id, run.month, run.source, 0,
+                                        "its folder is also a kept run's"))  # fmt: skip
+            continue
+        entry = PruneEntry(run.id, run.month, run.source, _size(folder), reason)
+        plan.removed.append(entry)
+        if dry_run:
+            continue
+        with db.transaction() as s:  # a failed removal rolls its audit entry back
+            audit.append(s, at=db.now(), actor=by, action="run.prune", object_type="run",
+                         object_id=run.id, before={"source": run.source},
+                         after={"removed_bytes": entry.size, "reason": reason,
+                                "keep_months": keep_months})  # fmt: skip
+            s.flush()
+            shutil.rmtree(folder)
+    return plan

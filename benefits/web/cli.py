@@ -47,9 +47,11 @@ def serve(
                      help="Ledger database URL (default sqlite:///benefits.sqlite)."),
     ] = None,
     data: Annotated[
-        Path, typer.Option(envvar="BENEFITS_DATA", help="Departmental extracts (or one "
-                           "sub-folder per month) that sweeps started from the web read.")
-    ] = Path("datasets/sample"),
+        Path | None, typer.Option(envvar="BENEFITS_DATA", show_default=False,
+                                  help="Departmental extracts (or one sub-folder per month) "
+                                  "that sweeps started from the web read (default: the "
+                                  "bundled sample).")
+    ] = None,
     work: Annotated[
         Path | None,
         typer.Option(envvar="BENEFITS_WEB_WORK",
@@ -62,23 +64,30 @@ def serve(
     """Start the officers' and auditors' web application (FastAPI + uvicorn)."""
     import uvicorn
 
+    from benefits.resources import default_data_folder
     from benefits.web.app import create_app
     from benefits.web.settings import WebSettings
 
     if demo:
-        work = work or DEMO_DIR
+        work = Path(work or DEMO_DIR).resolve()  # absolute: the ledger outlives the cwd
         if db is None:
             if Path(work).exists():
                 shutil.rmtree(work)
             Path(work).mkdir(parents=True)
             db = f"sqlite:///{Path(work) / 'demo.sqlite'}"
-    settings = WebSettings(db=db, data=data, work=work or Path("out/web"),
+    settings = WebSettings(db=db, data=data or default_data_folder(), work=work or Path("out/web"),
                            secure_cookies=secure_cookies)  # fmt: skip
     if demo:
+        from benefits.errors import BenefitsError
+        from benefits.ledger.errors import LedgerError
         from benefits.web.demo import seed_demo
 
-        typer.echo("Seeding the demo ledger from the sample (two months of sweeps)…")
-        users = seed_demo(settings)
+        typer.echo(f"Seeding the demo ledger from {settings.data} (two months of sweeps)…")
+        try:
+            users = seed_demo(settings)
+        except (BenefitsError, LedgerError, OSError) as exc:
+            typer.echo(f"error: the demo could not be seeded: {exc}", err=True)
+            raise typer.Exit(2) from exc
         typer.echo("\nDemo accounts (passwords are shown only now):")
         for u in users:
             typer.echo(f"  {u.username:<9} {u.password}   {'+'.join(u.roles):<16}"

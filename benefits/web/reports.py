@@ -1,4 +1,4 @@
-"""Printable reports from the top-level ``reports/`` templates: HTML and PDF (WeasyPrint).
+"""Printable reports from the `reports/` templates (shipped in the package too): HTML, PDF.
 
 - ``batch_approval_sheet.html`` — a batch's totals per policy, community, kind and state,
   its four-eyes record and the signatures block;
@@ -16,12 +16,12 @@ Example:
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from benefits.resources import reports_folder
 from benefits.web import format as fmt
 from benefits.web.auth import Principal
 from benefits.web.context import WebContext
@@ -29,7 +29,7 @@ from benefits.web.services import batches as batch_service
 from benefits.web.services import persons
 from benefits.web.services import runs as run_service
 
-REPORTS_DIR = Path(__file__).resolve().parents[2] / "reports"
+REPORTS_DIR = reports_folder()  # the clone's reports/, else the copy shipped in the package
 REPORT_CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'self'; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"

@@ -16,8 +16,9 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benefits.resources import default_data_folder
+
 ENV_SECRET = "BENEFITS_WEB_SECRET"
-ENV_DATA = "BENEFITS_DATA"
 ENV_WORK = "BENEFITS_WEB_WORK"
 
 
@@ -32,7 +33,8 @@ class WebSettings:
     Attributes:
         db: ledger database URL (None: ``$BENEFITS_DATABASE_URL`` or the SQLite default).
         data: departmental extracts, either one delivery or one sub-folder per month
-            (``data/2025-01/persons.csv``); sweeps started from the web read it.
+            (``data/2025-01/persons.csv``); sweeps started from the web read it. Default
+            ``$BENEFITS_DATA``, else the bundled sample (the clone's or the installed copy).
         work: where sweeps started from the web write their outputs, and the index cache.
         secret_key: signs the pre-login CSRF cookie and keys the person references in URLs.
             Set ``$BENEFITS_WEB_SECRET`` in production so links survive restarts.
@@ -42,7 +44,7 @@ class WebSettings:
     """
 
     db: str | None = None
-    data: Path = field(default_factory=lambda: Path(os.environ.get(ENV_DATA, "datasets/sample")))
+    data: Path = field(default_factory=default_data_folder)
     work: Path = field(default_factory=lambda: Path(os.environ.get(ENV_WORK, "out/web")))
     secret_key: str = field(default_factory=_default_secret)
     session_hours: float = 8.0
@@ -52,6 +54,14 @@ class WebSettings:
     max_failed_logins: int = 5
     throttle_minutes: float = 15.0
     rules: Path | None = None
+
+    def __post_init__(self) -> None:
+        # Absolute from the start: runs recorded by this app must not depend on the directory
+        # the server was started from.
+        self.data = Path(self.data).resolve()
+        self.work = Path(self.work).resolve()
+        if self.rules is not None:
+            self.rules = Path(self.rules).resolve()
 
     @property
     def cache_dir(self) -> Path:

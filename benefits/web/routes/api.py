@@ -169,6 +169,7 @@ def post_sweep(ctx: Ctx, body: SweepIn,
                who: SweepRunner) -> JSONResponse:
     result = run_service.start_sweep(ctx, body.month, who.username)
     return ok({"run_id": result.run_id, "month": result.month, "already": result.already,
+               "reused": result.reused,  # an identical run was reused: nothing swept again
                "payable_rows": result.payable_rows, "payable_total": result.payable_total},
               status=200 if result.already else 201)  # fmt: skip
 

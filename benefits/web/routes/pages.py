@@ -457,7 +457,10 @@ def run_sweep(request: Request, ctx: Ctx,
         result = go()
     except LedgerError as exc:
         return _redirect(request, "/runs", "error", str(exc))
-    message = (f"该数据已于运行 #{result.run_id} 记录 / this sweep was already recorded as run "
+    message = (f"数据、规则包与月份均未变化，沿用运行 #{result.run_id}，未重新测算 / inputs, rule "
+               f"pack and month unchanged: run {result.run_id} reused, nothing swept again"
+               if result.reused else
+               f"该数据已于运行 #{result.run_id} 记录 / this sweep was already recorded as run "
                f"{result.run_id}" if result.already else
                f"已完成 {result.month} 测算：{result.payable_rows} 笔发放 / sweep of "
                f"{result.month} recorded as run {result.run_id}")  # fmt: skip

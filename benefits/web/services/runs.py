@@ -11,12 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
 from benefits.errors import BenefitsError
+from benefits.ledger import runs as ledger_runs
 from benefits.ledger.errors import InvalidInput, NotFound
 from benefits.ledger.models import Batch, SweepRun
 from benefits.ledger.runs import ImportResult
@@ -133,13 +135,26 @@ def _out_folder(ctx: WebContext, month: str, by: str) -> Path:
 def start_sweep(ctx: WebContext, month: str, by: str) -> ImportResult:
     """Sweep `month` on the configured delivery, record the run, fill the alerts inbox.
 
-    The sweep is deterministic, so sweeping unchanged data again finds the run already
-    recorded (``already`` is True) and records nothing new.
+    A run whose inputs (file hashes), rule pack (hash) and month are identical to a recorded
+    run's — and whose folder is still there — is reused without sweeping (``reused`` and
+    ``already`` are True, audited as ``run.reuse``). A sweep that turns out identical to a
+    recorded run (``already``) does not keep a second output folder.
     """
+    from benefits import __version__
+    from benefits.rulebook import default_rules_folder, pack_digest
     from benefits.sweep import run_sweep
 
     month = check_month(month)
     delivery = ctx.settings.delivery_for(month)
+    inputs = ledger_runs.delivery_inputs(delivery)
+    rules = Path(ctx.settings.rules or default_rules_folder())
+    if inputs is not None and (rules / "pack.yaml").is_file():
+        same = ledger_runs.find_identical_run(ctx.db, month, pack_digest(rules), inputs,
+                                              __version__)  # fmt: skip
+        if same is not None:  # unchanged inputs, rule pack and month: no second folder
+            ctx.know_run(same)
+            alert_service.import_alerts(ctx, same)
+            return ledger_runs.record_reuse(ctx.db, same, by)
     out = _out_folder(ctx, month, by)
     try:
         result = run_sweep(delivery, month, out=out, rules=ctx.settings.rules)
@@ -151,6 +166,8 @@ def start_sweep(ctx: WebContext, month: str, by: str) -> ImportResult:
     summary_path.write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n", "utf-8")
     imported = ctx.ledger.import_run(out, by=by)
     run = get_run(ctx, imported.run_id)
+    if imported.already and Path(run.source) != out.resolve():
+        shutil.rmtree(out)  # the same sweep is recorded with its own folder: keep one copy
     ctx.know_run(run)
     alert_service.import_alerts(ctx, run)
     del result
