@@ -133,10 +133,16 @@ def test_recurring_alerts_carry_over_three_months_with_a_resolution(
 
     # The reopening is in the alert's history and in the audit chain, by the system.
     with ctx.db.snapshot() as s:
-        events = list(s.execute(select(WebAlertEvent).where(
-            WebAlertEvent.alert_id == account.id).order_by(WebAlertEvent.id)).scalars())  # fmt: skip
-        audit = list(s.execute(select(AuditEntry).where(AuditEntry.action == "alert.reopen"))
-                     .scalars())  # fmt: skip
+        events = list(
+            s.execute(
+                select(WebAlertEvent)
+                .where(WebAlertEvent.alert_id == account.id)
+                .order_by(WebAlertEvent.id)
+            ).scalars()
+        )
+        audit = list(
+            s.execute(select(AuditEntry).where(AuditEntry.action == "alert.reopen")).scalars()
+        )
     assert [(e.actor, e.action) for e in events] == [("officer", "resolve"), ("system", "reopen")]
     assert events[-1].note and "2025-03" in events[-1].note
     assert len(audit) == 1 and audit[0].object_id == str(account.id)
@@ -170,11 +176,12 @@ def test_a_resolved_alert_reopens_when_it_comes_back_after_a_month_without_it(
 def test_each_rule_of_a_kind_is_counted_under_its_own_label(
     ctx: WebContext, tmp_path: Path
 ) -> None:
-    rows = month_rows("2025-01") + [
-        (P4, "income_over_threshold", "dibian_living_subsidy", "2025-01-01",
-         "家庭人均收入 3000.00 超过低边条件，本月不发放 / per-capita income 3000.00 fails the "
-         "dibian test: nothing paid"),
-    ]  # fmt: skip
+    dibian = ("家庭人均收入 3000.00 超过低边条件，本月不发放 / per-capita income 3000.00 fails "
+              "the dibian test: nothing paid")  # fmt: skip
+    rows = [
+        *month_rows("2025-01"),
+        (P4, "income_over_threshold", "dibian_living_subsidy", "2025-01-01", dibian),
+    ]
     import_month(ctx, tmp_path, "2025-01", rows)
     labels = {(a["kind"], a["label_en"]): a["total"]
               for a in dashboard_service.dashboard(ctx, "2025-01")["alerts"]}  # fmt: skip
@@ -187,7 +194,8 @@ def test_each_rule_of_a_kind_is_counted_under_its_own_label(
         ("discovery_lead", "may qualify for dibao but not enrolled"): 1,
     }
     page = alert_service.list_alerts(ctx, alert_service.AlertFilter(kind="review_due"))
-    assert sorted(a["label_zh"] for a in page["items"]) == ["低保家庭缺少经济状况核对", "低保待复核"]
+    labels_zh = sorted(a["label_zh"] for a in page["items"])
+    assert labels_zh == ["低保家庭缺少经济状况核对", "低保待复核"]
 
 
 def test_alerts_stored_before_the_upgrade_are_adopted(ctx: WebContext, tmp_path: Path) -> None:
@@ -218,9 +226,10 @@ def test_sweeping_the_next_month_of_the_sample_adds_no_alert_for_the_same_situat
     accounts = [a for a in before.values() if a.kind == "account_problem"]
     alert_service.act(ctx, accounts[0].id, "resolve", by="officer", note="已核实 / checked")
     run_service.start_sweep(ctx, "2025-02", by="officer")
-    feb_csv = list(csv.DictReader(open(
-        Path(run_service.latest_run(ctx, "2025-02").source) / "alerts.csv",  # type: ignore[union-attr]
-        encoding="utf-8")))  # fmt: skip
+    feb_run = run_service.latest_run(ctx, "2025-02")
+    assert feb_run is not None
+    with open(Path(feb_run.source) / "alerts.csv", encoding="utf-8") as fh:
+        feb_csv = list(csv.DictReader(fh))
     after = stored(ctx)
     in_feb = [a for a in after if a.last_month == "2025-02"]
     assert len(in_feb) == len(feb_csv)

@@ -162,8 +162,10 @@ def import_alerts(ctx: WebContext, run: SweepRun) -> int:
                 gap = any(found.last_month < m < run.month for m in imported)
                 if closed and (changed or gap):
                     status, months_open = ALERT_OPEN, 1
-                    why = "its facts changed" if changed else "it was raised again after a gap"
-                    reopened.append((found, f"{run.month}: {why} / {row['message']}"))
+                    why = ("再次出现且情况有变 / raised again with changed facts" if changed
+                           else "中断后再次出现 / raised again after a month without it")
+                    note = f"{run.month} {why}: {mask_ids_in_text(row['message'])}"
+                    reopened.append((found, note))
                 elif not closed and run.month > found.last_month:
                     months_open += 1
                 seen_again.append(
@@ -199,7 +201,7 @@ def import_alerts(ctx: WebContext, run: SweepRun) -> int:
                     object_id=found.id,
                     before={"status": found.status, "assignee": found.assignee},
                     after={"status": ALERT_OPEN, "assignee": found.assignee, "kind": found.kind,
-                           "person": mask_id(found.id_no), "note": mask_ids_in_text(note),
+                           "person": mask_id(found.id_no), "note": note,
                            "run_id": run.id},
                 )  # fmt: skip
     except IntegrityError:  # another request imported the same run at the same moment
