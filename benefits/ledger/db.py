@@ -35,7 +35,7 @@ DEFAULT_URL = "sqlite:///benefits.sqlite"
 VERSION_TABLE = "ledger_alembic_version"
 # The newest migration in migrations/versions (a test checks they agree). Compared with the
 # database's version on first use, without importing Alembic.
-SCHEMA_REVISION = "0003_cycle"
+SCHEMA_REVISION = "0004_alert_identity"
 SQLITE_BUSY_SECONDS = 60
 
 

@@ -43,6 +43,7 @@ from benefits.web.deps import (
     session_principal,
 )
 from benefits.web.permissions import ROLE_LABELS
+from benefits.web.services.alert_identity import kind_labels
 from benefits.web.settings import WebSettings
 
 HERE = Path(__file__).resolve().parent
@@ -101,7 +102,7 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
         "csrf": me.csrf_token if me else "",
         "flash": read_flash(request),
         "policy_names": {p.id: (p.name.zh, p.name.en, p.number) for p in pack.policies},
-        "alert_kinds": {a.kind: (a.label.zh, a.label.en) for a in pack.alerts},
+        "alert_kinds": kind_labels(pack),
         **context,
     }
     response = request.app.state.templates.TemplateResponse(

@@ -99,24 +99,38 @@ class LoginAttempt(Base):
 
 
 class WebAlert(Base):
-    """An alert identity (id_no, kind, policy_id, due_date) and where it is in the inbox."""
+    """An alert's identity across months and where it is in the inbox.
+
+    The identity is (kind, policy_id, rule, party, subject) — see
+    :mod:`benefits.web.services.alert_identity`; ``due_date``, ``message`` and ``fingerprint``
+    (of the facts the message reports) are those of the latest month that raised it, and
+    ``months_open`` counts the months that raised it since it was last (re)opened.
+    """
 
     __tablename__ = "web_alerts"
     __table_args__ = (
-        UniqueConstraint("id_no", "kind", "policy_id", "due_date"),
+        UniqueConstraint("kind", "policy_id", "rule", "party", "subject"),
         Index("ix_web_alerts_last_month_kind", "last_month", "kind"),
+        Index("ix_web_alerts_id_no", "id_no"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     id_no: Mapped[str] = mapped_column(String(32))
     kind: Mapped[str] = mapped_column(String(32))
     policy_id: Mapped[str] = mapped_column(String(64))
+    rule: Mapped[str] = mapped_column(String(128))
+    label_zh: Mapped[str] = mapped_column(String(128))
+    label_en: Mapped[str] = mapped_column(String(128))
+    party: Mapped[str] = mapped_column(String(96))
+    subject: Mapped[str] = mapped_column(String(64))
+    fingerprint: Mapped[str] = mapped_column(String(64))
     due_date: Mapped[str] = mapped_column(String(10))
     message: Mapped[str] = mapped_column(Text)
     community: Mapped[str] = mapped_column(String(128))
     masked_name: Mapped[str] = mapped_column(String(64))
     first_month: Mapped[str] = mapped_column(String(7))
     last_month: Mapped[str] = mapped_column(String(7))
+    months_open: Mapped[int] = mapped_column(Integer)
     last_run_id: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))
     assignee: Mapped[str | None] = mapped_column(String(64))

@@ -1,8 +1,11 @@
 """The alerts inbox: alerts of each run, assigned, acknowledged and resolved with notes.
 
-An alert is identified as in handbook §5 — (id_no, kind, policy_id, due_date) — so an alert
-raised again next month (an overdue review) keeps its assignee, status and history. Every
-action appends an event and an entry in the ledger's audit chain.
+A sweep identifies an alert within its month (handbook §5); the inbox keeps one alert per
+situation across months — (kind, policy_id, rule, person or household, subject), see
+:mod:`benefits.web.services.alert_identity` — so an alert raised again next month (an account
+problem, an overdue review) updates the alert already there and keeps its assignee, status
+and history; a resolved one stays resolved until its facts change. Every action appends an
+event and an entry in the ledger's audit chain.
 
 Example:
     >>> import_alerts(ctx, run)                                    # doctest: +SKIP
@@ -18,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from benefits.idcard import mask_id
@@ -37,85 +40,188 @@ from benefits.web.models import (
     WebAlertEvent,
     WebAlertImport,
 )
+from benefits.web.services.alert_identity import KIND_NAMES, RuleMatcher
 
 ACTIONS = ("assign", "acknowledge", "resolve", "reopen")
 MAX_NOTE = 2000
 
 
+SYSTEM = "system"  # the actor of a reopening by an import
+
+
+@dataclass
+class _Stored:
+    """The columns of a stored alert the import compares against."""
+
+    id: int
+    id_no: str
+    kind: str
+    policy_id: str
+    rule: str
+    due_date: str
+    fingerprint: str
+    first_month: str
+    last_month: str
+    months_open: int
+    status: str
+    assignee: str | None
+
+
+def _read_alerts(run: SweepRun) -> pl.DataFrame:
+    path = Path(run.source) / "alerts.csv"
+    if path.is_file():
+        return pl.read_csv(path, infer_schema=False).fill_null("")
+    return pl.DataFrame(
+        schema=dict.fromkeys(["id_no", "kind", "policy_id", "due_date", "message"], pl.String)
+    )
+
+
 def import_alerts(ctx: WebContext, run: SweepRun) -> int:
-    """Read a run's alerts.csv into the inbox once; returns how many alerts it holds."""
+    """Read a run's alerts.csv into the inbox once; returns how many alerts it holds.
+
+    Each row is traced to its identity across months (:mod:`.alert_identity`). A row whose
+    identity is in the inbox updates that alert — message, due date, facts, last month, and
+    one more month open when the month is new — instead of adding one. A resolved alert stays
+    resolved while its facts are the same; it reopens (event and audit entry by ``system``)
+    when its facts changed, or when a month imported since it was last raised did not raise
+    it (the situation ended and came back). A run of an older month than the alert's last
+    only moves its first month back.
+    """
     with ctx.db.snapshot() as s:
         done = s.get(WebAlertImport, run.id)
         if done is not None:
             return done.alerts
-    path = Path(run.source) / "alerts.csv"
-    if path.is_file():
-        frame = pl.read_csv(path, infer_schema=False).fill_null("")
-    else:
-        frame = pl.DataFrame(
-            schema=dict.fromkeys(["id_no", "kind", "policy_id", "due_date", "message"], pl.String)
-        )
+    frame = _read_alerts(run)
     ctx.know_run(run)
     directory = ctx.directory
+    matcher = RuleMatcher(ctx.pack)
+    month_start = f"{run.month}-01"
     now = ctx.db.now()
     try:
         with ctx.db.transaction() as s:
             if s.get(WebAlertImport, run.id) is not None:
                 return frame.height
-            existing = {
-                (a.id_no, a.kind, a.policy_id, a.due_date): (a.id, a.last_month)
-                for a in s.execute(select(WebAlert)).scalars()
-            }
+            imported = set(s.execute(select(WebAlertImport.month)).scalars())
+            t = WebAlert.__table__
+            by_key: dict[tuple[str, ...], _Stored] = {}
+            legacy: dict[tuple[str, str, str], list[tuple[str, _Stored]]] = {}
+            for r in s.execute(
+                select(t.c.id, t.c.id_no, t.c.kind, t.c.policy_id, t.c.rule, t.c.due_date,
+                       t.c.fingerprint, t.c.first_month, t.c.last_month, t.c.months_open,
+                       t.c.status, t.c.assignee, t.c.party, t.c.subject)
+            ).all():  # fmt: skip
+                stored = _Stored(*r[:12])
+                by_key[(r.kind, r.policy_id, r.rule, r.party, r.subject)] = stored
+                if not r.rule:  # stored before alerts had an identity across months
+                    legacy.setdefault((r.kind, r.policy_id, r.id_no), []).append(
+                        (r.subject, stored)
+                    )
             new_rows: list[dict[str, Any]] = []
             seen_again: list[dict[str, Any]] = []
+            older: list[dict[str, Any]] = []
+            reopened: list[tuple[_Stored, str]] = []
+            keys_done: set[tuple[str, ...]] = set()
             for row in frame.iter_rows(named=True):
-                key = (row["id_no"], row["kind"], row["policy_id"], row["due_date"])
-                found = existing.get(key)
+                ident = matcher.identify(row, month_start)
+                key = ident.key(row["kind"], row["policy_id"])
+                if key in keys_done:
+                    continue
+                keys_done.add(key)
+                found = by_key.get(key)
+                if found is None:
+                    found = _adopt(legacy, row, ident.subject)
+                values = {
+                    "id_no": row["id_no"],
+                    "rule": ident.rule,
+                    "label_zh": ident.label_zh,
+                    "label_en": ident.label_en,
+                    "party": ident.party,
+                    "subject": ident.subject,
+                    "fingerprint": ident.fingerprint,
+                    "due_date": row["due_date"],
+                    "message": row["message"],
+                    "community": directory.community(row["id_no"]),
+                    "masked_name": directory.masked_name(row["id_no"]),
+                    "last_month": run.month,
+                    "last_run_id": run.id,
+                }
                 if found is None:
                     new_rows.append(
-                        {
-                            "id_no": row["id_no"],
-                            "kind": row["kind"],
-                            "policy_id": row["policy_id"],
-                            "due_date": row["due_date"],
-                            "message": row["message"],
-                            "community": directory.community(row["id_no"]),
-                            "masked_name": directory.masked_name(row["id_no"]),
-                            "first_month": run.month,
-                            "last_month": run.month,
-                            "last_run_id": run.id,
-                            "status": ALERT_OPEN,
-                            "assignee": None,
-                            "updated_by": None,
-                            "updated_at": None,
-                        }
-                    )
-                    existing[key] = (-1, run.month)
-                elif found[0] > 0 and found[1] <= run.month:
-                    seen_again.append(
-                        {"b_id": found[0], "b_month": run.month, "b_run": run.id,
-                         "b_message": row["message"]}
+                        {**values, "kind": row["kind"], "policy_id": row["policy_id"],
+                         "first_month": run.month, "months_open": 1, "status": ALERT_OPEN,
+                         "assignee": None, "updated_by": None, "updated_at": None}
                     )  # fmt: skip
+                    continue
+                if run.month < found.last_month:
+                    if run.month < found.first_month:
+                        older.append({"b_id": found.id, "b_first": run.month})
+                    continue
+                status, months_open = found.status, found.months_open
+                closed = status == ALERT_RESOLVED
+                changed = bool(found.fingerprint) and found.fingerprint != ident.fingerprint
+                gap = any(found.last_month < m < run.month for m in imported)
+                if closed and (changed or gap):
+                    status, months_open = ALERT_OPEN, 1
+                    why = ("再次出现且情况有变 / raised again with changed facts" if changed
+                           else "中断后再次出现 / raised again after a month without it")
+                    note = f"{run.month} {why}: {mask_ids_in_text(row['message'])}"
+                    reopened.append((found, note))
+                elif not closed and run.month > found.last_month:
+                    months_open += 1
+                seen_again.append(
+                    {f"b_{k}": v for k, v in values.items()}
+                    | {"b_id": found.id, "b_status": status, "b_months_open": months_open,
+                       "b_first": min(found.first_month, run.month)}
+                )  # fmt: skip
             if new_rows:
-                bulk_insert(s, WebAlert.__table__, new_rows)
+                bulk_insert(s, t, new_rows)
             if seen_again:
-                from sqlalchemy import bindparam
-
+                names = [k[2:] for k in seen_again[0] if k not in ("b_id", "b_first")]
                 s.connection().execute(
-                    update(WebAlert.__table__)
-                    .where(WebAlert.__table__.c.id == bindparam("b_id"))
-                    .values(
-                        last_month=bindparam("b_month"),
-                        last_run_id=bindparam("b_run"),
-                        message=bindparam("b_message"),
-                    ),
+                    update(t)
+                    .where(t.c.id == bindparam("b_id"))
+                    .values(first_month=bindparam("b_first"),
+                            **{n: bindparam(f"b_{n}") for n in names}),
                     seen_again,
-                )
+                )  # fmt: skip
+            if older:
+                s.connection().execute(
+                    update(t).where(t.c.id == bindparam("b_id"))
+                    .values(first_month=bindparam("b_first")),
+                    older,
+                )  # fmt: skip
+            for found, note in reopened:
+                s.add(WebAlertEvent(alert_id=found.id, at=now, actor=SYSTEM, action="reopen",
+                                    assignee=found.assignee, note=note[:MAX_NOTE]))  # fmt: skip
             s.add(WebAlertImport(run_id=run.id, month=run.month, alerts=frame.height, at=now))
             s.flush()
+            for found, note in reopened:
+                audit.append(
+                    s, at=now, actor=SYSTEM, action="alert.reopen", object_type="alert",
+                    object_id=found.id,
+                    before={"status": found.status, "assignee": found.assignee},
+                    after={"status": ALERT_OPEN, "assignee": found.assignee, "kind": found.kind,
+                           "person": mask_id(found.id_no), "note": note,
+                           "run_id": run.id},
+                )  # fmt: skip
     except IntegrityError:  # another request imported the same run at the same moment
         return frame.height
     return frame.height
+
+
+def _adopt(
+    legacy: dict[tuple[str, str, str], list[tuple[str, _Stored]]],
+    row: dict[str, Any],
+    subject: str,
+) -> _Stored | None:
+    """The newest alert stored before identities for this row, if any (then taken once)."""
+    candidates = legacy.get((row["kind"], row["policy_id"], row["id_no"]), [])
+    fits = [c for c in candidates if not subject or c[0] == subject]
+    if not fits:
+        return None
+    best = max(fits, key=lambda c: c[1].last_month)
+    candidates.remove(best)
+    return best[1]
 
 
 @dataclass
@@ -134,7 +240,7 @@ class AlertFilter:
         """SQL conditions for these filters."""
         conds: list[Any] = []
         if self.month:
-            conds.append(WebAlert.last_month == self.month)
+            conds.extend(raised_in(self.month))
         if self.kind:
             conds.append(WebAlert.kind == self.kind)
         if self.community:
@@ -162,12 +268,15 @@ def alert_view(a: WebAlert, ref: str, *, reveal: bool = False) -> dict[str, Any]
         "id_no": a.id_no if reveal else mask_id(a.id_no),
         "masked_name": a.masked_name or "—",
         "kind": a.kind,
+        "label_zh": a.label_zh or KIND_NAMES.get(a.kind, (a.kind, a.kind))[0],
+        "label_en": a.label_en or KIND_NAMES.get(a.kind, (a.kind, a.kind))[1],
         "policy_id": a.policy_id or None,
         "due_date": a.due_date,
         "message": a.message if reveal else mask_ids_in_text(a.message),
         "community": a.community or "—",
         "first_month": a.first_month,
         "last_month": a.last_month,
+        "months_open": a.months_open,
         "status": a.status,
         "assignee": a.assignee,
         "updated_by": a.updated_by,
@@ -192,7 +301,7 @@ def list_alerts(
                 .offset((page - 1) * per_page)
             ).scalars()
         )
-        month_conds = [WebAlert.last_month == flt.month] if flt.month else []
+        month_conds = raised_in(flt.month) if flt.month else []
         kinds = dict(
             s.execute(
                 select(WebAlert.kind, func.count())
@@ -312,15 +421,33 @@ def person_alerts(ctx: WebContext, id_no: str) -> list[WebAlert]:
         )
 
 
-def counts_by_kind(ctx: WebContext, month: str) -> dict[str, dict[str, int]]:
-    """{kind: {status: count}} for the alerts raised in `month`."""
+def raised_in(month: str) -> list[Any]:
+    """SQL conditions for the alerts raised in `month`: first seen on or before it, last seen
+    on or after it (an alert carried over from January to March was raised in February)."""
+    return [WebAlert.first_month <= month, WebAlert.last_month >= month]
+
+
+def counts_by_rule(ctx: WebContext, month: str) -> list[dict[str, Any]]:
+    """For the alerts raised in `month`, per kind and rule: its labels and {status: count}.
+
+    Several rules raise the same kind (three `review_due` reviews, two `income_over_threshold`
+    tests, …); each is counted under its own label.
+    """
     with ctx.db.snapshot() as s:
         rows = s.execute(
-            select(WebAlert.kind, WebAlert.status, func.count())
-            .where(WebAlert.last_month == month)
-            .group_by(WebAlert.kind, WebAlert.status)
-        ).all()
-    out: dict[str, dict[str, int]] = {}
-    for kind, status, n in rows:
-        out.setdefault(kind, {})[status] = int(n)
-    return out
+            select(WebAlert.kind, WebAlert.rule, WebAlert.label_zh, WebAlert.label_en,
+                   WebAlert.status, func.count())
+            .where(*raised_in(month))
+            .group_by(WebAlert.kind, WebAlert.rule, WebAlert.label_zh, WebAlert.label_en,
+                      WebAlert.status)
+        ).all()  # fmt: skip
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for kind, rule, zh, en, status, n in rows:
+        fallback = KIND_NAMES.get(kind, (kind, kind))
+        entry = out.setdefault(
+            (kind, rule),
+            {"kind": kind, "rule": rule, "label_zh": zh or fallback[0],
+             "label_en": en or fallback[1], "statuses": {}},
+        )  # fmt: skip
+        entry["statuses"][status] = entry["statuses"].get(status, 0) + int(n)
+    return list(out.values())

@@ -123,18 +123,18 @@ def dashboard(ctx: WebContext, month: str | None) -> dict[str, Any]:
     if live is None:
         held_items = sum(p["held"] for p in payable)
         held_amount = sum((p["held_amount"] for p in payable), ZERO)
-    alerts = alert_service.counts_by_kind(ctx, month)
-    kinds = {a.kind: a.label for a in ctx.pack.alerts}
     alert_rows = [
         {
-            "kind": k,
-            "label_zh": kinds[k].zh if k in kinds else k,
-            "label_en": kinds[k].en if k in kinds else k,
-            "total": sum(v.values()),
-            "open": v.get("open", 0) + v.get("acknowledged", 0),
+            "kind": a["kind"],
+            "rule": a["rule"],
+            "label_zh": a["label_zh"],
+            "label_en": a["label_en"],
+            "total": sum(a["statuses"].values()),
+            "open": a["statuses"].get("open", 0) + a["statuses"].get("acknowledged", 0),
         }
-        for k, v in sorted(alerts.items(), key=lambda kv: -sum(kv[1].values()))
+        for a in alert_service.counts_by_rule(ctx, month)
     ]
+    alert_rows.sort(key=lambda a: (-a["total"], a["kind"], a["label_en"]))
     leads = sum(p["count"] for p in policies if p["mode"] == "lead")
     notices = sum(p["count"] for p in policies if p["mode"] == "notice")
     return {
