@@ -72,7 +72,7 @@ class ReasonIn(Strict):
 
 class ReleaseIn(Strict):
     reason: str = Field(min_length=1, max_length=2000)
-    account: str | None = Field(default=None, max_length=64, pattern=r"^[0-9]{8,32}$")
+    account: str | None = Field(default=None, max_length=64)  # checked by the ledger
 
 
 class AlertActionIn(Strict):
