@@ -25,6 +25,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from benefits.web.auth import Principal
 from benefits.web.context import WebContext
+from benefits.web.format import local_times
 from benefits.web.services.alerts import AlertFilter
 
 SESSION_COOKIE = "bnf_session"
@@ -158,7 +159,9 @@ def _serializer(request: Request) -> URLSafeTimedSerializer:
 
 
 def flash_cookie(request: Request, kind: str, message: str) -> str:
-    """The signed value of a flash cookie ('ok' or 'error' and a message)."""
+    """The signed value of a flash cookie ('ok' or 'error' and a message); times the ledger
+    writes in UTC are shown in the display zone."""
+    message = local_times(message, get_ctx(request).settings.zone)
     return _serializer(request).dumps([kind, message[:600]])
 
 

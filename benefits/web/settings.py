@@ -11,14 +11,18 @@ Example:
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benefits.web.format import DEFAULT_ZONE, zone
+
 ENV_SECRET = "BENEFITS_WEB_SECRET"
 ENV_DATA = "BENEFITS_DATA"
 ENV_WORK = "BENEFITS_WEB_WORK"
+ENV_ZONE = "BENEFITS_WEB_TIMEZONE"
 
 
 def _default_secret() -> str:
@@ -39,6 +43,8 @@ class WebSettings:
         session_hours: absolute lifetime of a session; idle_minutes: idle timeout.
         secure_cookies: send cookies only over HTTPS (turn on behind TLS).
         page_size: batch items per page.
+        display_zone: the IANA time zone every time is shown in (stored times are UTC);
+            ``$BENEFITS_WEB_TIMEZONE``, ``Asia/Shanghai`` by default.
     """
 
     db: str | None = None
@@ -52,6 +58,11 @@ class WebSettings:
     max_failed_logins: int = 5
     throttle_minutes: float = 15.0
     rules: Path | None = None
+    display_zone: str = field(default_factory=lambda: os.environ.get(ENV_ZONE) or DEFAULT_ZONE)
+    zone: dt.tzinfo = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.zone = zone(self.display_zone)  # a clear ValueError for an unknown zone
 
     @property
     def cache_dir(self) -> Path:

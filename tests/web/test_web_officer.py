@@ -4,8 +4,14 @@ times, actions, ordering, PDFs, alerts assignment, filters and cookies."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
-from conftest import Seeded, csrf_of
+import pytest
+from conftest import Seeded, csrf_of, login
+from fastapi.testclient import TestClient
+
+from benefits.web import format as fmt
+from benefits.web.app import create_app
 
 
 def _flash(r) -> str:  # type: ignore[no-untyped-def]
@@ -58,3 +64,56 @@ def test_api_release_gives_the_ledgers_refusal(seeded: Seeded) -> None:
                     json={"reason": "fixed", "account": "6222-0000-1111"})  # fmt: skip
     assert r.status_code == 422
     assert "an account number has only digits 0-9" in r.json()["detail"]
+
+
+# ---------------------------------------------------------------- point 11: cookies and times
+
+
+def test_flash_cookie_is_secure_over_https(seeded: Seeded) -> None:
+    client = TestClient(seeded.app, base_url="https://testserver")
+    page = client.get("/login")
+    assert "secure" in page.headers["set-cookie"].lower()
+    token = re.search(r'name="token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    r = client.post("/login", data={"username": "officer", "password": "wrong", "token": token},
+                    follow_redirects=False)  # fmt: skip
+    assert r.status_code == 303
+    flash = [c for c in r.headers.get_list("set-cookie") if c.startswith("bnf_flash=")]
+    assert flash and all("secure" in c.lower() for c in flash), flash
+    plain = seeded.client()
+    page = plain.get("/login")
+    token = re.search(r'name="token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    r = plain.post("/login", data={"username": "officer", "password": "wrong", "token": token},
+                   follow_redirects=False)  # fmt: skip
+    assert not any("secure" in c.lower() for c in r.headers.get_list("set-cookie"))
+
+
+def test_times_are_shown_in_the_display_zone_everywhere(seeded: Seeded) -> None:
+    ctx = seeded.ctx
+    batch = ctx.ledger.batches()[0]
+    approver = seeded.client("approver")
+    csrf = csrf_of(approver)
+    r = approver.post(f"/batches/{batch.id}/approve", data={"csrf_token": csrf})
+    assert _flash(r).startswith("ok")
+    approved_at = ctx.ledger.batch(batch.id).batch.approved_at
+    local = fmt.when(approved_at, fmt.zone("Asia/Shanghai"))
+    assert local in r.text  # the batch page, in Beijing time
+    r = approver.post(f"/batches/{batch.id}/approve", data={"csrf_token": csrf})
+    flash = _flash(r)
+    assert flash.startswith("error") and "already approved" in flash
+    assert "UTC" not in flash and f"{local} CST" in flash, flash
+    assert "Asia/Shanghai" in r.text  # the footer names the zone
+
+
+def test_the_display_zone_is_configurable_and_checked(seeded: Seeded) -> None:
+    settings = replace(seeded.settings, display_zone="UTC")
+    app = create_app(settings)
+    try:
+        batch = app.state.ctx.ledger.batches()[0]
+        client = login(TestClient(app, base_url="http://testserver"), "auditor")
+        page = client.get(f"/batches/{batch.id}").text
+        assert fmt.when(batch.created_at, fmt.zone("UTC")) in page
+        assert fmt.when(batch.created_at, fmt.zone("Asia/Shanghai")) not in page
+    finally:
+        app.state.ctx.ledger.close()
+    with pytest.raises(ValueError, match="unknown time zone 'Mars/Olympus'"):
+        replace(seeded.settings, display_zone="Mars/Olympus")
