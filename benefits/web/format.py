@@ -53,15 +53,22 @@ MODE = {
     "lead": ("线索", "lead"),
     "notice": ("告知", "notice"),
 }
+# A sweep decision only proposes: nothing is paid, credited or notified until the ledger
+# says so (see `decision_state`).
 DECISION = {
-    "paid": ("已发放", "paid"),
+    "paid": ("应发放", "payable"),
     "held": ("暂缓发放", "held"),
-    "credited": ("已计入服务额度", "credited"),
+    "credited": ("应计入服务额度", "to be credited"),
     "lead": ("线索待核实", "lead for a social worker"),
-    "notice": ("已告知", "family notified"),
+    "notice": ("应告知", "notice due to the family"),
     "not_eligible": ("不符合条件", "not eligible"),
     "excluded": ("因排除规则不发", "excluded"),
     "not_selected": ("未选定（每户一条）", "not selected (one per household)"),
+}
+PENDING_IN_BATCH = {
+    "draft": ("待审批（批次草稿）", "awaiting approval (draft batch)"),
+    "submitted": ("待审批", "awaiting approval"),
+    "approved": ("已审批，待出盘", "approved, bank file not yet sent"),
 }
 ALERT_STATUS = {
     "open": ("待处理", "open"),
@@ -173,6 +180,26 @@ def label(table: dict[str, tuple[str, str]], key: str | None) -> tuple[str, str]
     if key is None:
         return "—", "—"
     return table.get(key, (key, key))
+
+
+def decision_state(
+    decision: str | None, item_status: str | None = None, batch_status: str | None = None
+) -> tuple[str, str]:
+    """A sweep decision labelled as the ledger knows it: the ledger item's state when there
+    is one (pending in a batch not yet exported is not paid), else the proposal.
+
+    >>> decision_state("paid")
+    ('应发放', 'payable')
+    >>> decision_state("paid", "pending", "submitted")
+    ('待审批', 'awaiting approval')
+    >>> decision_state("paid", "sent", "exported")
+    ('已报银行', 'sent to bank')
+    """
+    if item_status is None:
+        return label(DECISION, decision)
+    if item_status == "pending" and batch_status in PENDING_IN_BATCH:
+        return PENDING_IN_BATCH[batch_status]
+    return label(ITEM_STATUS, item_status)
 
 
 def mask_ids_in_text(text: str | None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from conftest import Seeded, csrf_of, login
@@ -117,3 +118,32 @@ def test_the_display_zone_is_configurable_and_checked(seeded: Seeded) -> None:
         app.state.ctx.ledger.close()
     with pytest.raises(ValueError, match="unknown time zone 'Mars/Olympus'"):
         replace(seeded.settings, display_zone="Mars/Olympus")
+
+
+# ------------------------------------------------------------- point 11: states as the ledger knows
+
+
+def test_a_payment_is_not_called_paid_before_the_ledger_says_so(
+    seeded: Seeded, tmp_path: Path
+) -> None:
+    ctx = seeded.ctx
+    batch = ctx.ledger.batches()[0]  # submitted
+    item = next(i for i in ctx.ledger.items(batch.id, status="pending", limit=None)
+                if i.policy_id == "old_age_allowance")  # fmt: skip
+    ref = ctx.directory.ref(item.id_no)
+    auditor = seeded.client("auditor")
+
+    def decision_cell() -> str:
+        html = auditor.get(f"/persons/{ref}?month=2025-01").text
+        table = html.split('id="decisions"', 1)[1].split("</table>", 1)[0]
+        row = next(r for r in table.split("<tr>") if "p-old_age_allowance" in r)
+        return row
+
+    row = decision_cell()
+    assert "已发放" not in row and "待审批" in row and "awaiting approval" in row
+    letter = auditor.get(f"/persons/{ref}/letter?month=2025-01").text
+    assert "已发放" not in letter and "待审批" in letter
+    ctx.ledger.approve(batch.id, by="approver")
+    assert "已审批，待出盘" in decision_cell()
+    ctx.ledger.export(batch.id, tmp_path / "bank.csv", by="approver")
+    assert "已报银行" in decision_cell() and "sent to bank" in decision_cell()
