@@ -147,3 +147,29 @@ def test_a_payment_is_not_called_paid_before_the_ledger_says_so(
     assert "已审批，待出盘" in decision_cell()
     ctx.ledger.export(batch.id, tmp_path / "bank.csv", by="approver")
     assert "已报银行" in decision_cell() and "sent to bank" in decision_cell()
+
+
+# ------------------------------------------------------------- point 11: actions the state allows
+
+
+def test_run_pages_offer_a_batch_only_when_the_ledger_would_make_one(seeded: Seeded) -> None:
+    ctx = seeded.ctx
+    batch = ctx.ledger.batches()[0]
+    officer = seeded.client("officer")
+    page = officer.get(f"/runs/{batch.run_id}").text
+    assert 'id="create-batch"' not in page and "was created from this run" in page
+    listing = officer.get("/runs").text
+    assert f'action="/runs/{batch.run_id}/batch"' not in listing
+    ctx.ledger.reject(batch.id, by="approver", reason="wrong extract")
+    page = officer.get(f"/runs/{batch.run_id}").text
+    assert 'id="create-batch"' not in page and "was rejected: run a new sweep" in page
+    r = officer.post(f"/runs/{batch.run_id}/batch", data={"csrf_token": csrf_of(officer)})
+    assert _flash(r).startswith("error")  # the ledger refuses it too
+
+
+def test_a_run_of_a_month_with_an_open_batch_offers_no_batch() -> None:
+    from benefits.web.services.runs import batch_block
+
+    assert batch_block([], None) is None
+    why = batch_block([], {"id": 4, "status": "submitted"})
+    assert why is not None and "open batch 4 (submitted)" in why
