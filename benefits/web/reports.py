@@ -60,7 +60,8 @@ def _css() -> str:
 
 def batch_sheet_html(ctx: WebContext, batch_id: int, who: Principal) -> str:
     """The batch approval sheet as a standalone HTML document."""
-    detail = batch_service.detail_view(ctx.ledger.batch(batch_id))
+    detail = batch_service.detail_view(ctx.ledger.batch(batch_id),
+                                       batch_service.policy_numbers(ctx))
     run = run_service.get_run(ctx, detail["run_id"])
     held_items, held_amount = batch_service.held_total(detail)
     names = {p.id: (p.name.zh, p.name.en, p.number) for p in ctx.pack.policies}

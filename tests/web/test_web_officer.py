@@ -173,3 +173,33 @@ def test_a_run_of_a_month_with_an_open_batch_offers_no_batch() -> None:
     assert batch_block([], None) is None
     why = batch_block([], {"id": 4, "status": "submitted"})
     assert why is not None and "open batch 4 (submitted)" in why
+
+
+# ------------------------------------------------------------ point 11: policies by their number
+
+
+def test_policy_tables_follow_the_handbooks_numbers(seeded: Seeded) -> None:
+    ctx = seeded.ctx
+    numbers = {p.id: p.number for p in ctx.pack.policies}
+    batch = ctx.ledger.batches()[0]
+    auditor = seeded.client("auditor")
+    page = auditor.get(f"/batches/{batch.id}").text
+    totals = page.split("<tbody>", 2)
+    linked = re.findall(r'href="[^"]*\?policy=([a-z_]+)"', page)
+    in_totals = list(dict.fromkeys(linked))
+    assert len(in_totals) >= 5 and totals
+    assert [numbers[p] for p in in_totals] == sorted(numbers[p] for p in in_totals)
+    select = page.split('id="f-policy"', 1)[1].split("</select>", 1)[0]
+    options = re.findall(r'<option value="([a-z_]+)"', select)
+    assert [numbers[p] for p in options] == sorted(numbers[p] for p in options)
+    api = auditor.get(f"/api/v1/batches/{batch.id}").json()
+    keys = [t["key"] for t in api["by_policy"]]
+    assert [numbers[k] for k in keys] == sorted(numbers[k] for k in keys)
+    sheet = auditor.get(f"/batches/{batch.id}/sheet").text
+    first_table = sheet.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    printed = [int(n) for n in re.findall(r"<tr><td>(\d+)</td>", first_table)]
+    assert len(printed) >= 5 and printed == sorted(printed)
+    run_page = auditor.get(f"/runs/{batch.run_id}").text
+    per_policy = run_page.split("Per policy", 1)[1]
+    listed = [int(n) for n in re.findall(r"<tr><td>(\d+)\. ", per_policy)]
+    assert len(listed) >= 5 and listed == sorted(listed)

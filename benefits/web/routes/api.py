@@ -199,7 +199,7 @@ def list_batches(
 def get_batch(ctx: Ctx, batch_id: Id,
               who: BatchViewer) -> JSONResponse:
     detail = ctx.ledger.batch(batch_id)
-    return ok({**batch_service.detail_view(detail),
+    return ok({**batch_service.detail_view(detail, batch_service.policy_numbers(ctx)),
                "rights": batch_service.four_eyes(detail.batch, who)})
 
 
