@@ -203,3 +203,28 @@ def test_policy_tables_follow_the_handbooks_numbers(seeded: Seeded) -> None:
     per_policy = run_page.split("Per policy", 1)[1]
     listed = [int(n) for n in re.findall(r"<tr><td>(\d+)\. ", per_policy)]
     assert len(listed) >= 5 and listed == sorted(listed)
+
+
+# ------------------------------------------------------- point 11: alerts go to those who work them
+
+
+def test_alerts_are_assigned_only_to_users_who_can_work_them(seeded: Seeded) -> None:
+    officer = seeded.client("officer")
+    inbox = officer.get("/api/v1/alerts?month=2025-01").json()
+    alert_id = inbox["items"][0]["id"]
+    csrf = csrf_of(officer)
+    for name in ("auditor", "approver", "admin"):
+        r = officer.post(f"/alerts/{alert_id}/assign", data={"csrf_token": csrf, "assignee": name})
+        flash = _flash(r)
+        assert flash.startswith("error") and f"{name} cannot work alerts" in flash, flash
+    headers = {"Authorization": f"Bearer {seeded.token('officer')}"}
+    r = seeded.client().post(f"/api/v1/alerts/{alert_id}/actions", headers=headers,
+                             json={"action": "assign", "assignee": "auditor"})  # fmt: skip
+    assert r.status_code == 422 and "cannot work alerts" in r.json()["detail"]
+    assert officer.get(f"/api/v1/alerts/{alert_id}").json()["assignee"] in (None, "")
+    page = officer.get(f"/alerts/{alert_id}").text
+    choices = re.findall(r'<option value="([a-z.]+)"',
+                         page.split('id="assignee"', 1)[1].split("</select>", 1)[0])
+    assert choices == ["chief", "officer"]
+    r = officer.post(f"/alerts/{alert_id}/assign", data={"csrf_token": csrf, "assignee": "chief"})
+    assert _flash(r).startswith("ok")

@@ -415,8 +415,9 @@ def alert_page(request: Request, ctx: Ctx, alert_id: Id,
     """One alert with its history and the actions."""
     alert, events = alert_service.get_alert(ctx, alert_id)
     view = alert_service.alert_view(alert, ctx.directory.ref(alert.id_no))
+    workers = ctx.accounts.user_names("alerts.work")  # only they can be given an alert
     return render(request, "alert.html", {"a": view, "events": events, "nav": "alerts",
-                                          "users": ctx.accounts.user_names()})  # fmt: skip
+                                          "users": workers})  # fmt: skip
 
 
 @router.post("/alerts/{alert_id}/{action}", dependencies=CSRF)
