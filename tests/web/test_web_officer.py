@@ -228,3 +228,49 @@ def test_alerts_are_assigned_only_to_users_who_can_work_them(seeded: Seeded) -> 
     assert choices == ["chief", "officer"]
     r = officer.post(f"/alerts/{alert_id}/assign", data={"csrf_token": csrf, "assignee": "chief"})
     assert _flash(r).startswith("ok")
+
+
+# ----------------------------------------------------------------- point 11: no near-empty page
+
+
+def _last_page_fill(html: str) -> tuple[int, float]:
+    """(pages, how much of the last page's height its text fills, 0-1) as WeasyPrint lays
+    the report out."""
+    from weasyprint import HTML
+
+    from benefits.web.reports import REPORTS_DIR
+
+    doc = HTML(string=html, base_url=str(REPORTS_DIR)).render()
+    page = doc.pages[-1]
+
+    def text_bottom(box) -> float:  # type: ignore[no-untyped-def]
+        bottom = 0.0
+        if getattr(box, "text", None):
+            bottom = box.position_y + box.height
+        for child in getattr(box, "children", []) or []:
+            bottom = max(bottom, text_bottom(child))
+        return bottom
+
+    body = page._page_box.children[0]  # the html box (margin boxes come after it)
+    top = body.position_y
+    return len(doc.pages), (text_bottom(body) - top) / (page.height - 2 * top)
+
+
+def test_pdf_reports_end_without_a_near_empty_page(seeded: Seeded) -> None:
+    from benefits.web import reports
+
+    ctx = seeded.ctx
+    batch = ctx.ledger.batches()[0]
+
+    class Printer:  # the sheet reads only these of the signed-in user
+        username = "officer"
+        display_name = "王芳"
+
+    sheet = reports.batch_sheet_html(ctx, batch.id, Printer())  # type: ignore[arg-type]
+    pages, fill = _last_page_fill(sheet)
+    assert pages == 1 or fill > 0.2, (pages, fill)
+    item = ctx.ledger.items(batch.id, limit=1)[0]
+    pages, fill = _last_page_fill(reports.letter_html(ctx, item.id_no, "2025-01", False))
+    assert pages == 1 or fill > 0.2, (pages, fill)
+    pdf = seeded.client("auditor").get(f"/batches/{batch.id}/sheet.pdf")
+    assert pdf.status_code == 200 and pdf.content[:5] == b"%PDF-"
