@@ -194,12 +194,14 @@ Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
 Month = Annotated[str | None, Query(pattern=MONTH)]
 PageNo = Annotated[int, Query(ge=1, le=1_000_000)]
 DAY = r"^(|\d{4}-\d{2}-\d{2})$"
+COMMUNITY = r"^([0-9]{9})?$"  # persons.hukou_community: a 9-digit community code (or none)
+Community = Annotated[str, Query(pattern=COMMUNITY, description="a 9-digit community code")]
 
 
 def alert_filter(
     month: Month = None,
     kind: Annotated[str, Query(max_length=32)] = "",
-    community: Annotated[str, Query(max_length=128)] = "",
+    community: Community = "",
     status: Annotated[str, Query(pattern=r"^(|active|open|acknowledged|resolved|all)$")] = "active",
     assignee: Annotated[str, Query(max_length=64)] = "",
     due_from: Annotated[str, Query(pattern=DAY)] = "",

@@ -274,3 +274,21 @@ def test_pdf_reports_end_without_a_near_empty_page(seeded: Seeded) -> None:
     assert pages == 1 or fill > 0.2, (pages, fill)
     pdf = seeded.client("auditor").get(f"/batches/{batch.id}/sheet.pdf")
     assert pdf.status_code == 200 and pdf.content[:5] == b"%PDF-"
+
+
+# ------------------------------------------------------------ point 11: community codes checked
+
+
+def test_community_filters_take_only_a_community_code(seeded: Seeded) -> None:
+    batch = seeded.ctx.ledger.batches()[0]
+    client = seeded.client("auditor")
+    good = client.get(f"/api/v1/batches/{batch.id}/items").json()["items"][0]["community"]
+    assert re.fullmatch(r"[0-9]{9}", good)
+    assert client.get(f"/api/v1/batches/{batch.id}/items?community={good}").json()["count"] > 0
+    for bad in ("c1", "翠苑一区", "33010600", "330106001%20OR%201=1"):
+        r = client.get(f"/batches/{batch.id}?community={bad}")
+        assert r.status_code == 422 and "community" in r.text
+        r = client.get(f"/api/v1/batches/{batch.id}/items?community={bad}")
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "community"
+        assert client.get(f"/alerts?community={bad}").status_code == 422
+        assert client.get(f"/api/v1/alerts?community={bad}").status_code == 422

@@ -17,6 +17,7 @@ from benefits.web.auth import Principal
 from benefits.web.deps import (
     MONTH,
     AlertQuery,
+    Community,
     Ctx,
     Forbidden,
     Id,
@@ -210,7 +211,7 @@ def get_items(
     batch_id: Id,
     who: BatchViewer,
     policy: Annotated[str, Query(max_length=64)] = "",
-    community: Annotated[str, Query(max_length=128)] = "",
+    community: Community = "",
     held: Annotated[str, Query(pattern=r"^(|yes|no)$")] = "",
     kind: Annotated[str, Query(pattern=r"^(|payment|adjustment|arrears|recovery|reissue)$")] = "",
     page: PageNo = 1,
