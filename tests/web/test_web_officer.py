@@ -292,3 +292,14 @@ def test_community_filters_take_only_a_community_code(seeded: Seeded) -> None:
         assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "community"
         assert client.get(f"/alerts?community={bad}").status_code == 422
         assert client.get(f"/api/v1/alerts?community={bad}").status_code == 422
+
+
+def test_serve_refuses_an_unknown_time_zone_in_one_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from benefits.cli import app
+
+    result = CliRunner().invoke(app, ["serve", "--db", f"sqlite:///{tmp_path / 'x.sqlite'}",
+                                      "--timezone", "Mars/Olympus"])  # fmt: skip
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "unknown time zone 'Mars/Olympus'" in result.output
