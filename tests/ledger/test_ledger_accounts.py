@@ -127,3 +127,11 @@ def test_cli_release_refuses_an_invalid_account(db_url: str, sweeps: Path) -> No
                             ALICE, "--account", "6222-0000-1111"], env=env)  # fmt: skip
     assert r.exit_code == 2 and "Traceback" not in r.output
     assert "account number given: an account number has only digits 0-9" in r.output
+
+
+def test_the_account_rule_module_examples() -> None:
+    import doctest
+
+    import benefits.accountno
+
+    assert doctest.testmod(benefits.accountno).failed == 0
