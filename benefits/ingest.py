@@ -24,6 +24,7 @@ from pathlib import Path
 import polars as pl
 
 from benefits import idcard
+from benefits.accountno import ACCOUNT_NO_PATTERN, ACCOUNT_NO_RULE
 from benefits.errors import IngestError
 from benefits.schema import TABLE_ORDER, TABLES, Column, Table
 
@@ -233,7 +234,7 @@ def read_parquet_text(data: bytes, path: Path, table: Table) -> pl.DataFrame:
             e = pl.when(col).then(pl.lit("true")).when(~col).then(pl.lit("false"))
         elif dtype.is_float():
             e = col.cast(pl.String)
-            if kind in ("grade", "id", "ref_id", "code", "district"):
+            if kind in ("grade", "id", "ref_id", "code", "district", "community", "account"):
                 e = e.str.replace(r"\.0$", "")
         else:
             e = col.cast(pl.String)
@@ -263,6 +264,8 @@ REASONS: dict[str, str] = {
     "bad_grade": "{field} '{value}' is not a grade 1-4",
     "bad_number": "{field} '{value}' is not a number >= 0",
     "bad_district": "{field} '{value}' is not a 6-digit district code",
+    "bad_community": "{field} '{value}' is not a 9-digit community code",
+    "bad_account": "{field} is not a bank account number (" + ACCOUNT_NO_RULE + ")",
     "birth_date_mismatch": "birth_date '{value}' disagrees with the ID's birth date {id_birth}",
     "sex_mismatch": "sex '{value}' disagrees with the ID, whose sequence digit says {id_sex}",
     "duplicate_key": "duplicate key ({key}): an earlier row with the same key is kept",
@@ -303,6 +306,10 @@ def _problem(column: Column) -> pl.Expr:
         checks.append((~s.str.contains(r"^[0-9]+(\.[0-9]+)?$"), "bad_number"))
     elif kind == "district":
         checks.append((~s.str.contains(r"^[0-9]{6}$"), "bad_district"))
+    elif kind == "community":
+        checks.append((~s.str.contains(r"^[0-9]{9}$"), "bad_community"))
+    elif kind == "account":
+        checks.append((~s.str.contains(ACCOUNT_NO_PATTERN), "bad_account"))
     chain: pl.Expr = pl.lit(None, pl.String)
     for failing, code in reversed(checks):
         value = code if isinstance(code, pl.Expr) else pl.lit(code)

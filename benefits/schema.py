@@ -23,6 +23,8 @@ Kind = Literal[
     "text",  # free text (names)
     "code",  # an identifier such as a household or certificate number
     "district",  # 6 ASCII digits
+    "community",  # 9 ASCII digits: the district code and a 3-digit community (社区) number
+    "account",  # a bank account number, 8-32 ASCII digits (benefits.accountno)
     "date",  # YYYY-MM-DD
     "month",  # YYYY-MM
     "money",  # yuan >= 0 with at most 2 decimals, kept as integer fen
@@ -38,6 +40,8 @@ POLARS_DTYPE: dict[str, pl.DataType] = {
     "text": pl.String(),
     "code": pl.String(),
     "district": pl.String(),
+    "community": pl.String(),
+    "account": pl.String(),
     "date": pl.Date(),
     "month": pl.String(),
     "money": pl.Int64(),  # fen
@@ -139,7 +143,7 @@ TABLES: dict[str, Table] = {
                 _c("household_no", "code", True),
                 _c("relation", "enum", True, RELATIONS),
                 _c("hukou_district", "district", True),
-                _c("hukou_community", "code", True),
+                _c("hukou_community", "community", True),
                 _c("hukou_status", "enum", True, HUKOU_STATUSES),
                 _c("moved_out_date", "date"),
                 _c("father_id_no", "ref_id"),
@@ -250,7 +254,7 @@ TABLES: dict[str, Table] = {
             "社保卡 / partner bank",
             (
                 _c("id_no", "id", True),
-                _c("account_no", "code", True),
+                _c("account_no", "account", True),
                 _c("account_name", "text", True),
                 _c("financial_active", "bool", True),
                 _c("status", "enum", True, ACCOUNT_STATUSES),

@@ -46,7 +46,7 @@ def person(
 def bank(row: dict) -> dict:
     return {
         "id_no": row["id_no"],
-        "account_no": "6222" + row["id_no"][-8:],
+        "account_no": ("6222" + row["id_no"][-8:]).replace("X", "0"),
         "account_name": row["name"],
         "financial_active": "true",
         "status": "open",

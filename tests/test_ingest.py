@@ -10,7 +10,7 @@ import pytest
 
 from benefits.errors import IngestError
 from benefits.ingest import load_extracts
-from tests.conftest import person, pid, write_table
+from tests.conftest import bank, person, pid, write_table
 
 HEADER = (
     "id_no,name,sex,birth_date,household_no,relation,hukou_district,hukou_community,hukou_status"
@@ -222,3 +222,50 @@ def test_extra_columns_are_reported_and_absent_tables_empty(tmp_path: Path) -> N
     assert ex.tables["persons"].extra_columns == ["remark"]
     summary = ex.tables["pensions"].summary()
     assert summary["file"] is None and "absent" in summary["note"]
+
+
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [
+        ("330106001", None),
+        ("c1", "bad_community"),
+        ("33010600", "bad_community"),
+        ("330106 001", "bad_community"),
+        ("翠苑一区", "bad_community"),
+        ("330106００1", "full_width_digit"),
+    ],
+)
+def test_hukou_community_must_be_a_community_code(tmp_path: Path, value: str, code: str) -> None:
+    write_table(tmp_path, "persons", [person("1950-03-04", 3, hukou_community=value)])
+    ex = load_extracts(tmp_path)
+    q = ex.quarantine.select("table", "row", "field", "code").rows()
+    if code is None:
+        assert q == [] and ex.frame("persons")["hukou_community"].to_list() == [value]
+    else:
+        assert q == [("persons", 1, "hukou_community", code)]
+        assert "community code" in ex.quarantine["reason"][0] or code == "full_width_digit"
+
+
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [
+        ("6217000000000001", None),
+        ("62170000", None),
+        ("6217-0000-0000-0001", "bad_account"),
+        ("6217000", "bad_account"),
+        ("6" * 33, "bad_account"),
+        ("ACCOUNT-1", "bad_account"),
+        ("６２１７000000000001", "full_width_digit"),
+    ],
+)
+def test_bank_account_numbers_follow_the_one_rule(tmp_path: Path, value: str, code: str) -> None:
+    p = person("1950-03-04", 3)
+    write_table(tmp_path, "persons", [p])
+    write_table(tmp_path, "bank_accounts", [{**bank(p), "account_no": value}])
+    ex = load_extracts(tmp_path)
+    q = ex.quarantine.select("table", "row", "field", "code").rows()
+    if code is None:
+        assert q == [] and ex.frame("bank_accounts")["account_no"].to_list() == [value]
+    else:
+        assert q == [("bank_accounts", 1, "account_no", code)]
+        assert value not in ex.quarantine["reason"][0] or code == "full_width_digit"

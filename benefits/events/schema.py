@@ -37,6 +37,7 @@ from pydantic import (
 )
 
 from benefits import idcard
+from benefits.accountno import check_account_no
 from benefits.schema import (
     ASSISTANCE_TYPES,
     CARE_LEVELS,
@@ -141,12 +142,29 @@ def _code(value: Any) -> Any:
     return value.strip()
 
 
+def _community(value: Any) -> Any:
+    value = _code(value)
+    if not re.fullmatch(r"[0-9]{9}", value):
+        raise ValueError(f"'{value}' is not a 9-digit community code")
+    return value
+
+
+def _account_no(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise ValueError("must be an account number")
+    return check_account_no(value)
+
+
 IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 ResidentId = Annotated[str, BeforeValidator(_resident_id)]
 RefId = Annotated[str | None, BeforeValidator(_ref_id)]
 Money = Annotated[Decimal, BeforeValidator(_money)]
 Boolean = Annotated[bool, BeforeValidator(_boolean)]
 Code = Annotated[str, BeforeValidator(_code)]
+AccountNo = Annotated[str, BeforeValidator(_account_no)]
+Community = Annotated[str, BeforeValidator(_community)]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 
 
@@ -223,7 +241,7 @@ class BirthRegistered(EventBase):
     sex: Literal["M", "F"]
     household_no: Code
     relation: _enum(RELATIONS) = "child"  # type: ignore[valid-type]
-    hukou_community: Code
+    hukou_community: Community
     hukou_district: Annotated[str | None, Field(pattern=r"^[0-9]{6}$")] = None
     father_id_no: RefId = None
     mother_id_no: RefId = None
@@ -381,7 +399,7 @@ class BankAccountChanged(EventBase):
 
     type: Literal["bank_account_changed"]
     id_no: ResidentId
-    account_no: Code
+    account_no: AccountNo
     account_name: Text
     financial_active: Boolean = True
     status: Literal["open", "closed"] = "open"

@@ -1,7 +1,8 @@
 """Bank payment files out, bank return files in.
 
 **Payment file** (UTF-8 CSV): a header ``account,masked_name,amount,reference``, one line per
-pending item of the batch in item order, and a trailer ``TRAILER,<count>,<total>,<batch
+pending item of the batch in item order (an item whose account number is not valid is held
+at export, with the reason, instead of being sent), and a trailer ``TRAILER,<count>,<total>,<batch
 reference>``. Held and recovery items never appear. The file's bytes depend only on the
 ledger, so an export interrupted at any point and run again writes the very same file — the
 same references, which the bank uses to refuse a duplicate — and its SHA-256 is recorded.
@@ -34,11 +35,13 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from benefits.accountno import account_no_problem
 from benefits.ledger import audit
 from benefits.ledger.batches import describe_state, get_batch, why_not
 from benefits.ledger.db import Database
 from benefits.ledger.errors import Conflict, IllegalTransition, InvalidInput, LedgerError
 from benefits.ledger.faults import crashpoint
+from benefits.ledger.items import BAD_ACCOUNT
 from benefits.ledger.models import (
     APPROVED,
     EXPORTED,
@@ -138,6 +141,35 @@ class ExportResult:
     count: int
     total: Decimal
     already: bool
+    held: tuple[int, ...] = ()  # items held at export: their account number is not valid
+
+
+def _hold_invalid_accounts(
+    db: Database, s: Session, batch_id: int, lines: list[tuple[int, str, str, Decimal]], by: str
+) -> tuple[list[tuple[int, str, str, Decimal]], tuple[int, ...]]:
+    """Hold (with the reason, audited) every item whose account number is not valid, so it
+    never reaches the bank file; the lines that may go out, and the ids held."""
+    keep, held = [], []
+    now = db.now()
+    for line in lines:
+        problem = account_no_problem(line[1])
+        if problem is None:
+            keep.append(line)
+            continue
+        reason = BAD_ACCOUNT.format(problem=problem) + " (held at export)"
+        s.execute(
+            update(BatchItem)
+            .where(BatchItem.id == line[0], BatchItem.status == PENDING)
+            .values(status=HELD, hold_reason=reason)
+            .execution_options(synchronize_session=False)
+        )
+        audit.append(
+            s, at=now, actor=by, action="item.hold", object_type="item", object_id=line[0],
+            before={"status": PENDING}, after={"status": HELD, "hold_reason": reason,
+                                               "batch": batch_id},
+        )  # fmt: skip
+        held.append(line[0])
+    return keep, tuple(held)
 
 
 def _lines(session: Session, *conds: Any) -> list[tuple[int, str, str, Decimal]]:
@@ -179,6 +211,7 @@ def export_batch(db: Database, batch_id: int, to: Path, by: str) -> ExportResult
             s, BatchItem.batch_id == batch.id, BatchItem.status == PENDING,
             BatchItem.voided.is_(False),
         )  # fmt: skip
+        lines, held = _hold_invalid_accounts(db, s, batch.id, lines, by)
         data = render(batch.id, lines)
         sha = sha256_hex(data)
         total = sum((line[3] for line in lines), ZERO)
@@ -217,7 +250,7 @@ def export_batch(db: Database, batch_id: int, to: Path, by: str) -> ExportResult
             after={"status": EXPORTED, "file": str(to), "sha256": sha, "count": len(lines),
                    "total": format_amount(total)},
         )  # fmt: skip
-        return ExportResult(batch.id, to, sha, len(lines), total, already=False)
+        return ExportResult(batch.id, to, sha, len(lines), total, already=False, held=held)
 
 
 def _rewrite(db: Database, s: Session, batch: Batch, to: Path, by: str) -> ExportResult:

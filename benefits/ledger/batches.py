@@ -26,6 +26,7 @@ from sqlalchemy import and_, case, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from benefits.accountno import account_no_problem
 from benefits.ledger import audit
 from benefits.ledger.adjustments import compute_adjustments, settled_for_month
 from benefits.ledger.bulk import bulk_insert
@@ -38,7 +39,7 @@ from benefits.ledger.errors import (
     NotFound,
     NothingToBatch,
 )
-from benefits.ledger.items import Due, hold_state, item_row
+from benefits.ledger.items import Due, item_row
 from benefits.ledger.models import (
     APPROVED,
     DRAFT,
@@ -254,7 +255,7 @@ def create_batch(db: Database, run_id: int, by: str) -> Batch:
         raise Conflict(
             f"the database refused batch creation from run {run_id} ({_constraint(exc)}): "
             "another officer created a batch for the same month or reissued the same items at "
-            "the same moment; nothing was written — check `benefits batch list` and retry"
+            "the same moment; nothing was written — look at the batches again and retry"
         ) from exc
 
 
@@ -394,6 +395,9 @@ def release(
 ) -> BatchItem:
     """Release one held item, recording why (and, optionally, a corrected account number).
 
+    The account the item goes out to (the corrected one, else its own) must be a valid
+    account number (:mod:`benefits.accountno`); otherwise InvalidInput and nothing changes.
+
     Before approval (draft, submitted) the item goes out with this batch's bank file. After
     export it is reissued in the next batch, which a second officer approves. While a batch
     is approved nothing can be released: the approver did not see that money.
@@ -407,6 +411,13 @@ def release(
     if not reason:
         raise InvalidInput(f"{by} must give a reason to release item {item_id}")
     account = (account or "").strip() or None
+    if account is not None:
+        problem = account_no_problem(account)
+        if problem:
+            raise InvalidInput(
+                f"{by} cannot release item {item_id} with the corrected account number given: "
+                f"{problem}; nothing was changed"
+            )
     with db.transaction() as s:
         found = s.get(BatchItem, item_id)
         if found is None:
@@ -432,12 +443,16 @@ def release(
                 "then release the item and it is reissued in the next batch for approval",
             )  # fmt: skip
         new_account = account or item.account_no
-        if batch.status in (DRAFT, SUBMITTED):
-            status, _ = hold_state(False, None, new_account)
-            if status == HELD:
+        if account is None:
+            problem = account_no_problem(new_account)
+            if problem:
                 raise InvalidInput(
-                    f"{by} cannot release {obj}: it has no account number; give --account"
-                )
+                    f"{by} cannot release {obj}: "
+                    + ("it has no account number" if not new_account
+                       else f"its account number is not valid ({problem})")
+                    + "; give the corrected account number with the release"
+                )  # fmt: skip
+        if batch.status in (DRAFT, SUBMITTED):
             new_status = PENDING
             values: dict[str, Any] = {"account_no": new_account}
         else:  # exported or reconciled: reissued in the next batch

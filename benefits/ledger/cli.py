@@ -293,6 +293,9 @@ def export_cmd(
     with _ledger(db) as ledger:
         r = ledger.export(batch, to, by=by)
         note = " (already exported: identical file written again)" if r.already else ""
+        if r.held:
+            note += (f"\nheld, not sent (account number not valid): items "
+                     f"{', '.join(map(str, r.held))}")  # fmt: skip
         _say(f"batch {r.batch_id}: {r.count} payments, {format_amount(r.total)} yuan → {r.path}"
              f"{note}\nsha256 {r.sha256}")  # fmt: skip
 

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from benefits.accountno import account_no_problem
 from benefits.ledger.models import HELD, PENDING, RECOVER, RECOVERY
 
 NO_ACCOUNT = "no bank account number in the sweep output"
+BAD_ACCOUNT = "bank account number not valid: {problem}"
 
 # Every row handed to a bulk insert must carry the same keys (executemany).
 ITEM_COLUMNS = (
@@ -65,11 +67,15 @@ class Due:
 
 def hold_state(held: bool, hold_reason: str | None, account_no: str) -> tuple[str, str | None]:
     """(status, hold_reason) of a positive item: held by the sweep, held for want of an
-    account number, or pending (goes out with the bank file)."""
+    account number (or for an account number that is not valid), or pending (goes out with
+    the bank file)."""
     if held:
         return HELD, hold_reason or "held by the sweep (no reason given)"
     if not account_no:
         return HELD, NO_ACCOUNT
+    problem = account_no_problem(account_no)
+    if problem:
+        return HELD, BAD_ACCOUNT.format(problem=problem)
     return PENDING, None
 
 

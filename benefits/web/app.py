@@ -7,6 +7,7 @@ Example:
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -64,15 +65,15 @@ def query_url(path: str, params: dict[str, Any] | None = None, **changes: Any) -
     return path + ("?" + urlencode(kept) if kept else "")
 
 
-def make_templates() -> Jinja2Templates:
-    """The Jinja2 environment of the pages, with the display filters."""
+def make_templates(tz: dt.tzinfo | None = None) -> Jinja2Templates:
+    """The Jinja2 environment of the pages, with the display filters (times shown in `tz`)."""
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     env = templates.env
     env.filters.update(
         money=fmt.money,
         signed_money=fmt.signed_money,
         number=fmt.number,
-        when=fmt.when,
+        when=lambda value: fmt.when(value, tz),
         split_label=fmt.split_label,
         json_text=fmt.json_text,
     )
@@ -101,6 +102,7 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
         "me": me,
         "csrf": me.csrf_token if me else "",
         "flash": read_flash(request),
+        "display_zone": ctx.settings.display_zone,
         "policy_names": {p.id: (p.name.zh, p.name.en, p.number) for p in pack.policies},
         "alert_kinds": kind_labels(pack),
         **context,
@@ -109,7 +111,8 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
         request, name, data, status_code=status
     )
     if data["flash"]:
-        response.delete_cookie(FLASH_COOKIE, path="/")
+        response.delete_cookie(FLASH_COOKIE, path="/", httponly=True, samesite="lax",
+                               secure=ctx.settings.secure_cookies or request.url.scheme == "https")
     return response
 
 
@@ -169,8 +172,9 @@ def _install_handlers(app: FastAPI) -> None:
         status = ledger_status(exc)
         if _is_api(request):
             return JSONResponse({"detail": str(exc)}, status_code=status)
+        message = fmt.local_times(str(exc), request.app.state.ctx.settings.zone)
         return render(request, "error.html", {"status": status, "title": "无法完成 / Not done",
-                                              "message": str(exc)}, status=status)  # fmt: skip
+                                              "message": message}, status=status)  # fmt: skip
 
     @app.exception_handler(AuthError)
     async def _auth(request: Request, exc: AuthError) -> Response:
@@ -225,7 +229,7 @@ def create_app(settings: WebSettings | None = None, *, ledger: Ledger | None = N
         openapi_url="/api/v1/openapi.json",
     )
     app.state.ctx = ctx
-    app.state.templates = make_templates()
+    app.state.templates = make_templates(settings.zone)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     @app.middleware("http")

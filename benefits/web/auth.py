@@ -220,16 +220,15 @@ class Accounts:
         with self.db.snapshot() as s:
             return list(s.execute(select(WebUser).order_by(WebUser.username)).scalars())
 
-    def user_names(self) -> list[str]:
-        """Names of active users (for the alert assignee list)."""
+    def user_names(self, permission: str | None = None) -> list[str]:
+        """Names of active users (for the alert assignee list); with `permission`, only those
+        whose roles carry it (e.g. ``alerts.work``: who can be given an alert)."""
         with self.db.snapshot() as s:
-            return list(
-                s.execute(
-                    select(WebUser.username)
-                    .where(WebUser.active.is_(True))
-                    .order_by(WebUser.username)
-                ).scalars()
-            )
+            users = s.execute(
+                select(WebUser).where(WebUser.active.is_(True)).order_by(WebUser.username)
+            ).scalars()
+            return [u.username for u in users
+                    if permission is None or allowed(u.role_list, permission)]  # fmt: skip
 
     def count_users(self) -> int:
         """How many users exist (0 on a fresh ledger)."""

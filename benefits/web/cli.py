@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from benefits.web.settings import WebSettings
 
 users_app = typer.Typer(
     name="users",
@@ -33,6 +36,17 @@ users_app = typer.Typer(
 )
 
 DEMO_DIR = Path("out/demo")
+
+
+def _settings(**values: Any) -> WebSettings:
+    """The web settings, or exit 2 with one line saying which value is wrong."""
+    from benefits.web.settings import WebSettings
+
+    try:
+        return WebSettings(**values)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 def serve(
@@ -60,13 +74,17 @@ def serve(
     secure_cookies: Annotated[
         bool, typer.Option(help="Send cookies over HTTPS only (behind TLS).")
     ] = False,
+    timezone: Annotated[
+        str | None,
+        typer.Option(envvar="BENEFITS_WEB_TIMEZONE", show_default=False,
+                     help="Time zone times are shown in (IANA name; default Asia/Shanghai)."),
+    ] = None,
 ) -> None:
     """Start the officers' and auditors' web application (FastAPI + uvicorn)."""
     import uvicorn
 
     from benefits.resources import default_data_folder
     from benefits.web.app import create_app
-    from benefits.web.settings import WebSettings
 
     if demo:
         work = Path(work or DEMO_DIR).resolve()  # absolute: the ledger outlives the cwd
@@ -75,8 +93,9 @@ def serve(
                 shutil.rmtree(work)
             Path(work).mkdir(parents=True)
             db = f"sqlite:///{Path(work) / 'demo.sqlite'}"
-    settings = WebSettings(db=db, data=data or default_data_folder(), work=work or Path("out/web"),
-                           secure_cookies=secure_cookies)  # fmt: skip
+    settings = _settings(db=db, data=data or default_data_folder(), work=work or Path("out/web"),
+                         secure_cookies=secure_cookies,
+                         **({"display_zone": timezone} if timezone else {}))  # fmt: skip
     if demo:
         from benefits.errors import BenefitsError
         from benefits.ledger.errors import LedgerError
@@ -116,9 +135,8 @@ def add_user(
     """Create a web account (audited as done by `cli`)."""
     from benefits.ledger.errors import LedgerError
     from benefits.web.context import WebContext
-    from benefits.web.settings import WebSettings
 
-    ctx = WebContext(WebSettings(db=db))
+    ctx = WebContext(_settings(db=db))
     ctx.ledger.init(by="cli")
     try:
         ctx.accounts.create_user(username, password, role, display_name=name, pii=pii, by="cli")

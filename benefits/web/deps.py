@@ -25,6 +25,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from benefits.web.auth import Principal
 from benefits.web.context import WebContext
+from benefits.web.format import local_times
 from benefits.web.services.alerts import AlertFilter
 
 SESSION_COOKIE = "bnf_session"
@@ -158,7 +159,9 @@ def _serializer(request: Request) -> URLSafeTimedSerializer:
 
 
 def flash_cookie(request: Request, kind: str, message: str) -> str:
-    """The signed value of a flash cookie ('ok' or 'error' and a message)."""
+    """The signed value of a flash cookie ('ok' or 'error' and a message); times the ledger
+    writes in UTC are shown in the display zone."""
+    message = local_times(message, get_ctx(request).settings.zone)
     return _serializer(request).dumps([kind, message[:600]])
 
 
@@ -191,12 +194,14 @@ Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
 Month = Annotated[str | None, Query(pattern=MONTH)]
 PageNo = Annotated[int, Query(ge=1, le=1_000_000)]
 DAY = r"^(|\d{4}-\d{2}-\d{2})$"
+COMMUNITY = r"^([0-9]{9})?$"  # persons.hukou_community: a 9-digit community code (or none)
+Community = Annotated[str, Query(pattern=COMMUNITY, description="a 9-digit community code")]
 
 
 def alert_filter(
     month: Month = None,
     kind: Annotated[str, Query(max_length=32)] = "",
-    community: Annotated[str, Query(max_length=128)] = "",
+    community: Community = "",
     status: Annotated[str, Query(pattern=r"^(|active|open|acknowledged|resolved|all)$")] = "active",
     assignee: Annotated[str, Query(max_length=64)] = "",
     due_from: Annotated[str, Query(pattern=DAY)] = "",

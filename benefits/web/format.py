@@ -1,6 +1,7 @@
 """Display helpers shared by pages, API and reports: money, times, bilingual labels.
 
-Times are stored in UTC and shown in China Standard Time (UTC+8), where the officers work.
+Times are stored in UTC and shown in the configured display zone (``WebSettings.display_zone``,
+``Asia/Shanghai`` by default, where the officers work) — on every page, flash message and report.
 
 Example:
     >>> money("1234567.8")
@@ -17,8 +18,11 @@ import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 CST = dt.timezone(dt.timedelta(hours=8), "CST")
+DEFAULT_ZONE = "Asia/Shanghai"
+UTC_IN_TEXT = re.compile(r"\b([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}) UTC\b")
 ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])([0-9]{6})[0-9]{7,8}([0-9]{3}[0-9Xx]?)(?![0-9A-Za-z])")
 
 BATCH_STATUS = {
@@ -49,15 +53,22 @@ MODE = {
     "lead": ("线索", "lead"),
     "notice": ("告知", "notice"),
 }
+# A sweep decision only proposes: nothing is paid, credited or notified until the ledger
+# says so (see `decision_state`).
 DECISION = {
-    "paid": ("已发放", "paid"),
+    "paid": ("应发放", "payable"),
     "held": ("暂缓发放", "held"),
-    "credited": ("已计入服务额度", "credited"),
+    "credited": ("应计入服务额度", "to be credited"),
     "lead": ("线索待核实", "lead for a social worker"),
-    "notice": ("已告知", "family notified"),
+    "notice": ("应告知", "notice due to the family"),
     "not_eligible": ("不符合条件", "not eligible"),
     "excluded": ("因排除规则不发", "excluded"),
     "not_selected": ("未选定（每户一条）", "not selected (one per household)"),
+}
+PENDING_IN_BATCH = {
+    "draft": ("待审批（批次草稿）", "awaiting approval (draft batch)"),
+    "submitted": ("待审批", "awaiting approval"),
+    "approved": ("已审批，待出盘", "approved, bank file not yet sent"),
 }
 ALERT_STATUS = {
     "open": ("待处理", "open"),
@@ -108,13 +119,50 @@ def number(value: Any) -> str:
         return "—"
 
 
-def when(value: dt.datetime | None) -> str:
-    """A stored time in China Standard Time, e.g. '2025-02-03 17:00'."""
+def zone(name: str) -> dt.tzinfo:
+    """The time zone called `name` (an IANA name), or ValueError saying what to give.
+
+    >>> zone("Asia/Shanghai").utcoffset(dt.datetime(2025, 1, 1))
+    datetime.timedelta(seconds=28800)
+    """
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        if name == DEFAULT_ZONE:  # no tz database on this machine: China has no DST
+            return CST
+        raise ValueError(
+            f"unknown time zone {name!r}: give an IANA name such as {DEFAULT_ZONE} or UTC"
+        ) from None
+
+
+def when(value: dt.datetime | None, tz: dt.tzinfo | None = None) -> str:
+    """A stored (UTC) time in the display zone `tz` (China Standard Time when not given).
+
+    >>> when(dt.datetime(2025, 2, 3, 9, 0))
+    '2025-02-03 17:00'
+    >>> when(dt.datetime(2025, 2, 3, 9, 0), zone("UTC"))
+    '2025-02-03 09:00'
+    """
     if value is None:
         return "—"
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(CST).strftime("%Y-%m-%d %H:%M")
+    return value.astimezone(tz or CST).strftime("%Y-%m-%d %H:%M")
+
+
+def local_times(text: str, tz: dt.tzinfo | None = None) -> str:
+    """Times written 'YYYY-MM-DD HH:MM UTC' in a message (the ledger's) in the display zone.
+
+    >>> local_times("approved by bob at 2025-01-04 09:00 UTC", zone("Asia/Shanghai"))
+    'approved by bob at 2025-01-04 17:00 CST'
+    """
+
+    def convert(m: re.Match[str]) -> str:
+        at = dt.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=dt.UTC)
+        local = at.astimezone(tz or CST)
+        return local.strftime("%Y-%m-%d %H:%M ") + (local.tzname() or str(tz))
+
+    return UTC_IN_TEXT.sub(convert, text or "")
 
 
 def split_label(text: str | None) -> tuple[str, str]:
@@ -132,6 +180,26 @@ def label(table: dict[str, tuple[str, str]], key: str | None) -> tuple[str, str]
     if key is None:
         return "—", "—"
     return table.get(key, (key, key))
+
+
+def decision_state(
+    decision: str | None, item_status: str | None = None, batch_status: str | None = None
+) -> tuple[str, str]:
+    """A sweep decision labelled as the ledger knows it: the ledger item's state when there
+    is one (pending in a batch not yet exported is not paid), else the proposal.
+
+    >>> decision_state("paid")
+    ('应发放', 'payable')
+    >>> decision_state("paid", "pending", "submitted")
+    ('待审批', 'awaiting approval')
+    >>> decision_state("paid", "sent", "exported")
+    ('已报银行', 'sent to bank')
+    """
+    if item_status is None:
+        return label(DECISION, decision)
+    if item_status == "pending" and batch_status in PENDING_IN_BATCH:
+        return PENDING_IN_BATCH[batch_status]
+    return label(ITEM_STATUS, item_status)
 
 
 def mask_ids_in_text(text: str | None) -> str:

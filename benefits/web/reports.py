@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from fastapi.responses import HTMLResponse, Response
@@ -36,15 +37,16 @@ REPORT_CSP = (
 )
 
 
-def environment() -> Environment:
-    """The Jinja2 environment of the report templates."""
+def environment(tz: dt.tzinfo | None = None) -> Environment:
+    """The Jinja2 environment of the report templates (times shown in `tz`)."""
     env = Environment(
         loader=FileSystemLoader(str(REPORTS_DIR)),
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(money=fmt.money, number=fmt.number, when=fmt.when,
+    env.filters.update(money=fmt.money, number=fmt.number,
+                       when=lambda value: fmt.when(value, tz),
                        split_label=fmt.split_label)  # fmt: skip
     env.globals.update(BATCH_STATUS=fmt.BATCH_STATUS, ITEM_KIND=fmt.ITEM_KIND,
                        ITEM_STATUS=fmt.ITEM_STATUS, DECISION=fmt.DECISION, MODE=fmt.MODE,
@@ -58,11 +60,13 @@ def _css() -> str:
 
 def batch_sheet_html(ctx: WebContext, batch_id: int, who: Principal) -> str:
     """The batch approval sheet as a standalone HTML document."""
-    detail = batch_service.detail_view(ctx.ledger.batch(batch_id))
+    detail = batch_service.detail_view(ctx.ledger.batch(batch_id),
+                                       batch_service.policy_numbers(ctx))
     run = run_service.get_run(ctx, detail["run_id"])
     held_items, held_amount = batch_service.held_total(detail)
     names = {p.id: (p.name.zh, p.name.en, p.number) for p in ctx.pack.policies}
-    return environment().get_template("batch_approval_sheet.html").render(
+    tz = ctx.settings.zone
+    return environment(tz).get_template("batch_approval_sheet.html").render(
         b=detail,
         run=run_service.run_row(run, []),
         held_items=held_items,
@@ -70,7 +74,8 @@ def batch_sheet_html(ctx: WebContext, batch_id: int, who: Principal) -> str:
         names=names,
         district=ctx.pack.info.district_name,
         printed_by=who.display_name or who.username,
-        printed_at=fmt.when(ctx.db.now()),
+        printed_at=fmt.when(ctx.db.now(), tz),
+        zone=ctx.settings.display_zone,
         css=_css(),
     )
 
@@ -78,10 +83,11 @@ def batch_sheet_html(ctx: WebContext, batch_id: int, who: Principal) -> str:
 def letter_html(ctx: WebContext, id_no: str, month: str | None, reveal: bool) -> str:
     """The explanation letter for a person and month as a standalone HTML document."""
     view = persons.explanation(ctx, id_no, month, reveal=reveal)
-    return environment().get_template("explanation_letter.html").render(
+    tz = ctx.settings.zone
+    return environment(tz).get_template("explanation_letter.html").render(
         view=view,
         district=ctx.pack.info.district_name,
-        printed_at=fmt.when(ctx.db.now()),
+        printed_at=fmt.when(ctx.db.now(), tz),
         reference=f"XH-{view['month'] or ''}-{view['ref'][:8].upper()}",
         css=_css(),
     )

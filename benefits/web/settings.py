@@ -11,15 +11,18 @@ Example:
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from benefits.resources import default_data_folder
+from benefits.web.format import DEFAULT_ZONE, zone
 
 ENV_SECRET = "BENEFITS_WEB_SECRET"
 ENV_WORK = "BENEFITS_WEB_WORK"
+ENV_ZONE = "BENEFITS_WEB_TIMEZONE"
 
 
 def _default_secret() -> str:
@@ -41,6 +44,8 @@ class WebSettings:
         session_hours: absolute lifetime of a session; idle_minutes: idle timeout.
         secure_cookies: send cookies only over HTTPS (turn on behind TLS).
         page_size: batch items per page.
+        display_zone: the IANA time zone every time is shown in (stored times are UTC);
+            ``$BENEFITS_WEB_TIMEZONE``, ``Asia/Shanghai`` by default.
     """
 
     db: str | None = None
@@ -54,8 +59,11 @@ class WebSettings:
     max_failed_logins: int = 5
     throttle_minutes: float = 15.0
     rules: Path | None = None
+    display_zone: str = field(default_factory=lambda: os.environ.get(ENV_ZONE) or DEFAULT_ZONE)
+    zone: dt.tzinfo = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        self.zone = zone(self.display_zone)  # a clear ValueError for an unknown zone
         # Absolute from the start: runs recorded by this app must not depend on the directory
         # the server was started from.
         self.data = Path(self.data).resolve()

@@ -303,7 +303,7 @@ def test_bank_account_closed_holds_the_payment(tmp_path: Path) -> None:
         (event("parent_situation_ended", "x6", "justice", "2025-01-01", id_no=OLD["id_no"],
                situation="missing"), "no open 'missing' situation"),
         (event("birth_registered", "x7", "police", "1940-01-10", id_no=OLD["id_no"],
-               name="王", sex="M", household_no="H1", hukou_community="c"),
+               name="王", sex="M", household_no="H1", hukou_community="330106001"),
          "already registered"),
     ],
 )  # fmt: skip

@@ -29,11 +29,11 @@ D = Decimal
 
 def _due(amount: str, id_no: str = "P1") -> Due:
     return Due(1, id_no, "H1", "dibao_allowance", "2025-01", "pay", D(amount), False, None,
-               "翠苑一区", "张*明", "6222")  # fmt: skip
+               "翠苑一区", "张*明", "6222000011112222")  # fmt: skip
 
 
 def _paid(net: str, anchor: int = 7) -> Settled:
-    return Settled(D(net), anchor, "H1", "翠苑一区", "张*明", "6222", "pay")
+    return Settled(D(net), anchor, "H1", "翠苑一区", "张*明", "6222000011112222", "pay")
 
 
 KEY = ("P1", "dibao_allowance", "2025-01")

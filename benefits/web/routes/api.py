@@ -17,6 +17,7 @@ from benefits.web.auth import Principal
 from benefits.web.deps import (
     MONTH,
     AlertQuery,
+    Community,
     Ctx,
     Forbidden,
     Id,
@@ -72,7 +73,7 @@ class ReasonIn(Strict):
 
 class ReleaseIn(Strict):
     reason: str = Field(min_length=1, max_length=2000)
-    account: str | None = Field(default=None, max_length=64, pattern=r"^[0-9]{8,32}$")
+    account: str | None = Field(default=None, max_length=64)  # checked by the ledger
 
 
 class AlertActionIn(Strict):
@@ -200,7 +201,7 @@ def list_batches(
 def get_batch(ctx: Ctx, batch_id: Id,
               who: BatchViewer) -> JSONResponse:
     detail = ctx.ledger.batch(batch_id)
-    return ok({**batch_service.detail_view(detail),
+    return ok({**batch_service.detail_view(detail, batch_service.policy_numbers(ctx)),
                "rights": batch_service.four_eyes(detail.batch, who)})
 
 
@@ -211,7 +212,7 @@ def get_items(
     batch_id: Id,
     who: BatchViewer,
     policy: Annotated[str, Query(max_length=64)] = "",
-    community: Annotated[str, Query(max_length=128)] = "",
+    community: Community = "",
     held: Annotated[str, Query(pattern=r"^(|yes|no)$")] = "",
     kind: Annotated[str, Query(pattern=r"^(|payment|adjustment|arrears|recovery|reissue)$")] = "",
     page: PageNo = 1,

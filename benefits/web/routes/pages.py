@@ -24,6 +24,7 @@ from benefits.web.deps import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
     AlertQuery,
+    Community,
     Ctx,
     Id,
     Month,
@@ -63,11 +64,17 @@ Text = Annotated[str, Form(max_length=2000)]
 CSRF = [Depends(check_csrf)]
 
 
+def _secure(request: Request) -> bool:
+    """Whether cookies get ``Secure``: when configured, and whenever served over HTTPS."""
+    return bool(request.app.state.ctx.settings.secure_cookies) or request.url.scheme == "https"
+
+
 def _redirect(request: Request, url: str, kind: str | None = None, message: str = "") -> Response:
     response = RedirectResponse(url, status_code=303)
     if kind:
         response.set_cookie(FLASH_COOKIE, flash_cookie(request, kind, message), max_age=120,
-                            httponly=True, samesite="lax", path="/")  # fmt: skip
+                            httponly=True, samesite="lax", path="/",
+                            secure=_secure(request))  # fmt: skip
     return response
 
 
@@ -106,7 +113,7 @@ def login_page(request: Request, next: str | None = None) -> Response:
     response = render(request, "login.html", {"next": _safe_next(next),
                                               "token": login_serializer(request).dumps(nonce)})
     response.set_cookie(LOGIN_CSRF_COOKIE, nonce, max_age=3600, httponly=True, samesite="strict",
-                        secure=request.app.state.ctx.settings.secure_cookies)  # fmt: skip
+                        secure=_secure(request))  # fmt: skip
     return response
 
 
@@ -138,7 +145,7 @@ def login(
         return _redirect(request, "/login", "error", str(exc))
     response = _redirect(request, _safe_next(next))
     response.set_cookie(SESSION_COOKIE, cookie, httponly=True, samesite="lax",
-                        secure=ctx.settings.secure_cookies,
+                        secure=_secure(request),
                         max_age=int(ctx.settings.session_hours * 3600), path="/")  # fmt: skip
     response.delete_cookie(LOGIN_CSRF_COOKIE)
     return response
@@ -218,7 +225,7 @@ def batch_page(
     batch_id: Id,
     who: BatchViewer,
     policy: Annotated[str, Query(max_length=64)] = "",
-    community: Annotated[str, Query(max_length=128)] = "",
+    community: Community = "",
     held: Annotated[str, Query(pattern=r"^(|yes|no)$")] = "",
     kind: Annotated[str, Query(pattern=r"^(|payment|adjustment|arrears|recovery|reissue)$")] = "",
     page: PageNo = 1,
@@ -409,8 +416,9 @@ def alert_page(request: Request, ctx: Ctx, alert_id: Id,
     """One alert with its history and the actions."""
     alert, events = alert_service.get_alert(ctx, alert_id)
     view = alert_service.alert_view(alert, ctx.directory.ref(alert.id_no))
+    workers = ctx.accounts.user_names("alerts.work")  # only they can be given an alert
     return render(request, "alert.html", {"a": view, "events": events, "nav": "alerts",
-                                          "users": ctx.accounts.user_names()})  # fmt: skip
+                                          "users": workers})  # fmt: skip
 
 
 @router.post("/alerts/{alert_id}/{action}", dependencies=CSRF)

@@ -40,6 +40,7 @@ from benefits.web.models import (
     WebAlertEvent,
     WebAlertImport,
 )
+from benefits.web.permissions import roles_with
 from benefits.web.services.alert_identity import KIND_NAMES, RuleMatcher
 
 ACTIONS = ("assign", "acknowledge", "resolve", "reopen")
@@ -375,6 +376,10 @@ def act(
             raise InvalidInput("choose who the alert is assigned to")
         if assignee not in ctx.accounts.user_names():
             raise InvalidInput(f"there is no active user {assignee!r}")
+        if assignee not in ctx.accounts.user_names("alerts.work"):
+            workers = ", ".join(sorted(roles_with("alerts.work")))
+            raise InvalidInput(f"{assignee} cannot work alerts: only a user with the role "
+                               f"{workers} can be assigned one")  # fmt: skip
     now = ctx.db.now()
     with ctx.db.transaction() as s:
         alert = s.get(WebAlert, alert_id)

@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
@@ -111,9 +112,26 @@ def _total_view(t: Total) -> dict[str, Any]:
     }
 
 
-def detail_view(detail: BatchDetail) -> dict[str, Any]:
-    """A batch with its totals as plain data."""
+def policy_numbers(ctx: WebContext) -> dict[str, int]:
+    """The handbook's number (1-12) of each policy of the rule pack, by policy id."""
+    return {p.id: p.number for p in ctx.pack.policies}
+
+
+def by_policy_number(keys: Iterable[str], numbers: Mapping[str, int]) -> list[str]:
+    """Policy ids in the handbook's order (1, 2, … 10, not as text); unknown ones last.
+
+    >>> by_policy_number(["p10", "p2", "old"], {"p2": 2, "p10": 10})
+    ['p2', 'p10', 'old']
+    """
+    return sorted(keys, key=lambda k: (numbers.get(k, 10**6), k))
+
+
+def detail_view(detail: BatchDetail, numbers: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """A batch with its totals as plain data; totals per policy in the handbook's order
+    when `numbers` (see :func:`policy_numbers`) is given."""
     b = detail.batch
+    order = {k: i for i, k in enumerate(by_policy_number((t.key for t in detail.by_policy),
+                                                          numbers or {}))}  # fmt: skip
     return {
         "id": b.id,
         "month": b.month,
@@ -135,7 +153,8 @@ def detail_view(detail: BatchDetail) -> dict[str, Any]:
         "reconciled_by": b.reconciled_by,
         "reconciled_at": b.reconciled_at,
         "bank_file_sha256": detail.bank_file_sha256,
-        "by_policy": [_total_view(t) for t in detail.by_policy],
+        "by_policy": [_total_view(t) for t in sorted(detail.by_policy,
+                                                      key=lambda t: order[t.key])],
         "by_community": [_total_view(t) for t in detail.by_community],
         "by_kind": [_total_view(t) for t in detail.by_kind],
         "by_status": [_total_view(t) for t in detail.by_status],
@@ -208,8 +227,9 @@ def batch_page(
             .offset((page - 1) * per_page)
         ).all()
     ref = ctx.directory.ref
+    numbers = policy_numbers(ctx)
     return {
-        "batch": detail_view(detail),
+        "batch": detail_view(detail, numbers),
         "batch_row": detail.batch,
         "items": [item_view(r, ref(r.id_no)) for r in rows],
         "count": count,
@@ -218,7 +238,7 @@ def batch_page(
         "pages": pages,
         "per_page": per_page,
         "filters": flt,
-        "policies": [t.key for t in detail.by_policy],
+        "policies": by_policy_number((t.key for t in detail.by_policy), numbers),
         "communities": [t.key for t in detail.by_community],
         "kinds": [t.key for t in detail.by_kind],
     }

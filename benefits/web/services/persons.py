@@ -26,7 +26,7 @@ from benefits.idcard import mask_id, mask_name
 from benefits.ledger.errors import NotFound
 from benefits.merge import FACTS
 from benefits.web.context import WebContext
-from benefits.web.format import split_label
+from benefits.web.format import decision_state, split_label
 from benefits.web.privacy import DEPARTMENTS, fact_source, is_sensitive, mask_value
 from benefits.web.services import alerts as alert_service
 from benefits.web.services import runs as run_service
@@ -255,6 +255,17 @@ def _policy(ctx: WebContext, decision: dict[str, Any], rule: dict[str, Any],
     }
 
 
+def _ledger_states(policies: list[dict[str, Any]], payments: list[dict[str, Any]],
+                   month: str | None) -> None:
+    """Label each decision as the ledger knows it (its month's payment item, if any)."""
+    items = {(p["policy_id"], p["month"]): p for p in reversed(payments)
+             if not p["voided"] and p["kind"] in ("payment", "reissue")}  # fmt: skip
+    for pol in policies:
+        it = items.get((pol["policy_id"], month))
+        pol["state"] = decision_state(pol["decision"], it and it["status"],
+                                      it and it["batch_status"])  # fmt: skip
+
+
 def explanation(ctx: WebContext, id_no: str, month: str | None, *, reveal: bool) -> dict:
     """Everything the explanation page and letter show for one person and month."""
     all_months = run_service.months(ctx)
@@ -279,6 +290,7 @@ def explanation(ctx: WebContext, id_no: str, month: str | None, *, reveal: bool)
         for d in sorted(decisions, key=lambda d: rules.get(d.get("policy_id"), {}).get(
             "policy_number", 99))
     ]  # fmt: skip
+    _ledger_states(policies, payments, month)
     name = person.get("name") or ""
     masked_name = mask_name(name) if name else (payments[0]["masked_name"] if payments else "—")
     birth = person.get("birth_date")

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from benefits.errors import BenefitsError
 from benefits.ledger import runs as ledger_runs
 from benefits.ledger.errors import InvalidInput, NotFound
-from benefits.ledger.models import Batch, SweepRun
+from benefits.ledger.models import OPEN_STATUSES, Batch, SweepRun
 from benefits.ledger.runs import ImportResult
 from benefits.web.context import WebContext
 from benefits.web.services import alerts as alert_service
@@ -66,14 +66,48 @@ def get_run(ctx: WebContext, run_id: int) -> SweepRun:
 
 
 def run_rows(ctx: WebContext, limit: int = 200) -> list[dict[str, Any]]:
-    """Runs newest first with the batches made from them."""
+    """Runs newest first with the batches made from them (and whether one can be made)."""
     with ctx.db.snapshot() as s:
         runs = list(s.execute(select(SweepRun).order_by(SweepRun.id.desc()).limit(limit)).scalars())
         batch_rows = s.execute(select(Batch.run_id, Batch.id, Batch.status)).all()
+        open_by_month = _open_batches(s)
     by_run: dict[int, list[dict[str, Any]]] = {}
     for run_id, batch_id, status in batch_rows:
         by_run.setdefault(run_id, []).append({"id": batch_id, "status": status})
-    return [run_row(r, by_run.get(r.id, [])) for r in runs]
+    rows = []
+    for r in runs:
+        row = run_row(r, by_run.get(r.id, []))
+        row["batch_block"] = batch_block(row["batches"], open_by_month.get(r.month))
+        rows.append(row)
+    return rows
+
+
+def _open_batches(s: Any) -> dict[str, dict[str, Any]]:
+    """The open (not yet exported or rejected) batch of each month."""
+    found = s.execute(
+        select(Batch.month, Batch.id, Batch.status).where(Batch.status.in_(OPEN_STATUSES))
+    ).all()
+    return {m: {"id": b, "status": st} for m, b, st in found}
+
+
+def batch_block(batches: list[dict[str, Any]], open_batch: dict[str, Any] | None) -> str | None:
+    """Why the ledger would refuse a batch from this run now (None: it can be created).
+
+    >>> batch_block([{"id": 3, "status": "rejected"}], None)[:9]
+    '此测算的批次 #3'
+    """
+    for b in batches:
+        if b["status"] == "rejected":
+            return (f"此测算的批次 #{b['id']} 已退回，请重新测算 / batch {b['id']} from this run "
+                    "was rejected: run a new sweep of the month")  # fmt: skip
+    if batches:
+        b = batches[-1]
+        return f"已由此测算生成批次 #{b['id']} / batch {b['id']} was created from this run"
+    if open_batch is not None:
+        return (f"本月已有未完成的批次 #{open_batch['id']}（{open_batch['status']}）/ the month "
+                f"has open batch {open_batch['id']} ({open_batch['status']}): finish or "
+                "reject it first")  # fmt: skip
+    return None
 
 
 def run_row(run: SweepRun, batches: list[dict[str, Any]]) -> dict[str, Any]:
@@ -111,13 +145,17 @@ def run_detail(ctx: WebContext, run_id: int) -> dict[str, Any]:
                 select(Batch.id, Batch.status).where(Batch.run_id == run_id).order_by(Batch.id)
             ).all()
         ]
+        open_batch = _open_batches(s).get(run.month)
     summary = ctx.run_summary(run)
     counts = run.counts or {}
+    row = run_row(run, batches)
+    row["batch_block"] = batch_block(row["batches"], open_batch)
     return {
-        "run": run_row(run, batches),
+        "run": row,
         "inputs": run.inputs or {},
         "tables": counts.get("tables", {}),
-        "policies": counts.get("policies", {}),
+        "policies": dict(sorted((counts.get("policies") or {}).items(),
+                                key=lambda kv: (int(kv[1].get("number") or 10**6), kv[0]))),
         "alerts": summary.get("alerts", {}),
         "outputs": summary.get("outputs", {}),
         "data": summary.get("data"),
