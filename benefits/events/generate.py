@@ -24,6 +24,7 @@ from typing import Any, Protocol, TypeVar
 
 from benefits.events.schema import EVENT_TYPES
 from benefits.events.store import Store
+from benefits.events.validity import ends_after, in_force
 from benefits.idcard import make_id
 from benefits.period import BenefitMonth
 
@@ -67,6 +68,17 @@ def _event(etype: str, eid: str, department: str, day: dt.date, **fields: Any) -
 def _money(c: Chooser) -> str:
     fen = c.integer(0, 400000)
     return f"{fen // 100}.{fen % 100:02d}"
+
+
+def _ending_day(c: Chooser, row: Any, day: dt.date) -> dt.date:
+    """A day to end a situation row on: mostly one it is in force (its planned end, if any,
+    brought forward); sometimes its last day, the day before it starts or after it ended."""
+    end = row.end_date
+    if not in_force(row.start_date, end, max(day, row.start_date)) or c.integer(0, 5) == 0:
+        return c.choice([d for d in (row.start_date - dt.timedelta(days=1), end, day) if d])
+    if end is not None and ends_after(end, row.start_date) and c.integer(0, 1):
+        return row.start_date + dt.timedelta(days=c.integer(0, (end - row.start_date).days))
+    return max(day, row.start_date)
 
 
 def next_event(
@@ -170,11 +182,10 @@ def next_event(
         if people is None:
             candidates += sorted(store.rows["parent_situations"])[:20]
         for parent in candidates:
-            open_rows = [r for r in store.person_rows("parent_situations", parent)
-                         if r.end_date is None]  # fmt: skip
-            if open_rows:
-                row = c.choice(open_rows)
-                return _event(etype, eid, "court", max(day, row.start_date), id_no=parent,
+            rows = store.person_rows("parent_situations", parent)
+            if rows:
+                row = c.choice(rows)
+                return _event(etype, eid, "court", _ending_day(c, row, day), id_no=parent,
                               situation=row.situation)  # fmt: skip
         return _event(etype, eid, "court", day, id_no=who, situation="missing")
     assert etype == "bank_account_changed"

@@ -3,10 +3,12 @@
 Hypothesis generates small districts (every table of the contract, parents inside and outside
 the registry, statuses, means tests, certificates, situations, pensions, bank accounts) and a
 random sequence of events of every type — valid ones, ones that do not fit the data, invalid
-ones and repeats. The events are applied one by one through the event service (rules in
-durable_rules); the row changes each applied event made are made to the raw rows, which are
-written to disk and swept by ``run_sweep`` for the same month. Entitlements (amounts, holds),
-alerts and every trace record must be equal.
+ones and repeats. Rows with a validity period (situations, health conditions, certificates)
+often carry a planned end after the events' dates, which the ending events bring forward.
+The events are applied one by one through the event service (rules in durable_rules); the
+row changes each applied event made are made to the raw rows, which are written to disk and
+swept by ``run_sweep`` for the same month. Entitlements (amounts, holds), alerts and every
+trace record must be equal.
 
 ``BENEFITS_EVENT_EXAMPLES`` sets the number of generated cases (default 250; each applies one
 to eight events).
@@ -39,6 +41,17 @@ births = st.dates(min_value=dt.date(1915, 1, 1), max_value=dt.date(2024, 12, 31)
 recent = st.dates(min_value=dt.date(2022, 1, 1), max_value=dt.date(2025, 8, 31))
 money = st.integers(min_value=0, max_value=400000).map(lambda f: f"{f // 100}.{f % 100:02d}")
 SITUATIONS = ["imprisoned", "compulsory_rehab", "missing", "severely_disabled"]
+
+
+def planned_end(start: dt.date) -> st.SearchStrategy[str]:
+    """An end date on or after `start`, often after the events' dates (a scheduled release,
+    a certificate's expiry years away): rows the events end early."""
+    return st.integers(0, 1500).map(lambda days: (start + dt.timedelta(days=days)).isoformat())
+
+
+def end_dates(start: dt.date) -> st.SearchStrategy[str]:
+    """A validity period's end: none, planned (on or after `start`), or any recent date."""
+    return st.one_of(st.just(""), planned_end(start), recent.map(str))
 
 
 @st.composite
@@ -86,10 +99,11 @@ def districts(draw: st.DrawFn) -> tuple[dict[str, list[dict]], str]:
     tables["disability_certificates"] = [
         {"id_no": draw(pick), "cert_no": f"C{k}",
          "category": draw(st.sampled_from(["physical", "intellectual", "mental", "visual"])),
-         "grade": str(draw(st.integers(1, 4))), "issue_date": draw(recent).isoformat(),
-         "expiry_date": (draw(recent) + dt.timedelta(days=700)).isoformat(),
+         "grade": str(draw(st.integers(1, 4))), "issue_date": issued.isoformat(),
+         "expiry_date": draw(st.one_of(st.just(issued + dt.timedelta(days=700)),
+                                       planned_end(issued))),
          "status": draw(st.sampled_from(["valid", "valid", "cancelled"]))}
-        for k in range(draw(st.integers(0, 3)))
+        for k, issued in enumerate(draw(st.lists(recent, max_size=3)))
     ]  # fmt: skip
     tables["care_assessments"] = [
         {"id_no": draw(pick), "care_level": draw(st.sampled_from(["self_care", "partial", "full"])),
@@ -104,14 +118,13 @@ def districts(draw: st.DrawFn) -> tuple[dict[str, list[dict]], str]:
     ]  # fmt: skip
     tables["parent_situations"] = [
         {"id_no": draw(anyone), "situation": draw(st.sampled_from(SITUATIONS)),
-         "start_date": draw(recent).isoformat(),
-         "end_date": draw(st.one_of(st.just(""), recent.map(str)))}
-        for _ in range(draw(st.integers(0, 2)))
+         "start_date": start.isoformat(), "end_date": draw(end_dates(start))}
+        for start in draw(st.lists(recent, max_size=3))
     ]  # fmt: skip
     tables["health_conditions"] = [
         {"id_no": draw(pick), "condition": "serious_illness",
-         "diagnosed_on": draw(recent).isoformat(), "end_date": ""}
-        for _ in range(draw(st.integers(0, 1)))
+         "diagnosed_on": start.isoformat(), "end_date": draw(end_dates(start))}
+        for start in draw(st.lists(recent, max_size=1))
     ]  # fmt: skip
     spent = draw(st.sets(st.tuples(pick, st.sampled_from(["2024-06", "2024-11", "2024-12"])),
                          max_size=3))  # fmt: skip
