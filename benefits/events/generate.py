@@ -24,7 +24,7 @@ from typing import Any, Protocol, TypeVar
 
 from benefits.events.schema import EVENT_TYPES
 from benefits.events.store import Store
-from benefits.events.validity import ends_after, in_force
+from benefits.events.validity import in_force
 from benefits.idcard import make_id
 from benefits.period import BenefitMonth
 
@@ -71,14 +71,17 @@ def _money(c: Chooser) -> str:
 
 
 def _ending_day(c: Chooser, row: Any, day: dt.date) -> dt.date:
-    """A day to end a situation row on: mostly one it is in force (its planned end, if any,
-    brought forward); sometimes its last day, the day before it starts or after it ended."""
-    end = row.end_date
-    if not in_force(row.start_date, end, max(day, row.start_date)) or c.integer(0, 5) == 0:
-        return c.choice([d for d in (row.start_date - dt.timedelta(days=1), end, day) if d])
-    if end is not None and ends_after(end, row.start_date) and c.integer(0, 1):
-        return row.start_date + dt.timedelta(days=c.integer(0, (end - row.start_date).days))
-    return max(day, row.start_date)
+    """A day to end a situation row on: mostly one it is in force (a planned end brought
+    forward); sometimes the day before it starts, or its planned end itself (nothing to end)."""
+    start, end = row.start_date, row.end_date
+    roll = c.integer(0, 7)
+    if roll == 0:
+        return start - dt.timedelta(days=1)
+    if roll == 1 and end is not None:
+        return end
+    if end is not None and end >= start and (roll < 5 or not in_force(start, end, max(day, start))):
+        return start + dt.timedelta(days=c.integer(0, (end - start).days))
+    return max(day, start)
 
 
 def next_event(
