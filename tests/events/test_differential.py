@@ -101,7 +101,7 @@ def districts(draw: st.DrawFn) -> tuple[dict[str, list[dict]], str]:
         {"id_no": draw(pick), "cert_no": f"C{k}",
          "category": draw(st.sampled_from(["physical", "intellectual", "mental", "visual"])),
          "grade": str(draw(st.integers(1, 4))), "issue_date": issued.isoformat(),
-         "expiry_date": draw(st.one_of(st.just(issued + dt.timedelta(days=700)),
+         "expiry_date": draw(st.one_of(st.just((issued + dt.timedelta(days=700)).isoformat()),
                                        planned_end(issued))),
          "status": draw(st.sampled_from(["valid", "valid", "cancelled"]))}
         for k, issued in enumerate(draw(st.lists(recent, max_size=3)))
@@ -212,6 +212,11 @@ def test_event_path_agrees_with_a_sweep_of_the_updated_extracts(
                 assert (result.status == "applied") is expected, (ev, result.error)
                 early = any(r.match.get("end_date") for r in result.rows)
                 label(f"{ev['type']}: {result.status}" + (", planned end brought forward" * early))
+            if result.status == "applied" and ev["type"] == "certificate_cancelled":
+                cert = next(r for r in tables["disability_certificates"]
+                            if r.get("cert_no") == ev["cert_no"])  # fmt: skip
+                if cert["expiry_date"] > ev["effective_date"]:
+                    label("certificate_cancelled: applied, before its expiry")
             if result.status == "applied":
                 apply_rows(tables, result.rows)
                 sent.append(ev)
