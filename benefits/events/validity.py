@@ -58,7 +58,3 @@ def row_in_force(table: str, row: Any, day: dt.date) -> bool:
         return False
     return in_force(getattr(row, start), getattr(row, end), day)
 
-
-def period_end(table: str, row: Any) -> dt.date | None:
-    """The end of a row's period (None = no end)."""
-    return getattr(row, PERIODS[table][1])
