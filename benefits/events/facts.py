@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from benefits.events.store import Store
+from benefits.events.validity import row_in_force
 from benefits.period import BenefitMonth, completed_years
 
 ORDER = "_order"  # the persons row number: file order, for one-per-group tie-breaks
@@ -89,11 +90,12 @@ def death_of(store: Store, id_no: str | None) -> Any:
 
 
 def _situation(store: Store, id_no: str | None, day: dt.date) -> str | None:
-    """The situation of the earliest-started row open on `day` (then the earliest row)."""
+    """The situation of the earliest-started row in force on `day` (then the earliest row)."""
     best = None
     for r in store.person_rows("parent_situations", id_no):
-        is_open = r.start_date <= day and (r.end_date is None or r.end_date >= day)
-        if is_open and (best is None or (r.start_date, r.row_no) < (best.start_date, best.row_no)):
+        if not row_in_force("parent_situations", r, day):
+            continue
+        if best is None or (r.start_date, r.row_no) < (best.start_date, best.row_no):
             best = r
     return None if best is None else best.situation
 
@@ -130,10 +132,11 @@ def _assistance(store: Store, id_no: str, ctx: MonthContext) -> dict[str, Any]:
 
 
 def _certificate(store: Store, id_no: str, start: dt.date) -> Any:
+    """The counting certificate: valid and in force on `start`, latest issue, most severe."""
     best = None
     best_key: tuple[Any, ...] = ()
     for r in store.person_rows("disability_certificates", id_no):
-        if r.status == "valid" and r.issue_date <= start <= r.expiry_date:
+        if row_in_force("disability_certificates", r, start):
             key = (-r.issue_date.toordinal(), r.grade, r.cert_no)
             if best is None or key < best_key:
                 best, best_key = r, key
@@ -202,7 +205,7 @@ def person_facts(store: Store, p: Any, ctx: MonthContext) -> dict[str, Any]:
         f[f"{parent}_dead"] = pdate is not None and pdate < start
         f[f"{parent}_in_situation"] = situation is not None
     f["has_open_health_condition"] = any(
-        r.diagnosed_on <= start and (r.end_date is None or r.end_date >= start)
+        row_in_force("health_conditions", r, start)
         for r in store.person_rows("health_conditions", p.id_no)
     )
     f["oop_12m"] = sum(

@@ -24,6 +24,7 @@ from typing import Any, Protocol, TypeVar
 
 from benefits.events.schema import EVENT_TYPES
 from benefits.events.store import Store
+from benefits.events.validity import in_force
 from benefits.idcard import make_id
 from benefits.period import BenefitMonth
 
@@ -67,6 +68,20 @@ def _event(etype: str, eid: str, department: str, day: dt.date, **fields: Any) -
 def _money(c: Chooser) -> str:
     fen = c.integer(0, 400000)
     return f"{fen // 100}.{fen % 100:02d}"
+
+
+def _ending_day(c: Chooser, row: Any, day: dt.date) -> dt.date:
+    """A day to end a situation row on: mostly one it is in force (a planned end brought
+    forward); sometimes the day before it starts, or its planned end itself (nothing to end)."""
+    start, end = row.start_date, row.end_date
+    roll = c.integer(0, 7)
+    if roll == 0:
+        return start - dt.timedelta(days=1)
+    if roll == 1 and end is not None:
+        return end
+    if end is not None and end >= start and (roll < 5 or not in_force(start, end, max(day, start))):
+        return start + dt.timedelta(days=c.integer(0, (end - start).days))
+    return max(day, start)
 
 
 def next_event(
@@ -170,11 +185,10 @@ def next_event(
         if people is None:
             candidates += sorted(store.rows["parent_situations"])[:20]
         for parent in candidates:
-            open_rows = [r for r in store.person_rows("parent_situations", parent)
-                         if r.end_date is None]  # fmt: skip
-            if open_rows:
-                row = c.choice(open_rows)
-                return _event(etype, eid, "court", max(day, row.start_date), id_no=parent,
+            rows = store.person_rows("parent_situations", parent)
+            if rows:
+                row = c.choice(rows)
+                return _event(etype, eid, "court", _ending_day(c, row, day), id_no=parent,
                               situation=row.situation)  # fmt: skip
         return _event(etype, eid, "court", day, id_no=who, situation="missing")
     assert etype == "bank_account_changed"

@@ -384,14 +384,21 @@ class ParentSituationStarted(EventBase):
 
 
 class ParentSituationEnded(EventBase):
-    """A parent's situation ended → the open row(s) of that situation get an end date."""
+    """A parent's situation ended → its row(s) in force on that day end on that day.
+
+    In force on D: start ≤ D and (no end date or end ≥ D); a planned end later than D (a
+    scheduled release) is brought forward to D.
+    """
 
     type: Literal["parent_situation_ended"]
     id_no: ResidentId
     situation: _enum(SITUATIONS)  # type: ignore[valid-type]
     departments: ClassVar[tuple[str, ...]] = ("justice", "police", "court", "health")
     table: ClassVar[str] = "parent_situations"
-    description: ClassVar[str] = "end_date = effective_date on every open row of the situation"
+    description: ClassVar[str] = (
+        "end_date = effective_date on the rows of the situation in force on that day "
+        "whose end date is empty or later"
+    )
 
 
 class BankAccountChanged(EventBase):

@@ -38,6 +38,7 @@ from benefits.events.schema import (
     ParentSituationEnded,
     ParentSituationStarted,
 )
+from benefits.events.validity import ends_after, row_in_force
 from benefits.ingest import Extracts
 from benefits.schema import TABLE_ORDER, TABLES, Column
 
@@ -511,25 +512,45 @@ def _plan_situation_started(
 
 
 def _plan_situation_ended(store: Store, e: ParentSituationEnded, district: str) -> list[RowChange]:
-    open_rows = [
-        r
-        for r in store.person_rows("parent_situations", e.id_no)
-        if r.situation == e.situation and r.end_date is None
-    ]
-    if not open_rows:
-        raise EventError(f"{e.label()}: {e.id_no} has no open '{e.situation}' situation to end")
-    if any(r.start_date > e.effective_date for r in open_rows):
+    """End, on the event's date D, the rows of the situation in force on D.
+
+    A row in force on D (start ≤ D, end empty or ≥ D) whose end is empty or later than D — a
+    detention with a scheduled release, released early — gets the end date D; rows that ended
+    before D or start after it are left alone. One update per distinct (start, end) so that
+    each names its rows exactly.
+    """
+    day = e.effective_date
+    rows = store.person_rows("parent_situations", e.id_no)
+    mine = [r for r in rows if r.situation == e.situation]
+    current = [r for r in mine if row_in_force("parent_situations", r, day)]
+    if not current:
+        later = sorted(r.start_date for r in mine if r.start_date > day)
+        hint = f" (it starts on {later[0]})" if later else ""
         raise EventError(
-            f"{e.label()}: the open '{e.situation}' situation starts after {e.effective_date}"
+            f"{e.label()}: {e.id_no} has no open '{e.situation}' situation on {day} to end{hint}"
         )
+    to_end = [r for r in current if ends_after(r.end_date, day)]
+    if not to_end:
+        raise EventError(
+            f"{e.label()}: the '{e.situation}' situation of {e.id_no} already ends on {day}"
+        )
+    groups: dict[tuple[dt.date, dt.date | None], list[int]] = {}
+    for r in sorted(to_end, key=lambda r: r.row_no):
+        groups.setdefault((r.start_date, r.end_date), []).append(r.row_no)
     return [
         RowChange(
             "update",
             "parent_situations",
-            {"end_date": text_value(e.effective_date)},
-            {"id_no": e.id_no, "situation": e.situation, "end_date": ""},
-            tuple(r.row_no for r in open_rows),
+            {"end_date": text_value(day)},
+            {
+                "id_no": e.id_no,
+                "situation": e.situation,
+                "start_date": text_value(start),
+                "end_date": text_value(end),
+            },
+            tuple(rows),
         )
+        for (start, end), rows in groups.items()
     ]
 
 

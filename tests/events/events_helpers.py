@@ -50,9 +50,16 @@ def apply_rows(tables: dict[str, list[dict]], rows: list[RowChange]) -> None:
     """Make an event's row changes to raw rows, as the department's next delivery would.
 
     Appends go at the end (the row number must be the one the store gave); updates change
-    the rows named by number; a removed row becomes an all-empty record, which ingest skips
-    but still counts, so later row numbers do not move.
+    the rows named by number (each must match the change's `match`, cells trimmed as ingest
+    trims them); a removed row becomes an all-empty record, which ingest skips
+    but still counts, so later row numbers do not move. A removal takes the quarantined
+    duplicates of the removed row's key with it (a status ended is listed no more: the next
+    delivery holds no row of it, the duplicate included).
     """
+
+    def matches(row: dict, match: dict[str, str]) -> bool:
+        return all((row.get(c) or "").strip().upper() == t.upper() for c, t in match.items())
+
     for change in rows:
         raw = tables.setdefault(change.table, [])
         if change.op == "append":
@@ -61,12 +68,15 @@ def apply_rows(tables: dict[str, list[dict]], rows: list[RowChange]) -> None:
             continue
         for row_no in change.rows:
             row = raw[row_no - 1]
-            for column, text in change.match.items():
-                assert (row.get(column) or "").upper() == text.upper(), (change, row)
+            assert matches(row, change.match), (change, row)
             if change.op == "delete":
                 raw[row_no - 1] = {}
             else:
                 row.update(change.values)
+        if change.op == "delete":
+            for i, row in enumerate(raw):
+                if row and matches(row, change.match):
+                    raw[i] = {}
 
 
 def sweep(tables: dict[str, list[dict]], month: str, folder: Path) -> SweepResult:

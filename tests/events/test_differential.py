@@ -3,10 +3,12 @@
 Hypothesis generates small districts (every table of the contract, parents inside and outside
 the registry, statuses, means tests, certificates, situations, pensions, bank accounts) and a
 random sequence of events of every type — valid ones, ones that do not fit the data, invalid
-ones and repeats. The events are applied one by one through the event service (rules in
-durable_rules); the row changes each applied event made are made to the raw rows, which are
-written to disk and swept by ``run_sweep`` for the same month. Entitlements (amounts, holds),
-alerts and every trace record must be equal.
+ones and repeats. Rows with a validity period (situations, health conditions, certificates)
+often carry a planned end after the events' dates, which the ending events bring forward.
+The events are applied one by one through the event service (rules in durable_rules); the
+row changes each applied event made are made to the raw rows, which are written to disk and
+swept by ``run_sweep`` for the same month. Entitlements (amounts, holds), alerts and every
+trace record must be equal.
 
 ``BENEFITS_EVENT_EXAMPLES`` sets the number of generated cases (default 250; each applies one
 to eight events).
@@ -25,6 +27,7 @@ from typing import Any
 
 from events_helpers import PACK, apply_rows, assert_agrees, service_for, shared_evaluator, sweep
 from hypothesis import HealthCheck, given, settings
+from hypothesis import event as label
 from hypothesis import strategies as st
 
 from benefits.events.generate import OUTSIDERS, RandomChooser, next_event
@@ -39,6 +42,17 @@ births = st.dates(min_value=dt.date(1915, 1, 1), max_value=dt.date(2024, 12, 31)
 recent = st.dates(min_value=dt.date(2022, 1, 1), max_value=dt.date(2025, 8, 31))
 money = st.integers(min_value=0, max_value=400000).map(lambda f: f"{f // 100}.{f % 100:02d}")
 SITUATIONS = ["imprisoned", "compulsory_rehab", "missing", "severely_disabled"]
+
+
+def planned_end(start: dt.date) -> st.SearchStrategy[str]:
+    """An end date on or after `start`, often after the events' dates (a scheduled release,
+    a certificate's expiry years away): rows the events end early."""
+    return st.integers(0, 1500).map(lambda days: (start + dt.timedelta(days=days)).isoformat())
+
+
+def end_dates(start: dt.date) -> st.SearchStrategy[str]:
+    """A validity period's end: none, planned (on or after `start`), or any recent date."""
+    return st.one_of(st.just(""), planned_end(start), recent.map(str))
 
 
 @st.composite
@@ -86,10 +100,11 @@ def districts(draw: st.DrawFn) -> tuple[dict[str, list[dict]], str]:
     tables["disability_certificates"] = [
         {"id_no": draw(pick), "cert_no": f"C{k}",
          "category": draw(st.sampled_from(["physical", "intellectual", "mental", "visual"])),
-         "grade": str(draw(st.integers(1, 4))), "issue_date": draw(recent).isoformat(),
-         "expiry_date": (draw(recent) + dt.timedelta(days=700)).isoformat(),
+         "grade": str(draw(st.integers(1, 4))), "issue_date": issued.isoformat(),
+         "expiry_date": draw(st.one_of(st.just((issued + dt.timedelta(days=700)).isoformat()),
+                                       planned_end(issued))),
          "status": draw(st.sampled_from(["valid", "valid", "cancelled"]))}
-        for k in range(draw(st.integers(0, 3)))
+        for k, issued in enumerate(draw(st.lists(recent, max_size=3)))
     ]  # fmt: skip
     tables["care_assessments"] = [
         {"id_no": draw(pick), "care_level": draw(st.sampled_from(["self_care", "partial", "full"])),
@@ -104,14 +119,13 @@ def districts(draw: st.DrawFn) -> tuple[dict[str, list[dict]], str]:
     ]  # fmt: skip
     tables["parent_situations"] = [
         {"id_no": draw(anyone), "situation": draw(st.sampled_from(SITUATIONS)),
-         "start_date": draw(recent).isoformat(),
-         "end_date": draw(st.one_of(st.just(""), recent.map(str)))}
-        for _ in range(draw(st.integers(0, 2)))
+         "start_date": start.isoformat(), "end_date": draw(end_dates(start))}
+        for start in [draw(recent) for _ in range(draw(st.integers(0, 3)))]
     ]  # fmt: skip
     tables["health_conditions"] = [
         {"id_no": draw(pick), "condition": "serious_illness",
-         "diagnosed_on": draw(recent).isoformat(), "end_date": ""}
-        for _ in range(draw(st.integers(0, 1)))
+         "diagnosed_on": start.isoformat(), "end_date": draw(end_dates(start))}
+        for start in draw(st.lists(recent, max_size=1))
     ]  # fmt: skip
     spent = draw(st.sets(st.tuples(pick, st.sampled_from(["2024-06", "2024-11", "2024-12"])),
                          max_size=3))  # fmt: skip
@@ -145,14 +159,34 @@ class HypothesisChooser:
 
 
 def draw_event(c: Any, service: EventService, n: int, sent: list[dict]) -> Any:
-    """Mostly a generated event for the current data; sometimes a repeat or an invalid one."""
+    """Mostly a generated event for the current data; sometimes a repeat or an invalid one;
+    ending events (situations, certificates) a little more often than the others."""
     roll = c.integer(0, 19)
     if roll == 0 and sent:
         return c.choice(sent)  # the same event again: nothing changes
     if roll == 1:
         return {"event_id": f"bad{n}", "type": "death_registered", "department": "police",
                 "effective_date": "2025-02-30", "id_no": "123"}  # fmt: skip
+    if roll in (2, 3):  # more of the events that end a row with a validity period early
+        etype = c.choice(["parent_situation_ended", "certificate_cancelled"])
+        return next_event(c, service.store, service.month, n, etype=etype)
     return next_event(c, service.store, service.month, n)
+
+
+def ending_fits(tables: dict[str, list[dict]], ev: Any) -> bool | None:
+    """For a situation's end on D, read from the raw rows (not the store): does a row of that
+    situation in force on D end after D or never (start ≤ D, end empty or > D)? None for
+    other events."""
+    if not isinstance(ev, dict) or ev.get("type") != "parent_situation_ended":
+        return None
+    day, who = ev["effective_date"], ev["id_no"].upper()
+    cells = ({k: (v or "").strip() for k, v in r.items()}
+             for r in tables.get("parent_situations", []))  # the contract trims cells
+    return any(
+        r.get("id_no", "").upper() == who and r.get("situation") == ev["situation"]
+        and r["start_date"] <= day and (not r.get("end_date") or r["end_date"] > day)
+        for r in cells
+    )  # fmt: skip
 
 
 @settings(
@@ -172,7 +206,17 @@ def test_event_path_agrees_with_a_sweep_of_the_updated_extracts(
         sent: list[dict] = []
         for n in range(data.draw(st.integers(1, 8))):
             ev = draw_event(HypothesisChooser(data), service, n, sent)
+            expected = ending_fits(tables, ev)
             result = service.apply(ev)
+            if expected is not None and result.status != "duplicate":
+                assert (result.status == "applied") is expected, (ev, result.error)
+                early = any(r.match.get("end_date") for r in result.rows)
+                label(f"{ev['type']}: {result.status}" + (", planned end brought forward" * early))
+            if result.status == "applied" and ev["type"] == "certificate_cancelled":
+                cert = next(r for r in tables["disability_certificates"]
+                            if r.get("cert_no") == ev["cert_no"])  # fmt: skip
+                if cert["expiry_date"] > ev["effective_date"]:
+                    label("certificate_cancelled: applied, before its expiry")
             if result.status == "applied":
                 apply_rows(tables, result.rows)
                 sent.append(ev)
@@ -190,10 +234,15 @@ def test_a_stream_of_events_on_the_sample_district_agrees(tmp_path: Path) -> Non
     assert_agrees(service, run_sweep(data, month, pack=PACK), traces=False)
     tables = _raw_tables(data)
     chooser = RandomChooser(20250201)
-    results = [service.apply(draw_event(chooser, service, n, [])) for n in range(300)]
-    for result in results:
+    results = []
+    for n in range(300):
+        ev = draw_event(chooser, service, n, [])
+        expected = ending_fits(tables, ev)
+        result = service.apply(ev)
+        assert expected is None or (result.status == "applied") is expected, (ev, result.error)
         if result.status == "applied":
             apply_rows(tables, result.rows)
+        results.append(result)
     applied = sum(r.status == "applied" for r in results)
     assert applied > 200, Counter(r.status for r in results)
     assert sum(len(r.changes) for r in results) > 50
