@@ -20,22 +20,22 @@ from benefits.errors import BenefitsError
 from benefits.ledger.errors import InvalidInput, NotFound
 from benefits.ledger.models import Batch, SweepRun
 from benefits.ledger.runs import ImportResult
+from benefits.months import MonthError, MonthRange, check_sweep_month, sweep_range
 from benefits.web.context import WebContext
 from benefits.web.services import alerts as alert_service
 
-MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+def sweep_months(ctx: WebContext) -> MonthRange:
+    """The months a sweep may cover now (the rule pack's first month to the horizon)."""
+    return sweep_range(ctx.pack, ctx.db.now().date())
 
 
-def check_month(month: str | None) -> str:
-    """A valid YYYY-MM month, or InvalidInput.
-
-    >>> check_month("2025-01")
-    '2025-01'
-    """
-    value = (month or "").strip()
-    if not MONTH_RE.match(value):
-        raise InvalidInput(f"month must look like 2025-01, got {value!r}")
-    return value
+def check_month(ctx: WebContext, month: str | None) -> str:
+    """A month the rule pack can sweep now, or InvalidInput with one clear message."""
+    try:
+        return check_sweep_month(month or "", ctx.pack, ctx.db.now().date()).label
+    except MonthError as exc:
+        raise InvalidInput(str(exc)) from exc
 
 
 def months(ctx: WebContext) -> list[str]:
@@ -138,7 +138,7 @@ def start_sweep(ctx: WebContext, month: str, by: str) -> ImportResult:
     """
     from benefits.sweep import run_sweep
 
-    month = check_month(month)
+    month = check_month(ctx, month)
     delivery = ctx.settings.delivery_for(month)
     out = _out_folder(ctx, month, by)
     try:
