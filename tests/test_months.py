@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+import typer
 from freezegun import freeze_time
 from typer.testing import CliRunner
 
@@ -85,3 +86,17 @@ def test_cli_sweeps_the_last_month_of_the_horizon(tmp_path: Path) -> None:
                                  "--out", str(tmp_path / "o"), "--quiet", "--no-traces"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "o" / "summary.json").is_file()
+
+
+def test_a_bad_horizon_setting_stops_the_web_app_at_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from benefits.web.cli import serve
+
+    monkeypatch.setenv(ENV_HORIZON, "-3")
+    app_ = typer.Typer()
+    app_.command()(serve)
+    result = runner.invoke(app_, ["--db", f"sqlite:///{tmp_path / 'l.sqlite'}"])
+    assert result.exit_code == 2
+    assert f"{ENV_HORIZON} must be a whole number of months from 0 to 120, got '-3'" in (
+        " ".join(result.output.split()))

@@ -30,6 +30,7 @@ from benefits.ledger.errors import (
     NothingToBatch,
     NotInitialised,
 )
+from benefits.months import horizon_months
 from benefits.web import format as fmt
 from benefits.web.auth import AuthError
 from benefits.web.context import WebContext
@@ -234,6 +235,7 @@ def create_app(settings: WebSettings | None = None, *, ledger: Ledger | None = N
     from benefits.web.routes import api, pages
 
     settings = settings or WebSettings()
+    horizon_months()  # a bad $BENEFITS_SWEEP_HORIZON_MONTHS stops the start, with its message
     ctx = WebContext(settings, ledger)
     ctx.ledger.init(by="web")
     app = FastAPI(
