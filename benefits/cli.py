@@ -56,17 +56,24 @@ def sweep(
 ) -> None:
     """Run the monthly eligibility sweep for one benefit month.
 
+    The month must lie between the first month the rule pack can decide and the current month
+    plus $BENEFITS_SWEEP_HORIZON_MONTHS (default 12); others are refused with exit code 2.
+
     Writes entitlements.csv/.parquet, alerts.csv/.parquet, quarantine.csv/.parquet,
     traces.jsonl and summary.json into OUT, and prints the run summary.
     """
     from benefits.errors import BenefitsError
+    from benefits.months import check_sweep_month, today_utc
     from benefits.progress import stage_progress
+    from benefits.rulebook import load_pack
     from benefits.sweep import run_sweep
 
     try:
+        pack = load_pack(rules)
+        check_sweep_month(month, pack, today_utc())
         with stage_progress(console, enabled=not quiet) as progress:
             result = run_sweep(
-                data, month, out=out, rules=rules, write_traces=traces, progress=progress
+                data, month, out=out, pack=pack, write_traces=traces, progress=progress
             )
     except BenefitsError as exc:
         console.print(f"[bold red]error:[/] {exc}")

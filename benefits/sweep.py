@@ -22,6 +22,7 @@ from benefits import traces as tracing
 from benefits.evaluate import Evaluation, evaluate, fen_to_decimal, yuan_expr
 from benefits.idcard import mask_name_expr
 from benefits.ingest import Extracts, load_extracts
+from benefits.months import check_sweep_month
 from benefits.period import BenefitMonth
 from benefits.progress import Progress, no_progress
 from benefits.rulebook import RulePack, load_pack
@@ -105,9 +106,9 @@ def run_sweep(
     """Run the sweep for `month` on the delivery in `data`; write outputs into `out` if given."""
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-    bm = BenefitMonth.parse(month)
     progress("loading the rule pack")
     pack = pack or load_pack(rules)
+    bm = check_sweep_month(month, pack, None)  # the pack's first month; callers add the horizon
     progress("ingest: reading and validating extracts")
     t = time.perf_counter()
     extracts = load_extracts(Path(data))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from benefits.ledger.clock import Clock, as_utc, utc_now
@@ -40,15 +41,29 @@ def current_month(now: dt.datetime, zone: ZoneInfo) -> str:
     return f"{local.year:04d}-{local.month:02d}"
 
 
-def resolve_month(month: str, now: dt.datetime, zone: ZoneInfo) -> str:
+def resolve_month(
+    month: str, now: dt.datetime, zone: ZoneInfo, *, rules: Path | None = None,
+    check: bool = False,
+) -> str:
     """`month` checked, or the current month of the calendar when it is ``auto``.
+
+    With ``check``, the month must also be one the rule pack in `rules` can sweep at `now`
+    (:mod:`benefits.months`: its first month to the horizon), else MonthError (a ValueError).
 
     >>> resolve_month("2025-03", dt.datetime(2025, 1, 1, tzinfo=dt.UTC), ZoneInfo("UTC"))
     '2025-03'
     """
     if month.strip().lower() == "auto":
-        return current_month(now, zone)
-    return BenefitMonth.parse(month).label
+        label = current_month(now, zone)
+    else:
+        label = BenefitMonth.parse(month).label
+    if check:
+        from benefits.months import check_sweep_month
+        from benefits.rulebook import load_pack
+
+        today = as_utc(now).astimezone(zone).date()
+        check_sweep_month(label, load_pack(rules), today)
+    return label
 
 
 def deadline(month: str, day: int, at: dt.time, zone: ZoneInfo) -> dt.datetime:

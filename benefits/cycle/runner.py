@@ -226,7 +226,8 @@ def run_cycle(
     clock = clock or utc_now
     notifier = notifier or Notifier(settings)
     actor = by or settings.actor
-    label = resolve_month(month, as_utc(clock()), settings.zone)
+    label = resolve_month(month, as_utc(clock()), settings.zone, rules=settings.rules_dir,
+                          check=True)
     owns_ledger = ledger is None
     led = ledger or Ledger(settings.database_url, clock=clock)
     try:
@@ -687,7 +688,8 @@ def run_with_retries(
     """
     clock = clock or utc_now
     notifier = notifier or Notifier(settings)
-    label = resolve_month(month, as_utc(clock()), settings.zone)
+    label = resolve_month(month, as_utc(clock()), settings.zone, rules=settings.rules_dir,
+                          check=True)
     delays = backoff_delays(settings)
     outcome = run_cycle(settings, label, clock=clock, notifier=notifier, trigger=trigger, **kwargs)
     for delay in delays:

@@ -171,18 +171,23 @@ def apply(
     if dead_letter is None:
         dead_letter = Path("events.dead.jsonl") if file == "-" else Path(f"{file}.dead.jsonl")
     if month is None:
-        err.print("no valid event to apply; give --month to record refused ones")
-        month = "2000-01"
+        err.print("error: no valid event to apply; give --month YYYY-MM to record refused ones")
+        raise typer.Exit(2)
     ledger = None
     out = Console(highlight=False, soft_wrap=True)
     try:
+        from benefits.months import check_sweep_month, today_utc
+        from benefits.rulebook import load_pack
+
+        pack = load_pack(rules)
+        check_sweep_month(month, pack, today_utc())
         if db:
             from benefits.ledger import Ledger
 
             ledger = Ledger(db)
             ledger.db.require_ready()
         service = EventService(
-            data, month, rules=rules, ledger=ledger, by=by, dead_letter=dead_letter,
+            data, month, pack=pack, ledger=ledger, by=by, dead_letter=dead_letter,
             journal=journal, isolate=not in_process, engine=engine,
         )  # fmt: skip
     except (BenefitsError, SQLAlchemyError, ValueError, OSError) as exc:

@@ -31,6 +31,7 @@ from benefits.ledger.errors import (
     NothingToBatch,
     NotInitialised,
 )
+from benefits.months import horizon_months
 from benefits.web import format as fmt
 from benefits.web.auth import AuthError
 from benefits.web.context import WebContext
@@ -93,7 +94,8 @@ def make_templates(tz: dt.tzinfo | None = None) -> Jinja2Templates:
     return templates
 
 
-def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+def render(request: Request, name: str, context: dict[str, Any], status: int = 200,
+           headers: dict[str, str] | None = None) -> Response:
     """Render a page with the signed-in user, CSRF token, flash and labels in its context."""
     ctx: WebContext = request.app.state.ctx
     me = session_principal(request)
@@ -108,7 +110,7 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
         **context,
     }
     response = request.app.state.templates.TemplateResponse(
-        request, name, data, status_code=status
+        request, name, data, status_code=status, headers=headers
     )
     if data["flash"]:
         response.delete_cookie(FLASH_COOKIE, path="/", httponly=True, samesite="lax",
@@ -137,6 +139,28 @@ def ledger_status(exc: LedgerError) -> int:
         if isinstance(exc, cls):
             return status
     return 400
+
+
+def allowed_methods(request: Request) -> str:
+    """The ``Allow`` header of a path: the methods of every route it matches (405 answers).
+
+    Starlette names only the first route that matched the path, so ``OPTIONS /api/v1/users``
+    would say ``Allow: GET`` and leave out POST.
+    """
+    path = request.scope.get("path", request.url.path)
+    methods: set[str] = set()
+    routes = list(request.app.router.routes)
+    while routes:
+        route = routes.pop()
+        inner = getattr(route, "original_router", None)  # FastAPI ≥ 0.16x wraps included routers
+        if inner is not None:
+            routes.extend(inner.routes)
+            continue
+        regex, route_methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and route_methods and regex.match(path):
+            methods |= set(route_methods)
+    order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    return ", ".join(sorted(methods, key=lambda m: order.index(m) if m in order else len(order)))
 
 
 def _install_handlers(app: FastAPI) -> None:
@@ -182,14 +206,17 @@ def _install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": allowed_methods(request)}
         if _is_api(request) or request.url.path.startswith("/static/"):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
-                                headers=getattr(exc, "headers", None))  # fmt: skip
+                                headers=headers)  # fmt: skip
         titles = {404: "页面不存在 / Not found", 405: "不支持的操作 / Not allowed"}
         return render(request, "error.html", {"status": exc.status_code,
                                               "title": titles.get(exc.status_code, "Error"),
                                               "message": str(exc.detail)},
-                      status=exc.status_code)  # fmt: skip
+                      status=exc.status_code, headers=headers)  # fmt: skip
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -213,6 +240,7 @@ def create_app(settings: WebSettings | None = None, *, ledger: Ledger | None = N
     from benefits.web.routes import api, pages
 
     settings = settings or WebSettings()
+    horizon_months()  # a bad $BENEFITS_SWEEP_HORIZON_MONTHS stops the start, with its message
     ctx = WebContext(settings, ledger)
     ctx.ledger.init(by="web")
     app = FastAPI(
@@ -246,4 +274,5 @@ def create_app(settings: WebSettings | None = None, *, ledger: Ledger | None = N
     _install_handlers(app)
     app.include_router(pages.router)
     app.include_router(api.router)
+    api.install_openapi(app)
     return app

@@ -32,7 +32,7 @@ from sqlalchemy import func, select, update
 from benefits.ledger import audit
 from benefits.ledger.clock import as_utc
 from benefits.ledger.db import Database
-from benefits.ledger.errors import InvalidInput, NotFound
+from benefits.ledger.errors import Conflict, InvalidInput, NotFound
 from benefits.web.models import ApiToken, LoginAttempt, WebSession, WebUser
 from benefits.web.permissions import allowed, check_roles
 from benefits.web.settings import WebSettings
@@ -137,7 +137,7 @@ class Accounts:
         pii: bool = False,
         by: str = "system",
     ) -> WebUser:
-        """Create a user (audited). Raises InvalidInput for a taken name or weak password.
+        """Create a user (audited): Conflict for a taken name, InvalidInput for a weak password.
 
         Example:
             >>> accounts.create_user("wang.fang", "a long secret", ["officer"])  # doctest: +SKIP
@@ -148,7 +148,7 @@ class Accounts:
         now = self.db.now()
         with self.db.transaction() as s:
             if s.execute(select(WebUser).where(WebUser.username == name)).scalar_one_or_none():
-                raise InvalidInput(f"user name {name!r} is taken")
+                raise Conflict(f"user name {name!r} is taken")
             user = WebUser(
                 username=name,
                 display_name=(display_name or name).strip()[:128],
@@ -193,7 +193,7 @@ class Accounts:
                 user.pii = bool(pii)
             if active is not None:
                 if not active and username == by:
-                    raise InvalidInput("you cannot deactivate your own account")
+                    raise Conflict("you cannot deactivate your own account")
                 user.active = bool(active)
             changed_password = False
             if password:

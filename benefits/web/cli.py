@@ -83,6 +83,7 @@ def serve(
     """Start the officers' and auditors' web application (FastAPI + uvicorn)."""
     import uvicorn
 
+    from benefits.months import MonthError
     from benefits.resources import default_data_folder
     from benefits.web.app import create_app
 
@@ -112,7 +113,11 @@ def serve(
             typer.echo(f"  {u.username:<9} {u.password}   {'+'.join(u.roles):<16}"
                        f"{' pii' if u.pii else '    '}  {u.note}")  # fmt: skip
         typer.echo("")
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except MonthError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
     if app.state.ctx.accounts.count_users() == 0:
         typer.echo("No accounts yet: create the first one with "
                    "`benefits users add NAME --role admin`.", err=True)  # fmt: skip

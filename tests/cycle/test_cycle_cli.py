@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from cycle_helpers import deliver, make_settings, write_config
 from typer.testing import CliRunner
 
 from benefits.cycle.cli import cycle_app, scheduler
+from benefits.period import BenefitMonth
 
 runner = CliRunner()
 
@@ -65,12 +67,19 @@ def test_exit_codes_and_refusals(app: typer.Typer, sqlite_url: str, tmp_path: Pa
     settings = make_settings(tmp_path, sqlite_url, first_month="2100-01")
     config = str(write_config(tmp_path, settings))
     base = ["--config", config, "--db", sqlite_url]
-    waiting = runner.invoke(app, ["cycle", "run", "--month", "2099-12", *base])
+    today = dt.datetime.now(dt.UTC).date()
+    next_month = BenefitMonth(today.year, today.month).shift(1).label  # deadline still ahead
+    waiting = runner.invoke(app, ["cycle", "run", "--month", next_month, *base])
     assert waiting.exit_code == 3 and "no delivery" in waiting.output
     refused = runner.invoke(app, ["cycle", "run", "--accept-gate", "ok", *base])
     assert refused.exit_code == 2 and "needs --by" in refused.output
     bad_month = runner.invoke(app, ["cycle", "run", "--month", "2025-13", *base])
     assert bad_month.exit_code == 2 and "2025-01" in bad_month.output
+    for month in ("1900-01", "2100-01", "9999-12"):  # issue 11.4: the sweep's range, exit 2
+        outside = runner.invoke(app, ["cycle", "run", "--month", month, *base])
+        assert outside.exit_code == 2, outside.output
+        assert (f"month {month} is outside the months this rule pack can sweep (2023-02 … "
+                in " ".join(outside.output.split()))  # fmt: skip
     nothing = runner.invoke(app, ["cycle", "catch-up", *base])
     assert nothing.exit_code == 0 and "no month is due" in nothing.output
     bad = tmp_path / "bad.toml"

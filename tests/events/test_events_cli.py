@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from events_helpers import PACK, event
+from freezegun import freeze_time
 from typer.testing import CliRunner
 
 from benefits.events.cli import default_month, events_app
@@ -118,3 +119,21 @@ def test_default_month_is_the_month_after_the_newest_event() -> None:
     assert default_month(lines) == "2025-04"
     assert default_month(["junk"]) is None
     assert PACK.version  # the bundled pack is the one used
+
+
+@freeze_time("2025-03-10")
+def test_months_outside_the_range_and_no_month_exit_2(tmp_path: Path) -> None:
+    """Issue 11.4: the same range and message as `benefits sweep`; no substitute month."""
+    file = events_file(tmp_path, DEATH)
+    for month in ("1900-01", "2023-01", "2100-01", "9999-12"):
+        result = runner.invoke(events_app, ["apply", "--data", str(delivery(tmp_path)),
+                                            "--month", month, "--in-process", str(file)])
+        assert result.exit_code == 2, result.output
+        assert (f"month {month} is outside the months this rule pack can sweep "
+                "(2023-02 … 2026-03)") in " ".join(result.output.split())  # fmt: skip
+    refused_only = events_file(tmp_path, "{not json")
+    result = runner.invoke(events_app, ["apply", "--data", str(delivery(tmp_path)),
+                                        "--in-process", str(refused_only)])
+    assert result.exit_code == 2
+    assert "no valid event to apply; give --month" in " ".join(result.output.split())
+    assert "unknown name" not in result.output  # not the 2000-01 substitute's parameter error

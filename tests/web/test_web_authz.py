@@ -52,6 +52,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/admin/tokens"): "users.manage",
     ("POST", "/admin/tokens/{token_id}/revoke"): "users.manage",
     ("GET", "/api/v1/openapi.json"): PUBLIC,
+    ("GET", "/api/v1"): PUBLIC,
     ("GET", "/api/v1/me"): SIGNED_IN,
     ("GET", "/api/v1/dashboard"): "dashboard.view",
     ("GET", "/api/v1/runs"): "runs.view",

@@ -6,14 +6,18 @@ caller holds the ``pii`` grant and asks with ``reveal=true`` (which is audited).
 
 from __future__ import annotations
 
+import copy
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from benefits import __version__
 from benefits.ledger.errors import NotFound
+from benefits.months import DEFAULT_HORIZON, ENV_HORIZON
 from benefits.web.auth import Principal
+from benefits.web.context import WebContext
 from benefits.web.deps import (
     MONTH,
     AlertQuery,
@@ -50,25 +54,61 @@ Admin = Annotated[Principal, Depends(api_require("users.manage"))]
 router = APIRouter(prefix="/api/v1", tags=["v1"])
 
 Ref = Annotated[str, Path(pattern=r"^[0-9a-f]{24}$", description="person reference")]
+USERNAME = r"^[a-z0-9._-]+$"
+TEXT = r"\S"  # at least one character that is not white space
+
+
+class ErrorItem(BaseModel):
+    """One problem with a request: where (``["body", "month"]``) and what."""
+
+    loc: list[str]
+    msg: str
+
+
+class ErrorOut(BaseModel):
+    """The body of every error answer: a message, or a list of problems (invalid input)."""
+
+    detail: str | list[ErrorItem]
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "model": ErrorOut}
+
+
 ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "not signed in / no valid token"},
-    403: {"description": "not allowed (role, pii grant, four eyes, CSRF)"},
-    404: {"description": "not found"},
-    409: {"description": "not possible in the current state"},
-    422: {"description": "invalid input"},
+    401: _error("not signed in / no valid token"),
+    403: _error("not allowed (role, pii grant, four eyes, CSRF)"),
+    404: _error("not found"),
+    409: _error("not possible in the current state (a conflict with what exists)"),
+    422: _error("invalid input: the body, path or query does not match this schema"),
+}
+# Operations with a JSON body: a body that cannot be read as JSON text is a bad request.
+BODY_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS, 400: _error("the body cannot be read (not UTF-8 JSON text)"),
 }
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Request bodies: exact JSON types (no 0 for false, no "1" for 1) and no unknown fields."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
 
 
 class SweepIn(Strict):
-    month: str = Field(pattern=MONTH, examples=["2025-01"])
+    month: str = Field(pattern=MONTH, examples=["2025-01"],
+                       description="a month this rule pack can sweep (see the pattern)")
+
+
+class SweepOut(BaseModel):
+    run_id: int
+    month: str
+    already: bool
+    payable_rows: int
+    payable_total: str
 
 
 class ReasonIn(Strict):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=2000, pattern=TEXT)
 
 
 class ReleaseIn(Strict):
@@ -76,10 +116,37 @@ class ReleaseIn(Strict):
     account: str | None = Field(default=None, max_length=64)  # checked by the ledger
 
 
-class AlertActionIn(Strict):
-    action: str = Field(pattern=r"^(assign|acknowledge|resolve|reopen)$")
-    note: str | None = Field(default=None, max_length=2000)
-    assignee: str | None = Field(default=None, max_length=64)
+Note = Annotated[str | None, Field(max_length=2000)]
+
+
+class AssignIn(Strict):
+    """Assign the alert to an active user (a non-empty user name)."""
+
+    action: Literal["assign"]
+    assignee: str = Field(min_length=2, max_length=64, pattern=USERNAME)
+    note: Note = None
+
+
+class AcknowledgeIn(Strict):
+    action: Literal["acknowledge"]
+    note: Note = None
+
+
+class ResolveIn(Strict):
+    """Resolving needs a note saying what was done."""
+
+    action: Literal["resolve"]
+    note: str = Field(min_length=1, max_length=2000, pattern=TEXT)
+
+
+class ReopenIn(Strict):
+    action: Literal["reopen"]
+    note: Note = None
+
+
+AlertActionIn = Annotated[
+    AssignIn | AcknowledgeIn | ResolveIn | ReopenIn, Body(discriminator="action")
+]
 
 
 class LookupIn(Strict):
@@ -90,7 +157,7 @@ Role = Literal["officer", "approver", "auditor", "admin"]
 
 
 class UserIn(Strict):
-    username: str = Field(min_length=2, max_length=64, pattern=r"^[a-z0-9._-]+$")
+    username: str = Field(min_length=2, max_length=64, pattern=USERNAME)
     password: str = Field(min_length=10, max_length=256)
     roles: list[Role] = Field(default_factory=list, max_length=4)
     display_name: str = Field(default="", max_length=128)
@@ -105,8 +172,14 @@ class UserUpdateIn(Strict):
 
 
 class TokenIn(Strict):
-    name: str = Field(min_length=1, max_length=128)
+    name: str = Field(min_length=1, max_length=128, pattern=TEXT)
     days: int = Field(default=365, ge=1, le=3650)
+
+    @field_validator("days", mode="before")
+    @classmethod
+    def _whole_number(cls, value: Any) -> Any:
+        """JSON Schema counts 30.0 as an integer; a string or a boolean stays refused."""
+        return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def ok(data: Any, status: int = 200) -> JSONResponse:
@@ -130,6 +203,59 @@ def _user(u: Any) -> dict[str, Any]:
             "pii": u.pii, "active": u.active, "created_at": u.created_at}  # fmt: skip
 
 
+def _recorded(ctx: WebContext, month: str | None) -> None:
+    """A month asked for must have a recorded run: never answer with another month's data."""
+    if month is not None and run_service.latest_run(ctx, month) is None:
+        recorded = ", ".join(run_service.months(ctx)[:12]) or "none"
+        raise NotFound(f"no sweep of {month} is recorded (months recorded: {recorded})")
+
+
+SCHEMA_URL = "/api/v1/openapi.json"
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Serve the OpenAPI schema with the sweep body's month pattern narrowed to the months the
+    rule pack can sweep now (regenerated when that range moves with the calendar)."""
+    generate = app.openapi
+    cache: dict[str, dict[str, Any]] = {}
+
+    def openapi() -> dict[str, Any]:
+        span = run_service.sweep_months(app.state.ctx)
+        if span.text not in cache:
+            app.openapi_schema = None
+            schema = copy.deepcopy(generate())
+            month = schema["components"]["schemas"]["SweepIn"]["properties"]["month"]
+            month["pattern"] = span.pattern()
+            month["description"] = (f"a month this rule pack can sweep: {span.text} (its first "
+                                    f"month to the current month + {ENV_HORIZON}, default "
+                                    f"{DEFAULT_HORIZON})")  # fmt: skip
+            cache.clear()
+            cache[span.text] = schema
+        app.openapi_schema = cache[span.text]
+        return cache[span.text]
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+# ----------------------------------------------------------------------------------- root
+
+
+class RootOut(BaseModel):
+    name: str
+    version: str
+    openapi: str
+    authentication: str
+    errors: str
+
+
+@router.get("", response_model=RootOut, summary="Where the schema is; how to authenticate")
+def root() -> JSONResponse:
+    return ok({"name": "benefits JSON API v1", "version": __version__, "openapi": SCHEMA_URL,
+               "authentication": "Authorization: Bearer bnf_… (an API token made by an admin)",
+               "errors": 'every error answers {"detail": "message"} or, for invalid input, '
+                         '{"detail": [{"loc": [...], "msg": "..."}]}'})  # fmt: skip
+
+
 # ------------------------------------------------------------------------------------- me
 
 
@@ -142,6 +268,7 @@ def me(who: Annotated[Principal, Depends(api_principal)]) -> JSONResponse:
 @router.get("/dashboard", responses=ERRORS, summary="Monthly totals, holds, alerts, changes")
 def get_dashboard(ctx: Ctx, who: DashboardViewer,
                   month: Month = None) -> JSONResponse:
+    _recorded(ctx, month)
     view = dashboard.dashboard(ctx, month)
     view.pop("batches", None)
     live = view.pop("live_batch", None)
@@ -164,7 +291,13 @@ def get_run(ctx: Ctx, run_id: Id,
     return ok(run_service.run_detail(ctx, run_id))
 
 
-@router.post("/sweeps", responses=ERRORS, status_code=201,
+@router.post("/sweeps", status_code=201, response_model=SweepOut,
+             responses={**BODY_ERRORS,
+                        200: {"model": SweepOut, "description": "this data was already swept "
+                              "and recorded as `run_id` (`already` is true): nothing new"},
+                        201: {"description": "swept and recorded as a new run"},
+                        422: _error("invalid input, or a month outside the months this rule "
+                                    "pack can sweep (the pack's first month to the horizon)")},
              summary="Sweep a month on the data folder and record the run")
 def post_sweep(ctx: Ctx, body: SweepIn,
                who: SweepRunner) -> JSONResponse:
@@ -238,13 +371,13 @@ def approve(ctx: Ctx, batch_id: Id,
     return ok(_batch(ctx.ledger.approve(batch_id, who.username)))
 
 
-@router.post("/batches/{batch_id}/reject", responses=ERRORS, summary="Reject with a reason")
+@router.post("/batches/{batch_id}/reject", responses=BODY_ERRORS, summary="Reject with a reason")
 def reject(ctx: Ctx, batch_id: Id, body: ReasonIn,
            who: Decider) -> JSONResponse:
     return ok(_batch(ctx.ledger.reject(batch_id, who.username, body.reason)))
 
 
-@router.post("/items/{item_id}/release", responses=ERRORS,
+@router.post("/items/{item_id}/release", responses=BODY_ERRORS,
              summary="Release a held item with a reason (and a corrected account)")
 def release(ctx: Ctx, item_id: Id, body: ReleaseIn,
             who: Preparer) -> JSONResponse:
@@ -255,7 +388,7 @@ def release(ctx: Ctx, item_id: Id, body: ReleaseIn,
 # --------------------------------------------------------------------------------- persons
 
 
-@router.post("/persons/lookup", responses=ERRORS,
+@router.post("/persons/lookup", responses=BODY_ERRORS,
              summary="The reference of a resident ID (IDs never travel in URLs)")
 def lookup(ctx: Ctx, body: LookupIn,
            who: PersonViewer) -> JSONResponse:
@@ -268,6 +401,7 @@ def lookup(ctx: Ctx, body: LookupIn,
 def explanation(ctx: Ctx, ref: Ref,
                 who: PersonViewer,
                 month: Month = None, reveal: bool = False) -> JSONResponse:
+    _recorded(ctx, month)
     id_no = ctx.directory.resolve(ref)
     if id_no is None:
         ctx.know_all()
@@ -301,12 +435,13 @@ def get_alert(ctx: Ctx, alert_id: Id,
                            "assignee": e.assignee, "note": e.note} for e in events]})  # fmt: skip
 
 
-@router.post("/alerts/{alert_id}/actions", responses=ERRORS,
+@router.post("/alerts/{alert_id}/actions", responses=BODY_ERRORS,
              summary="Assign, acknowledge, resolve (note required) or reopen")
 def alert_action(ctx: Ctx, alert_id: Id, body: AlertActionIn,
                  who: AlertWorker) -> JSONResponse:
+    assignee = body.assignee if isinstance(body, AssignIn) else None
     alert = alert_service.act(ctx, alert_id, body.action, who.username, note=body.note,
-                              assignee=body.assignee)  # fmt: skip
+                              assignee=assignee)  # fmt: skip
     return ok(alert_service.alert_view(alert, ctx.directory.ref(alert.id_no)))
 
 
@@ -351,7 +486,7 @@ def list_users(ctx: Ctx,
     return ok({"users": [_user(u) for u in ctx.accounts.users()]})
 
 
-@router.post("/users", responses=ERRORS, status_code=201, summary="Create a user (admin)")
+@router.post("/users", responses=BODY_ERRORS, status_code=201, summary="Create a user (admin)")
 def create_user(ctx: Ctx, body: UserIn,
                 who: Admin) -> JSONResponse:
     user = ctx.accounts.create_user(body.username, body.password, body.roles,
@@ -360,7 +495,8 @@ def create_user(ctx: Ctx, body: UserIn,
     return ok(_user(user), status=201)
 
 
-@router.post("/users/{username}", responses=ERRORS, summary="Change roles, grant, state (admin)")
+@router.post("/users/{username}", responses=BODY_ERRORS,
+             summary="Change roles, grant, state (admin)")
 def update_user(ctx: Ctx, username: Annotated[str, Path(max_length=64)], body: UserUpdateIn,
                 who: Admin) -> JSONResponse:
     user = ctx.accounts.update_user(username, by=who.username, roles=body.roles, pii=body.pii,
@@ -368,7 +504,7 @@ def update_user(ctx: Ctx, username: Annotated[str, Path(max_length=64)], body: U
     return ok(_user(user))
 
 
-@router.post("/users/{username}/tokens", responses=ERRORS, status_code=201,
+@router.post("/users/{username}/tokens", responses=BODY_ERRORS, status_code=201,
              summary="Create an API token for a user; the token is shown once (admin)")
 def create_token(ctx: Ctx, username: Annotated[str, Path(max_length=64)], body: TokenIn,
                  who: Admin) -> JSONResponse:

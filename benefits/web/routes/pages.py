@@ -447,6 +447,7 @@ def runs_page(request: Request, ctx: Ctx,
     """Sweep history with counts and hashes, and the form to run a sweep."""
     return render(request, "runs.html", {
         "runs": run_service.run_rows(ctx), "suggested": run_service.suggested_month(ctx),
+        "span": run_service.sweep_months(ctx),
         "data": str(ctx.settings.data), "nav": "runs"})  # fmt: skip
 
 

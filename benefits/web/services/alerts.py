@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from benefits.idcard import mask_id
 from benefits.ledger import audit
 from benefits.ledger.bulk import bulk_insert
-from benefits.ledger.errors import InvalidInput, NotFound
+from benefits.ledger.errors import Conflict, InvalidInput, NotFound
 from benefits.ledger.models import SweepRun
 from benefits.web.context import WebContext
 from benefits.web.format import mask_ids_in_text
@@ -375,10 +375,10 @@ def act(
         if assignee is None:
             raise InvalidInput("choose who the alert is assigned to")
         if assignee not in ctx.accounts.user_names():
-            raise InvalidInput(f"there is no active user {assignee!r}")
+            raise Conflict(f"there is no active user {assignee!r}")
         if assignee not in ctx.accounts.user_names("alerts.work"):
             workers = ", ".join(sorted(roles_with("alerts.work")))
-            raise InvalidInput(f"{assignee} cannot work alerts: only a user with the role "
+            raise Conflict(f"{assignee} cannot work alerts: only a user with the role "
                                f"{workers} can be assigned one")  # fmt: skip
     now = ctx.db.now()
     with ctx.db.transaction() as s:
@@ -390,17 +390,17 @@ def act(
             alert.assignee = assignee
         elif action == "acknowledge":
             if alert.status != ALERT_OPEN:
-                raise InvalidInput(f"alert {alert_id} is {alert.status}: only an open alert "
+                raise Conflict(f"alert {alert_id} is {alert.status}: only an open alert "
                                    "can be acknowledged")  # fmt: skip
             alert.status = ALERT_ACKNOWLEDGED
             alert.assignee = alert.assignee or by
         elif action == "resolve":
             if alert.status == ALERT_RESOLVED:
-                raise InvalidInput(f"alert {alert_id} is already resolved")
+                raise Conflict(f"alert {alert_id} is already resolved")
             alert.status = ALERT_RESOLVED
         elif action == "reopen":
             if alert.status != ALERT_RESOLVED:
-                raise InvalidInput(f"alert {alert_id} is not resolved")
+                raise Conflict(f"alert {alert_id} is not resolved")
             alert.status = ALERT_OPEN
         alert.updated_by, alert.updated_at = by, now
         s.add(WebAlertEvent(alert_id=alert.id, at=now, actor=by, action=action,

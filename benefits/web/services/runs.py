@@ -22,22 +22,22 @@ from benefits.ledger import runs as ledger_runs
 from benefits.ledger.errors import InvalidInput, NotFound
 from benefits.ledger.models import OPEN_STATUSES, Batch, SweepRun
 from benefits.ledger.runs import ImportResult
+from benefits.months import MonthError, MonthRange, check_sweep_month, sweep_range
 from benefits.web.context import WebContext
 from benefits.web.services import alerts as alert_service
 
-MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+def sweep_months(ctx: WebContext) -> MonthRange:
+    """The months a sweep may cover now (the rule pack's first month to the horizon)."""
+    return sweep_range(ctx.pack, ctx.db.now().date())
 
 
-def check_month(month: str | None) -> str:
-    """A valid YYYY-MM month, or InvalidInput.
-
-    >>> check_month("2025-01")
-    '2025-01'
-    """
-    value = (month or "").strip()
-    if not MONTH_RE.match(value):
-        raise InvalidInput(f"month must look like 2025-01, got {value!r}")
-    return value
+def check_month(ctx: WebContext, month: str | None) -> str:
+    """A month the rule pack can sweep now, or InvalidInput with one clear message."""
+    try:
+        return check_sweep_month(month or "", ctx.pack, ctx.db.now().date()).label
+    except MonthError as exc:
+        raise InvalidInput(str(exc)) from exc
 
 
 def months(ctx: WebContext) -> list[str]:
@@ -182,7 +182,7 @@ def start_sweep(ctx: WebContext, month: str, by: str) -> ImportResult:
     from benefits.rulebook import default_rules_folder, pack_digest
     from benefits.sweep import run_sweep
 
-    month = check_month(month)
+    month = check_month(ctx, month)
     delivery = ctx.settings.delivery_for(month)
     inputs = ledger_runs.delivery_inputs(delivery)
     rules = Path(ctx.settings.rules or default_rules_folder())
