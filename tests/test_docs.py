@@ -171,6 +171,8 @@ TYPE_WORDS = {
     "text": "text",
     "code": "code",
     "district": "district",
+    "community": "community code",
+    "account": "account number",
     "date": "date",
     "month": "month",
     "money": "money",
