@@ -38,6 +38,9 @@ QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
 }
 
 FULL_WIDTH_DIGIT = "[０-９]"
+# A zero written with a minus sign (`-0`, `-0.0`, `-0.00`) is zero, not negative: legacy
+# exports write it for an empty balance (data contract, "Money").
+MINUS_ZERO = r"^-(0+(\.0*)?)$"
 MAX_MONEY_DIGITS = 13  # integer part; keeps fen within Int64 with room for arithmetic
 
 
@@ -269,9 +272,15 @@ REASONS: dict[str, str] = {
 }
 
 
+def _cell(column: Column) -> pl.Expr:
+    """The column's text as checked and typed: money loses the sign of a minus zero."""
+    s = pl.col(column.name)
+    return s.str.replace(MINUS_ZERO, "$1") if column.kind == "money" else s
+
+
 def _problem(column: Column) -> pl.Expr:
     """The reason code of the first failing check of a column, or null when acceptable."""
-    s = pl.col(column.name)
+    s = _cell(column)
     checks: list[tuple[pl.Expr, str]] = []
     kind = column.kind
     if kind == "id":
@@ -314,7 +323,7 @@ def _problem(column: Column) -> pl.Expr:
 
 def _typed(column: Column) -> pl.Expr:
     """The typed value of a column whose checks passed."""
-    s = pl.col(column.name)
+    s = _cell(column)
     kind = column.kind
     if kind in ("id", "ref_id"):
         e = s.str.to_uppercase()
