@@ -99,12 +99,13 @@ def test_month_killed_at_every_phase_then_rerun(
             assert ledger.verify_audit().ok
         killed(fig, benefits(*imp, crash_at="import:committed"), "import:committed")
         again = ok(fig, benefits(*imp))
-        assert "was already recorded as run 1" in again.stdout
+        (run,) = ledger.runs()  # PostgreSQL ids skip the numbers of rolled-back inserts
+        assert f"was already recorded as run {run.id}:" in again.stdout
         after_import = counts(ledger)
         assert after_import["runs"] == 1 and after_import["entitlements"] == month.payable
 
         # --- batch create -----------------------------------------------------------------
-        create = ["batch", "create", "--run", "1", "--by", ALICE, *db]
+        create = ["batch", "create", "--run", str(run.id), "--by", ALICE, *db]
         for point in ["create:batch_claimed", *bulk_points(month.payable), "create:db_mid"]:
             killed(fig, benefits(*create, crash_at=point), point)
             assert counts(ledger) == after_import, point
@@ -114,24 +115,26 @@ def test_month_killed_at_every_phase_then_rerun(
         fig.run(refused)
         fig.refused += 1
         assert refused.returncode == 2 and "Traceback" not in refused.output
-        assert "one open batch at a time" in refused.stderr and "batch 1" in refused.stderr
+        (batch,) = ledger.batches()
+        assert batch.status == "draft" and batch.item_count == month.payable
+        assert "one open batch at a time" in refused.stderr
+        assert f"batch {batch.id}" in refused.stderr
         assert len(refused.stderr.strip().splitlines()) == 1
-        assert [(b.id, b.status) for b in ledger.batches()] == [(1, "draft")]
-        assert ledger.batch(1).batch.item_count == month.payable
         assert item_keys(ledger) == payable_keys(month)  # no item missing
         assert duplicates(ledger) == 0
 
-        ledger.submit(1, by=ALICE)
-        ledger.approve(1, by=BOB)
+        b = batch.id
+        ledger.submit(b, by=ALICE)
+        ledger.approve(b, by=BOB)
 
         # --- batch export -----------------------------------------------------------------
         bank = tmp_path / "bank" / "2025-01.csv"
-        export = ["batch", "export", "1", "--to", str(bank), "--by", CAROL, *db]
-        pending = item_states(ledger, 1)
+        export = ["batch", "export", str(b), "--to", str(bank), "--by", CAROL, *db]
+        pending = item_states(ledger, b)
         for point in ["export:file_written", "export:file_renamed", "export:db_mid"]:
             killed(fig, benefits(*export, crash_at=point), point)
-            assert ledger.batch(1).batch.status == "approved", point
-            assert item_states(ledger, 1) == pending
+            assert ledger.batch(b).batch.status == "approved", point
+            assert item_states(ledger, b) == pending
             assert counts(ledger)["bank_files"] == 0
             assert ledger.verify_audit().ok
         killed(fig, benefits(*export, crash_at="export:committed"), "export:committed")
@@ -140,29 +143,29 @@ def test_month_killed_at_every_phase_then_rerun(
         assert "already exported: identical file written again" in again.stdout
         assert bank.read_bytes() == first  # one bank file, the very same bytes
         assert [p.name for p in bank.parent.iterdir()] == [bank.name]  # no temp file left
-        detail = ledger.batch(1)
+        detail = ledger.batch(b)
         assert detail.batch.status == "exported"
         assert detail.bank_file_sha256 == sha256_hex(first)
         lines = bank_lines(bank)
         refs = [parse_reference(line[3]) for line in lines]
-        assert len(lines) == pending["pending"] == item_states(ledger, 1)["sent"]
+        assert len(lines) == pending["pending"] == item_states(ledger, b)["sent"]
         assert len(set(refs)) == len(refs)  # no payment twice in the file
         exports = [e for e in ledger.audit_entries(200) if e.action == "batch.export"]
         assert len(exports) == 1
 
         # --- batch reconcile --------------------------------------------------------------
         ret = write_return(bank, tmp_path / "return.csv", failed={0: "account closed", 7: "frozen"})
-        rec = ["batch", "reconcile", "1", "--file", str(ret), "--by", CAROL, *db]
+        rec = ["batch", "reconcile", str(b), "--file", str(ret), "--by", CAROL, *db]
         for point in ["reconcile:db_mid"]:
             killed(fig, benefits(*rec, crash_at=point), point)
-            assert ledger.batch(1).batch.status == "exported"
-            assert item_states(ledger, 1).get("sent") == len(lines)
+            assert ledger.batch(b).batch.status == "exported"
+            assert item_states(ledger, b).get("sent") == len(lines)
             assert counts(ledger)["returns"] == 0
         killed(fig, benefits(*rec, crash_at="reconcile:committed"), "reconcile:committed")
         again = ok(fig, benefits(*rec))
         assert "was already applied" in again.stdout
-        assert ledger.batch(1).batch.status == "reconciled"
-        states = item_states(ledger, 1)
+        assert ledger.batch(b).batch.status == "reconciled"
+        states = item_states(ledger, b)
         assert states.get("paid") == len(lines) - 2 and "sent" not in states
         assert counts(ledger)["returns"] == 1
 
@@ -171,7 +174,7 @@ def test_month_killed_at_every_phase_then_rerun(
         assert "Traceback" not in verify.output
         fig.duplicates = duplicates(ledger)
         fig.missing = len(payable_keys(month) - item_keys(ledger))
-        fig.items = ledger.batch(1).batch.item_count
+        fig.items = ledger.batch(b).batch.item_count
         assert fig.duplicates == 0 and fig.missing == 0
         assert counts(ledger)["runs"] == 1 and counts(ledger)["batches"] == 1
         assert fig.kills >= 12
