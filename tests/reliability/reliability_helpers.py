@@ -9,7 +9,11 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy import func, select
+
+from benefits.ledger import Ledger
 from benefits.ledger.faults import ENV as CRASH_ENV
+from benefits.ledger.models import BankFile, BankReturn, Batch, BatchItem, RunEntitlement, SweepRun
 
 PERSONS = int(os.environ.get("BENEFITS_RELIABILITY_PERSONS", "100000"))
 REPORT = os.environ.get("BENEFITS_RELIABILITY_REPORT")
@@ -117,3 +121,25 @@ class Month:
     data: Path
     out: Path
     payable: int  # pay + credit entitlements (held included)
+
+
+def counts(ledger: Ledger) -> dict[str, int]:
+    """Rows of each ledger table that a crash could leave half-written."""
+    with ledger.db.transaction() as s:
+        return {
+            name: s.execute(select(func.count()).select_from(model)).scalar_one()
+            for name, model in (("runs", SweepRun), ("entitlements", RunEntitlement),
+                                ("batches", Batch), ("items", BatchItem),
+                                ("bank_files", BankFile), ("returns", BankReturn))
+        }  # fmt: skip
+
+
+def duplicates(ledger: Ledger) -> int:
+    """Live payments beyond the first per person × policy × month (the invariant: 0)."""
+    with ledger.db.transaction() as s:
+        rows = s.execute(
+            select(func.count())
+            .where(BatchItem.kind == "payment", BatchItem.voided.is_(False))
+            .group_by(BatchItem.id_no, BatchItem.policy_id, BatchItem.month)
+        ).all()
+    return sum(r[0] - 1 for r in rows)

@@ -15,41 +15,19 @@ import csv
 from pathlib import Path
 
 from ledger_helpers import ALICE, BOB, CAROL, bank_lines, write_return
-from reliability_helpers import Figures, Month, Proc, benefits
-from sqlalchemy import func, select
+from reliability_helpers import Figures, Month, Proc, benefits, counts, duplicates
+from sqlalchemy import select
 from test_ledger_crash import item_states
 
 from benefits.ledger import Ledger
 from benefits.ledger.bankfile import parse_reference, sha256_hex
 from benefits.ledger.bulk import BULK_CHUNK
-from benefits.ledger.models import BankFile, BankReturn, Batch, BatchItem, RunEntitlement, SweepRun
+from benefits.ledger.models import BatchItem
 
 
 def bulk_points(rows: int) -> list[str]:
     """`bulk:rows:n` for the first two chunks a bulk insert of `rows` rows completes."""
     return [f"bulk:rows:{n}" for n in range(1, min(2, rows // BULK_CHUNK) + 1)]
-
-
-def counts(ledger: Ledger) -> dict[str, int]:
-    """Rows of each ledger table that a crash could leave half-written."""
-    with ledger.db.transaction() as s:
-        return {
-            name: s.execute(select(func.count()).select_from(model)).scalar_one()
-            for name, model in (("runs", SweepRun), ("entitlements", RunEntitlement),
-                                ("batches", Batch), ("items", BatchItem),
-                                ("bank_files", BankFile), ("returns", BankReturn))
-        }  # fmt: skip
-
-
-def duplicates(ledger: Ledger) -> int:
-    """Live payments beyond the first per person × policy × month (the invariant: 0)."""
-    with ledger.db.transaction() as s:
-        rows = s.execute(
-            select(func.count())
-            .where(BatchItem.kind == "payment", BatchItem.voided.is_(False))
-            .group_by(BatchItem.id_no, BatchItem.policy_id, BatchItem.month)
-        ).all()
-    return sum(r[0] - 1 for r in rows)
 
 
 def payable_keys(month: Month) -> set[tuple[str, str]]:

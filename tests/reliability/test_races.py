@@ -7,8 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ledger_helpers import ALICE, BOB, CAROL, bank_lines
-from reliability_helpers import Figures, Month, Proc, finish, start
-from test_crash_month import counts, duplicates
+from reliability_helpers import Figures, Month, Proc, counts, duplicates, finish, start
 from test_ledger_crash import item_states
 
 from benefits.ledger import Ledger
