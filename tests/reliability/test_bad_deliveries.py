@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from reliability_helpers import MONTH, benefits
+from reliability_helpers import MONTH, Figures, benefits
 
 TEN_MB = 10 * 1024 * 1024
 
@@ -116,15 +116,18 @@ REFUSED: dict[str, tuple[str, Callable[[Path], None], str]] = {
 
 
 @pytest.mark.parametrize("case", list(REFUSED))
-def test_unusable_delivery_exits_2_with_one_line(clean: Path, tmp_path: Path, case: str) -> None:
+def test_unusable_delivery_exits_2_with_one_line(
+    clean: Path, tmp_path: Path, case: str, figures: Figures
+) -> None:
     file, breaks, words = REFUSED[case]
     folder = tmp_path / "extracts"
     shutil.copytree(clean, folder)
     breaks(folder)
-    proc = benefits("sweep", "--data", str(folder), "--month", MONTH, "--out",
-                    str(tmp_path / "out"), "--quiet")  # fmt: skip
+    proc = figures.run(benefits("sweep", "--data", str(folder), "--month", MONTH, "--out",
+                                str(tmp_path / "out"), "--quiet"))  # fmt: skip
     assert "Traceback" not in proc.output, proc.output
     assert proc.returncode == 2, proc.output
+    figures.refused += 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith(f"error: {file}: "), lines[0]
@@ -132,9 +135,9 @@ def test_unusable_delivery_exits_2_with_one_line(clean: Path, tmp_path: Path, ca
     assert not (tmp_path / "out" / "summary.json").exists()
 
 
-def _sweep_ok(folder: Path, out: Path) -> tuple[dict, pl.DataFrame]:
-    proc = benefits("sweep", "--data", str(folder), "--month", MONTH, "--out", str(out),
-                    "--quiet", "--no-traces")  # fmt: skip
+def _sweep_ok(folder: Path, out: Path, figures: Figures) -> tuple[dict, pl.DataFrame]:
+    proc = figures.run(benefits("sweep", "--data", str(folder), "--month", MONTH, "--out", str(out),
+                    "--quiet", "--no-traces"))  # fmt: skip
     assert "Traceback" not in proc.output, proc.output
     assert proc.returncode == 0, proc.output
     summary = json.loads((out / "summary.json").read_text("utf-8"))
@@ -145,20 +148,24 @@ def _sweep_ok(folder: Path, out: Path) -> tuple[dict, pl.DataFrame]:
     return summary, quarantine
 
 
-def test_file_cut_mid_row_quarantines_the_broken_row(clean: Path, tmp_path: Path) -> None:
+def test_file_cut_mid_row_quarantines_the_broken_row(
+    clean: Path, tmp_path: Path, figures: Figures
+) -> None:
     folder = tmp_path / "extracts"
     shutil.copytree(clean, folder)
     data = _csv(folder, "persons")
     rows = data.count(b"\n") - 1
     cut = data[: data.rindex(b"\n", 0, len(data) - 1) + 1 + 25]  # 25 bytes of the last row
     (folder / "persons.csv").write_bytes(cut)
-    summary, q = _sweep_ok(folder, tmp_path / "out")
+    summary, q = _sweep_ok(folder, tmp_path / "out", figures)
     assert summary["tables"]["persons"]["read"] == rows
     last = q.filter((pl.col("table") == "persons") & (pl.col("row") == str(rows)))
     assert last.height == 1 and last["code"][0] in ("required", "id_format", "id_length")
 
 
-def test_ten_megabyte_cells_quarantine_their_rows(clean: Path, tmp_path: Path) -> None:
+def test_ten_megabyte_cells_quarantine_their_rows(
+    clean: Path, tmp_path: Path, figures: Figures
+) -> None:
     folder = tmp_path / "extracts"
     shutil.copytree(clean, folder)
     with open(folder / "persons.csv", newline="", encoding="utf-8") as fh:
@@ -169,7 +176,7 @@ def test_ten_megabyte_cells_quarantine_their_rows(clean: Path, tmp_path: Path) -
     with open(folder / "persons.csv", "w", newline="", encoding="utf-8") as fh:
         csv.writer(fh, lineterminator="\n").writerows(rows)
     out = tmp_path / "out"
-    _, q = _sweep_ok(folder, out)
+    _, q = _sweep_ok(folder, out, figures)
     big = q.filter(pl.col("code") == "cell_too_long")
     assert big.select("table", "row", "field").rows() == [
         ("persons", "3", "name"), ("persons", "5", "id_no"),
@@ -180,14 +187,16 @@ def test_ten_megabyte_cells_quarantine_their_rows(clean: Path, tmp_path: Path) -
         assert f.stat().st_size < 2 * 1024 * 1024, f.name
 
 
-def test_wrong_scalar_types_in_parquet_are_quarantined(clean: Path, tmp_path: Path) -> None:
+def test_wrong_scalar_types_in_parquet_are_quarantined(
+    clean: Path, tmp_path: Path, figures: Figures
+) -> None:
     """A date delivered as an integer (20240101) is a bad date in every row, not a crash."""
     folder = tmp_path / "extracts"
     shutil.copytree(clean, folder)
     deaths = pl.read_csv(folder / "deaths.csv", infer_schema=False)
     _parquet(folder, "deaths", lambda d: d.with_columns(
         pl.col("death_date").str.replace_all("-", "").cast(pl.Int64)))  # fmt: skip
-    summary, q = _sweep_ok(folder, tmp_path / "out")
+    summary, q = _sweep_ok(folder, tmp_path / "out", figures)
     t = summary["tables"]["deaths"]
     assert (t["read"], t["quarantined"]) == (deaths.height, deaths.height)
     assert set(q.filter(pl.col("table") == "deaths")["code"]) == {"bad_date"}
@@ -195,13 +204,13 @@ def test_wrong_scalar_types_in_parquet_are_quarantined(clean: Path, tmp_path: Pa
 
 @pytest.mark.parametrize("content", ["header only", "empty"])
 def test_other_table_empty_or_header_only_is_an_empty_table(
-    clean: Path, tmp_path: Path, content: str
+    clean: Path, tmp_path: Path, content: str, figures: Figures
 ) -> None:
     folder = tmp_path / "extracts"
     shutil.copytree(clean, folder)
     data = _csv(folder, "deaths").split(b"\n")[0] + b"\n" if content == "header only" else b""
     (folder / "deaths.csv").write_bytes(data)
-    summary, _ = _sweep_ok(folder, tmp_path / "out")
+    summary, _ = _sweep_ok(folder, tmp_path / "out", figures)
     t = summary["tables"]["deaths"]
     assert (t["read"], t["accepted"], t["quarantined"]) == (0, 0, 0)
     if content == "empty":
