@@ -45,7 +45,7 @@ MINUS_ZERO = r"^-(0+(\.0*)?)$"
 MAX_MONEY_DIGITS = 13  # integer part; keeps fen within Int64 with room for arithmetic
 MAX_CELL_CHARS = 1000  # no value of the contract comes near; a longer cell is a broken row
 MAX_ID_ECHO = 40  # an over-long id_no is cut to this many characters in the quarantine
-CONTROL_BYTES = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"  # never in CSV text; tab, CR, LF are
+CONTROL_BYTES = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"  # never in CSV text (tab, CR, LF excepted)
 
 
 def first_line(exc: BaseException) -> str:
