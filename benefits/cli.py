@@ -70,7 +70,7 @@ def sweep(
         _error_line(str(exc))
         raise typer.Exit(2) from exc
     except OSError as exc:  # e.g. the output folder cannot be written
-        _error_line(f"{exc.filename or out}: {exc.strerror or exc}")
+        _error_line(f"cannot write the outputs to {exc.filename or out}: {exc.strerror or exc}")
         raise typer.Exit(2) from exc
     if not quiet:
         _print_summary(result.summary)

@@ -215,3 +215,18 @@ def test_other_table_empty_or_header_only_is_an_empty_table(
     assert (t["read"], t["accepted"], t["quarantined"]) == (0, 0, 0)
     if content == "empty":
         assert "empty" in t["note"]
+
+
+def test_output_folder_that_is_a_file_exits_2_with_one_line(
+    clean: Path, tmp_path: Path, figures: Figures
+) -> None:
+    out = tmp_path / "out"
+    out.write_text("not a folder", "utf-8")
+    proc = figures.run(benefits("sweep", "--data", str(clean), "--month", MONTH, "--out",
+                                str(out), "--quiet"))  # fmt: skip
+    assert "Traceback" not in proc.output, proc.output
+    assert proc.returncode == 2
+    figures.refused += 1
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("error: cannot write the outputs to ") and "out" in line
+
