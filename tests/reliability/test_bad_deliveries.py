@@ -190,15 +190,18 @@ def test_ten_megabyte_cells_quarantine_their_rows(
 def test_wrong_scalar_types_in_parquet_are_quarantined(
     clean: Path, tmp_path: Path, figures: Figures
 ) -> None:
-    """A date delivered as an integer (20240101) is a bad date in every row, not a crash."""
+    """A date delivered as an integer (20240101) is a bad date in every row, not a crash; an
+    extra column of a list type is ignored like any extra column."""
     folder = tmp_path / "extracts"
     shutil.copytree(clean, folder)
     deaths = pl.read_csv(folder / "deaths.csv", infer_schema=False)
     _parquet(folder, "deaths", lambda d: d.with_columns(
-        pl.col("death_date").str.replace_all("-", "").cast(pl.Int64)))  # fmt: skip
+        pl.col("death_date").str.replace_all("-", "").cast(pl.Int64),
+        pl.concat_list("source").alias("tags")))  # fmt: skip
     summary, q = _sweep_ok(folder, tmp_path / "out", figures)
     t = summary["tables"]["deaths"]
     assert (t["read"], t["quarantined"]) == (deaths.height, deaths.height)
+    assert t["extra_columns"] == ["tags"]
     assert set(q.filter(pl.col("table") == "deaths")["code"]) == {"bad_date"}
 
 
