@@ -27,3 +27,4 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/ledger.py
 	$(BIN)/python benchmarks/web.py
 	$(BIN)/python benchmarks/events.py
+	$(BIN)/python benchmarks/reliability.py

@@ -76,10 +76,22 @@ def sweep(
                 data, month, out=out, pack=pack, write_traces=traces, progress=progress
             )
     except BenefitsError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        _error_line(str(exc))
+        raise typer.Exit(2) from exc
+    except OSError as exc:  # e.g. the output folder cannot be written
+        _error_line(f"cannot write the outputs to {exc.filename or out}: {exc.strerror or exc}")
         raise typer.Exit(2) from exc
     if not quiet:
         _print_summary(result.summary)
+
+
+def _error_line(message: str) -> None:
+    """Print an error as exactly one line on stderr: never wrapped, never read as markup."""
+    from rich.markup import escape
+
+    console.print(
+        f"[bold red]error:[/] {escape(' '.join(message.split()))}", soft_wrap=True, highlight=False
+    )
 
 
 def _print_summary(summary: dict) -> None:

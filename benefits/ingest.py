@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +40,21 @@ QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
 }
 
 FULL_WIDTH_DIGIT = "[０-９]"
+# A zero written with a minus sign (`-0`, `-0.0`, `-0.00`) is zero, not negative: legacy
+# exports write it for an empty balance (data contract, "Money").
+MINUS_ZERO = r"^-(0+(\.0*)?)$"
 MAX_MONEY_DIGITS = 13  # integer part; keeps fen within Int64 with room for arithmetic
+MAX_CELL_CHARS = 1000  # no value of the contract comes near; a longer cell is a broken row
+MAX_ID_ECHO = 40  # an over-long id_no is cut to this many characters in the quarantine
+CONTROL_BYTES = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"  # never in CSV text (tab, CR, LF excepted)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message (library errors run to pages)."""
+    for line in str(exc).splitlines():
+        if line.strip():
+            return line.strip()
+    return type(exc).__name__
 
 
 @dataclass
@@ -169,7 +184,10 @@ def load_table(folder: Path, table: Table) -> tuple[LoadedTable, pl.DataFrame]:
         if table.name == "persons":
             raise IngestError(f"persons.csv or persons.parquet is required in {folder}")
         return LoadedTable(table.name, empty_frame(table)), _empty_quarantine()
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise IngestError(f"{path.name}: cannot be read ({exc.strerror or exc})") from exc
     loaded = LoadedTable(
         table.name,
         empty_frame(table),
@@ -177,15 +195,57 @@ def load_table(folder: Path, table: Table) -> tuple[LoadedTable, pl.DataFrame]:
         format=path.suffix.lstrip("."),
         sha256=hashlib.sha256(data).hexdigest(),
     )
-    if path.suffix == ".csv":
-        raw, loaded.encoding = read_csv_text(data, path)
-    else:
-        raw = read_parquet_text(data, path, table)
-    return validate(raw, table, loaded, path)
+    if not data.strip():
+        if table.name == "persons":
+            raise IngestError(
+                f"{path.name}: the file is empty — the sweep cannot run without the persons table"
+            )
+        loaded.error = f"{path.name}: the file is empty; the table is treated as empty"
+        return loaded, _empty_quarantine()
+    try:
+        if path.suffix == ".csv":
+            raw, loaded.encoding = read_csv_text(data, path)
+        else:
+            raw = read_parquet_text(data, path, table)
+        if table.name == "persons" and raw.height == 0 and raw.width > 0:
+            raise IngestError(
+                f"{path.name}: a header but no data rows — the sweep cannot run without persons"
+            )
+        return validate(raw, table, loaded, path)
+    except IngestError:
+        raise
+    except (pl.exceptions.PolarsError, ValueError, OverflowError) as exc:
+        # A delivery broken in a way no check above foresaw: still one line naming the file.
+        raise IngestError(f"{path.name}: cannot be read: {first_line(exc)}") from exc
+
+
+def _looks_utf16(data: bytes) -> bool:
+    """A UTF-16 byte order mark, or text whose every other byte is NUL (ASCII in UTF-16) and
+    whose other bytes are text."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return True
+    head = data[:4096]
+    even, odd = head[0::2], head[1::2]
+    half = len(head) // 2
+    nuls = sorted((even.count(0), odd.count(0)))
+    if not (half >= 8 and nuls[1] > 0.3 * half and nuls[0] <= 0.01 * half):
+        return False
+    codec = "utf-16-be" if even.count(0) > odd.count(0) else "utf-16-le"
+    # the NULs are the high bytes of ASCII characters; decoded, the whole must read as text
+    return not re.search(CONTROL_BYTES, head[: 2 * half].decode(codec, errors="replace"))
 
 
 def read_csv_text(data: bytes, path: Path) -> tuple[pl.DataFrame, str]:
-    """Decode a CSV file (UTF-8 with/without BOM, else GBK) into an all-text frame."""
+    """Decode a CSV file (UTF-8 with/without BOM, else GBK) into an all-text frame.
+
+    UTF-16 and binary data (NUL or other control bytes) are refused with an error naming the
+    file: decoded as GBK they would become plausible-looking nonsense.
+    """
+    if _looks_utf16(data):
+        raise IngestError(
+            f"{path.name}: UTF-16 text; the data contract accepts UTF-8 (with or without BOM) "
+            "or GBK — save the file as UTF-8"
+        )
     if data.startswith(b"\xef\xbb\xbf"):
         data, encoding = data[3:], "utf-8-sig"
     else:
@@ -200,6 +260,12 @@ def read_csv_text(data: bytes, path: Path) -> tuple[pl.DataFrame, str]:
                     f"{path.name}: neither UTF-8 nor GBK text ({exc.reason} at byte {exc.start})"
                 ) from exc
             encoding = "gbk"
+    control = re.search(CONTROL_BYTES.encode(), data)
+    if control:
+        raise IngestError(
+            f"{path.name}: binary data, not CSV text (control byte "
+            f"0x{control.group()[0]:02x} at byte {control.start()})"
+        )
     if not data.strip():
         return pl.DataFrame(), encoding
     try:
@@ -210,36 +276,63 @@ def read_csv_text(data: bytes, path: Path) -> tuple[pl.DataFrame, str]:
             raise_if_empty=False,
         )
     except pl.exceptions.PolarsError as exc:
-        raise IngestError(f"{path.name}: not a readable CSV file: {exc}") from exc
+        raise IngestError(f"{path.name}: not a readable CSV file: {first_line(exc)}") from exc
     frame.columns = [c.strip().lstrip("\ufeff") for c in frame.columns]
     return frame, encoding
 
 
 def read_parquet_text(data: bytes, path: Path, table: Table) -> pl.DataFrame:
     """Read a Parquet file and render every column as the text a CSV would hold."""
+    if not data.startswith(b"PAR1"):
+        hint = ""
+        if not re.search(CONTROL_BYTES.encode(), data[:4096]):
+            hint = f" — it looks like text: a CSV file is delivered as {path.stem}.csv"
+        raise IngestError(f"{path.name}: not a Parquet file (no PAR1 signature){hint}")
     try:
         frame = pl.read_parquet(io.BytesIO(data))
     except pl.exceptions.PolarsError as exc:
-        raise IngestError(f"{path.name}: not a readable Parquet file: {exc}") from exc
-    exprs = []
+        raise IngestError(f"{path.name}: not a readable Parquet file: {first_line(exc)}") from exc
+    columns: list[pl.Series] = []
     for name, dtype in frame.schema.items():
-        col = pl.col(name)
-        kind = table.by_name[name.strip()].kind if name.strip() in table.by_name else "text"
-        if dtype == pl.String:
-            e = col
-        elif dtype == pl.Date or isinstance(dtype, pl.Datetime):
-            fmt = "%Y-%m" if kind == "month" else "%Y-%m-%d"
-            e = (col.dt.date() if isinstance(dtype, pl.Datetime) else col).dt.strftime(fmt)
-        elif dtype == pl.Boolean:
-            e = pl.when(col).then(pl.lit("true")).when(~col).then(pl.lit("false"))
-        elif dtype.is_float():
-            e = col.cast(pl.String)
-            if kind in ("grade", "id", "ref_id", "code", "district", "community", "account"):
-                e = e.str.replace(r"\.0$", "")
-        else:
-            e = col.cast(pl.String)
-        exprs.append(e.alias(name.strip()))
-    return frame.select(exprs) if exprs else frame
+        expr = _parquet_text(pl.col(name), dtype, name.strip(), table)
+        why = ""
+        if expr is not None:
+            try:
+                columns.append(frame.select(expr).to_series())
+                continue
+            except pl.exceptions.PolarsError as exc:
+                why = f" ({first_line(exc)})"
+        if name.strip() not in table.by_name:  # an ignored extra column: keep only its name
+            columns.append(pl.Series(name.strip(), [None] * frame.height, pl.String))
+            continue
+        raise IngestError(
+            f"{path.name}: column '{name.strip()}' has Parquet type {dtype}, which cannot "
+            f"hold {table.by_name[name.strip()].kind} values — deliver it as text, a date, "
+            f"a boolean or a number{why}"
+        )
+    return pl.DataFrame(columns) if columns else frame
+
+
+def _parquet_text(col: pl.Expr, dtype: pl.DataType, name: str, table: Table) -> pl.Expr | None:
+    """The expression rendering one Parquet column as CSV text, or None for a type that
+    cannot hold a scalar value of the contract (lists, structs, durations, …)."""
+    kind = table.by_name[name].kind if name in table.by_name else "text"
+    if dtype.is_nested() or isinstance(dtype, pl.Duration | pl.Object):
+        return None
+    if dtype == pl.String:
+        e = col
+    elif dtype == pl.Date or isinstance(dtype, pl.Datetime):
+        fmt = "%Y-%m" if kind == "month" else "%Y-%m-%d"
+        e = (col.dt.date() if isinstance(dtype, pl.Datetime) else col).dt.strftime(fmt)
+    elif dtype == pl.Boolean:
+        e = pl.when(col).then(pl.lit("true")).when(~col).then(pl.lit("false"))
+    elif dtype.is_float():
+        e = col.cast(pl.String)
+        if kind in ("grade", "id", "ref_id", "code", "district", "community", "account"):
+            e = e.str.replace(r"\.0$", "")
+    else:
+        e = col.cast(pl.String)
+    return e.alias(name)
 
 
 def _empty_quarantine() -> pl.DataFrame:
@@ -251,6 +344,8 @@ def _empty_quarantine() -> pl.DataFrame:
 # Reason texts, filled in only for the (few) quarantined rows. {field}, {value} and {allowed}.
 REASONS: dict[str, str] = {
     "required": "{field} is required but empty",
+    "cell_too_long": "{field} is {length:,} characters long (at most "
+    + f"{MAX_CELL_CHARS:,}): a broken row",
     "full_width_digit": "{field} has full-width digits: '{value}'",
     **{code: "'{value}': " + text for code, text in idcard.ID_REASONS.items()},
     "bad_date": "{field} '{value}' is not a real date YYYY-MM-DD",
@@ -272,10 +367,18 @@ REASONS: dict[str, str] = {
 }
 
 
+def _cell(column: Column) -> pl.Expr:
+    """The column's text as checked and typed: money loses the sign of a minus zero."""
+    s = pl.col(column.name)
+    return s.str.replace(MINUS_ZERO, "$1") if column.kind == "money" else s
+
+
 def _problem(column: Column) -> pl.Expr:
     """The reason code of the first failing check of a column, or null when acceptable."""
-    s = pl.col(column.name)
-    checks: list[tuple[pl.Expr, str]] = []
+    s = _cell(column)
+    checks: list[tuple[pl.Expr, str | pl.Expr]] = [
+        (s.str.len_chars() > MAX_CELL_CHARS, "cell_too_long")
+    ]
     kind = column.kind
     if kind == "id":
         checks.append((pl.lit(True), idcard.problem_expr(s)))  # full-width → id_format
@@ -321,7 +424,7 @@ def _problem(column: Column) -> pl.Expr:
 
 def _typed(column: Column) -> pl.Expr:
     """The typed value of a column whose checks passed."""
-    s = pl.col(column.name)
+    s = _cell(column)
     kind = column.kind
     if kind in ("id", "ref_id"):
         e = s.str.to_uppercase()
@@ -368,6 +471,7 @@ def reason_text(table: Table, row: dict) -> str:
         key=", ".join(table.key),
         id_birth=f"{id_no[6:10]}-{id_no[10:12]}-{id_no[12:14]}" if len(id_no) == 18 else "?",
         id_sex=("M" if id_no[16:17].isdigit() and int(id_no[16]) % 2 else "F"),
+        length=len(row.get(fld) or ""),
     )
 
 
@@ -467,7 +571,14 @@ def validate(
     rejected = frame.filter(bad)
     accepted = frame.lazy().filter(~bad).select(["_row"] + [_typed(c) for c in table.columns])
     reasons = [reason_text(table, r) for r in rejected.iter_rows(named=True)]
-    id_given = pl.col("id_no") if "id_no" in table.by_name else pl.lit(None, pl.String)
+    id_given = pl.lit(None, pl.String)
+    if "id_no" in table.by_name:  # as given, but an over-long one cut short
+        given = pl.col("id_no")
+        id_given = (
+            pl.when(given.str.len_chars() > MAX_ID_ECHO)
+            .then(given.str.slice(0, MAX_ID_ECHO) + pl.lit("…"))
+            .otherwise(given)
+        )
     quarantine = rejected.select(
         pl.lit(table.name).alias("table"),
         pl.col("_row").alias("row"),

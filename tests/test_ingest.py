@@ -175,6 +175,53 @@ def test_money_checks(tmp_path: Path, value: str, code: str) -> None:
     assert q.select("row", "field", "code").rows() == [(2, "per_capita_income", code)]
 
 
+@pytest.mark.parametrize(
+    ("value", "fen", "code"),
+    [
+        ("-0", 0, None),
+        ("-0.0", 0, None),
+        ("-0.00", 0, None),
+        (" -0.00 ", 0, None),
+        ("-00", 0, None),
+        ("-0.01", None, "negative_money"),
+        ("-0.000", None, "money_precision"),
+        ("-0.", None, "bad_money"),
+        ("-", None, "negative_money"),
+    ],
+)
+def test_minus_zero_is_zero(tmp_path: Path, value: str, fen: int | None, code: str) -> None:
+    """`-0`, `-0.0`, `-0.00` are zero (data contract); a real negative is still quarantined."""
+    write_table(tmp_path, "persons", [person("1950-03-04", 3)])
+    row = {"household_no": "H1", "per_capita_income": value, "per_capita_assets": "-0",
+           "assessed_on": "2024-01-01"}  # fmt: skip
+    write_table(tmp_path, "household_finance", [row])
+    ex = load_extracts(tmp_path)
+    t = ex.tables["household_finance"]
+    q = ex.quarantine.filter(pl.col("table") == "household_finance")
+    assert t.read == t.accepted + t.quarantined == 1
+    if code is None:
+        assert q.height == 0
+        assert ex.frame("household_finance").select("per_capita_income", "per_capita_assets").row(
+            0
+        ) == (fen, 0)
+    else:
+        assert q.select("field", "code").rows() == [("per_capita_income", code)]
+        assert value.strip() in q["reason"][0]
+
+
+def test_minus_zero_from_parquet_floats(tmp_path: Path) -> None:
+    """A Parquet float column holding -0.0 is zero too."""
+    write_table(tmp_path, "persons", [person("1950-03-04", 3)])
+    pl.DataFrame(
+        {"household_no": ["H1", "H2"], "per_capita_income": [-0.0, -5.0],
+         "per_capita_assets": [0.0, 1.5], "assessed_on": [dt.date(2024, 1, 1)] * 2}
+    ).write_parquet(tmp_path / "household_finance.parquet")  # fmt: skip
+    ex = load_extracts(tmp_path)
+    assert ex.frame("household_finance")["per_capita_income"].to_list() == [0]
+    q = ex.quarantine.filter(pl.col("table") == "household_finance")
+    assert q.select("row", "code").rows() == [(2, "negative_money")]
+
+
 def test_booleans_grades_and_keys(tmp_path: Path) -> None:
     p = person("1950-03-04", 3)
     write_table(tmp_path, "persons", [p])

@@ -38,6 +38,7 @@ from pydantic import (
 
 from benefits import idcard
 from benefits.accountno import check_account_no
+from benefits.ingest import MINUS_ZERO
 from benefits.schema import (
     ASSISTANCE_TYPES,
     CARE_LEVELS,
@@ -116,6 +117,8 @@ def _money(value: Any) -> Any:
         value = repr(value)
     if isinstance(value, int | Decimal):
         value = str(value)
+    if isinstance(value, str):
+        value = re.sub(MINUS_ZERO, r"\1", value.strip())  # -0, -0.00 are zero (data contract)
     if not isinstance(value, str) or not _MONEY.match(value.strip()):
         raise ValueError(f"{value!r} is not an amount in yuan >= 0 with at most 2 decimals")
     try:

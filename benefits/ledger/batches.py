@@ -39,6 +39,7 @@ from benefits.ledger.errors import (
     NotFound,
     NothingToBatch,
 )
+from benefits.ledger.faults import crashpoint
 from benefits.ledger.items import Due, item_row
 from benefits.ledger.models import (
     APPROVED,
@@ -219,6 +220,7 @@ def create_batch(db: Database, run_id: int, by: str) -> Batch:
             )  # fmt: skip
             s.add(batch)
             s.flush()  # claims the month: uq_batches_open_month refuses a second open batch
+            crashpoint("create:batch_claimed")
 
             dues = _dues(s, run.id)
             settled = settled_for_month(s, run.month)
@@ -250,6 +252,7 @@ def create_batch(db: Database, run_id: int, by: str) -> Batch:
                 after={**_snapshot(batch), "kinds": kinds, "held": held,
                        "corrections": corrections},
             )  # fmt: skip
+            crashpoint("create:db_mid")
             return batch
     except IntegrityError as exc:
         raise Conflict(

@@ -19,6 +19,10 @@ from sqlalchemy import Table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from benefits.ledger.faults import crashpoint
+
+BULK_CHUNK = 5000  # rows per executemany / COPY stretch; a crash point follows each
+
 
 def bulk_insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> int:
     """Insert `rows` (dicts with the same keys) into `table`; returns the number inserted."""
@@ -48,10 +52,14 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
         try:
             if dialect.name == "postgresql":
                 with cursor.copy(statement) as copy:
-                    for value in values:
+                    for i, value in enumerate(values, start=1):
                         copy.write_row(value)
+                        if i % BULK_CHUNK == 0:
+                            crashpoint("bulk:rows")
             else:
-                cursor.executemany(statement, values)
+                for i in range(0, len(values), BULK_CHUNK):
+                    cursor.executemany(statement, values[i : i + BULK_CHUNK])
+                    crashpoint("bulk:rows")
         finally:
             cursor.close()
     except dialect.loaded_dbapi.Error as exc:

@@ -26,6 +26,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -84,22 +85,27 @@ def _ledger(db: str | None) -> Iterator[Ledger]:
         with Ledger(url) as ledger:
             yield ledger
     except LedgerError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from exc
     except OperationalError as exc:
         err.print(
-            f"[bold red]error:[/] cannot use the database {display_url(url)}: "
-            f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}",
+            "[bold red]error:[/] "
+            + escape(
+                f"cannot use the database {display_url(url)}: "
+                f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}"
+            ),
             highlight=False,
         )
         raise typer.Exit(2) from exc
     except SQLAlchemyError as exc:
-        err.print(f"[bold red]database error:[/] {str(exc).splitlines()[0]}", highlight=False)
+        err.print(
+            f"[bold red]database error:[/] {escape(str(exc).splitlines()[0])}", highlight=False
+        )
         raise typer.Exit(2) from exc
 
 
 def _say(message: str) -> None:
-    out.print(message, highlight=False)
+    out.print(message, highlight=False, markup=False)  # reasons and paths are not markup
 
 
 # --------------------------------------------------------------------------------- ledger

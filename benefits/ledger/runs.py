@@ -34,6 +34,7 @@ from benefits.ledger.audit import canonical
 from benefits.ledger.bulk import bulk_insert
 from benefits.ledger.db import Database
 from benefits.ledger.errors import InvalidInput, NotFound
+from benefits.ledger.faults import crashpoint
 from benefits.ledger.models import REJECTED, Batch, RunEntitlement, SweepRun
 from benefits.ledger.money import ZERO, format_amount, parse_amount
 
@@ -286,6 +287,7 @@ def import_run(db: Database, out: Path, by: str) -> ImportResult:
             )
             s.add(run)
             s.flush()
+            crashpoint("import:run_added")
             if sweep.rows:
                 bulk_insert(
                     s, RunEntitlement.__table__, [{"run_id": run.id, **r} for r in sweep.rows]
@@ -310,6 +312,7 @@ def import_run(db: Database, out: Path, by: str) -> ImportResult:
                     "source": run.source,
                 },
             )
+            crashpoint("import:db_mid")
             return _result(run, already=False)
     except IntegrityError:
         # Another process imported the same sweep between our check and our insert.

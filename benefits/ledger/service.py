@@ -21,6 +21,7 @@ from sqlalchemy import Engine, select
 from benefits.ledger import audit, bankfile, batches, runs, settings
 from benefits.ledger.clock import Clock
 from benefits.ledger.db import SCHEMA_REVISION, Database, display_url
+from benefits.ledger.faults import crashpoint
 from benefits.ledger.models import AuditEntry, Batch, BatchItem, SweepRun
 
 
@@ -78,7 +79,9 @@ class Ledger:
     # -- runs -----------------------------------------------------------------------------
     def import_run(self, out: Path, by: str) -> runs.ImportResult:
         """Record a sweep output folder (idempotent). See :func:`runs.import_run`."""
-        return runs.import_run(self.db, Path(out), by)
+        result = runs.import_run(self.db, Path(out), by)
+        crashpoint("import:committed")
+        return result
 
     def runs(self, month: str | None = None) -> list[SweepRun]:
         """Recorded runs, newest first."""
@@ -87,7 +90,9 @@ class Ledger:
     # -- batches --------------------------------------------------------------------------
     def create_batch(self, run_id: int, by: str) -> Batch:
         """Draft batch from a run. See :func:`batches.create_batch`."""
-        return batches.create_batch(self.db, run_id, by)
+        batch = batches.create_batch(self.db, run_id, by)
+        crashpoint("create:committed")
+        return batch
 
     def submit(self, batch_id: int, by: str) -> Batch:
         """draft → submitted."""
@@ -107,11 +112,15 @@ class Ledger:
 
     def export(self, batch_id: int, to: Path, by: str) -> bankfile.ExportResult:
         """approved → exported, writing the bank file (re-runnable)."""
-        return bankfile.export_batch(self.db, batch_id, Path(to), by)
+        result = bankfile.export_batch(self.db, batch_id, Path(to), by)
+        crashpoint("export:committed")
+        return result
 
     def reconcile(self, batch_id: int, file: Path, by: str) -> bankfile.ReconcileResult:
         """Apply a bank return file; exported → reconciled once nothing awaits the bank."""
-        return bankfile.reconcile(self.db, batch_id, Path(file), by)
+        result = bankfile.reconcile(self.db, batch_id, Path(file), by)
+        crashpoint("reconcile:committed")
+        return result
 
     def batch(self, batch_id: int) -> batches.BatchDetail:
         """A batch with its totals."""

@@ -128,6 +128,18 @@ def test_money_is_exact_and_ids_are_normalised() -> None:
     assert lower.person == ID
 
 
+@pytest.mark.parametrize("zero", ["-0", "-0.00", " -0.0 "])
+def test_minus_zero_in_an_event_is_zero_as_in_a_delivery(zero: str) -> None:
+    ev = parse_event({"event_id": "z", "type": "finance_assessed", "department": "civil_affairs",
+                      "effective_date": "2025-01-01", "household_no": "H1",
+                      "per_capita_income": zero, "per_capita_assets": "-0"})  # fmt: skip
+    assert ev.per_capita_income == 0 and ev.per_capita_assets == 0  # type: ignore[attr-defined]
+    with pytest.raises(EventError, match="per_capita_income"):
+        parse_event({"event_id": "n", "type": "finance_assessed", "department": "civil_affairs",
+                     "effective_date": "2025-01-01", "household_no": "H1",
+                     "per_capita_income": "-0.01", "per_capita_assets": "0"})  # fmt: skip
+
+
 # ---------------------------------------------------------------------------- conditions
 
 FACTS = {"hh_pci": "money", "age": "int", "resident": "bool", "status": "str",
