@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from benefits import __version__
+from benefits.accountno import ACCOUNT_NO_PATTERN
 from benefits.ledger.errors import NotFound
 from benefits.months import DEFAULT_HORIZON, ENV_HORIZON
 from benefits.web.auth import Principal
@@ -113,7 +114,9 @@ class ReasonIn(Strict):
 
 class ReleaseIn(Strict):
     reason: str = Field(min_length=1, max_length=2000)
-    account: str | None = Field(default=None, max_length=64)  # checked by the ledger
+    # The ledger checks it (one rule and one message on every path); the schema states the rule.
+    account: str | None = Field(default=None, max_length=64,
+                                json_schema_extra={"pattern": ACCOUNT_NO_PATTERN})
 
 
 Note = Annotated[str | None, Field(max_length=2000)]
