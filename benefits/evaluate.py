@@ -24,12 +24,13 @@ from typing import Any
 
 import polars as pl
 
+from benefits.alertid import due_from_month, fingerprint, reported_facts
 from benefits.errors import ParameterError, RuleError
 from benefits.expr import ExprError, Scope, Value, compile_expr, fen_value, names_in, to_fen
 from benefits.ingest import Extracts
 from benefits.merge import FACTS, build_facts, death_dates
 from benefits.period import BenefitMonth
-from benefits.rulebook import OnePer, Policy, RulePack
+from benefits.rulebook import Alert, OnePer, Policy, RulePack
 
 PAID_PREV = "paid_or_credited_prev_month"
 PAY_MODES_PREV = ("pay", "credit")
@@ -53,6 +54,10 @@ ALERT_SCHEMA: dict[str, pl.DataType] = {
     "due_date": pl.Date(),
     "message": pl.String(),
     "holds": pl.String(),
+    "rule_id": pl.String(),
+    "party": pl.String(),
+    "subject": pl.String(),
+    "fingerprint": pl.String(),
 }
 
 
@@ -603,6 +608,39 @@ def _message(template: str, kinds: dict[str, str]) -> pl.Expr:
     return pl.concat_str(pieces) if pieces else pl.lit("")
 
 
+def _fingerprints(texts: pl.Series) -> pl.Series:
+    """Each row's fingerprint, from a struct column of the facts a message reports."""
+    return pl.Series([fingerprint(row) for row in texts.to_list()], dtype=pl.String)
+
+
+def _identity_columns(alert: Alert, kinds: dict[str, str], pack: RulePack) -> list[pl.Expr]:
+    """rule_id, party, subject and fingerprint of an alert rule's rows (:mod:`benefits.alertid`).
+
+    The facts are rendered as the message renders them, so the event path, which renders them
+    the same way, gives the same fingerprint.
+    """
+    party = pl.col("id_no").cast(pl.String)
+    if alert.one_per:
+        group = pl.col(alert.one_per.by).cast(pl.String)
+        party = pl.when(group.fill_null("") != "").then(group).otherwise(party)
+    if due_from_month(alert.due, pack.parameters):
+        subject = pl.lit("")
+    else:
+        subject = pl.col("__due").dt.strftime("%Y-%m-%d").fill_null("")
+    names = reported_facts(alert.message)
+    if names:
+        facts = pl.struct([display_expr(n, kinds[n]).fill_null("").alias(n) for n in names])
+        prints = facts.map_batches(_fingerprints, return_dtype=pl.String, is_elementwise=True)
+    else:
+        prints = pl.lit(fingerprint({}))
+    return [
+        pl.lit(alert.id).alias("rule_id"),
+        party.alias("party"),
+        subject.alias("subject"),
+        prints.alias("fingerprint"),
+    ]
+
+
 def evaluate_alerts(
     pack: RulePack,
     facts: pl.DataFrame,
@@ -614,7 +652,7 @@ def evaluate_alerts(
     frames = []
     q_kinds = {c: ("int" if c == "row" else "str") for c in quarantine.columns}
     for alert in pack.alerts:
-        where = f"alerts.yaml: alert '{alert.kind}'"
+        where = f"alerts.yaml: alert '{alert.id}'"
         if alert.source == "quarantine":
             frame = quarantine.with_row_index("__i")
             sc = Scope(facts=q_kinds, constants=scope.constants, params=scope.params)
@@ -646,6 +684,7 @@ def evaluate_alerts(
                 pl.col("__due").alias("due_date"),
                 msg.alias("message"),
                 pl.lit(alert.holds, pl.String).alias("holds"),
+                *_identity_columns(alert, kinds, pack),
             )
         )
     if not frames:

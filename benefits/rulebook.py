@@ -198,6 +198,7 @@ class Exclusions(Strict):
 
 
 class Alert(Strict):
+    id: Annotated[str, Field(pattern=IDENT)]  # stable across label and message changes
     kind: Annotated[str, Field(pattern=IDENT)]
     label: Label
     basis: str = "policy handbook §5"
@@ -437,6 +438,13 @@ def check_pack(pack: RulePack) -> None:
                 f"exclusions.yaml: {pair.policies[0]} and {pair.policies[1]} are mutually "
                 "exclusive but no exclusion declares which one wins"
             )
+    alert_ids = [a.id for a in pack.alerts]
+    twice = sorted({i for i in alert_ids if alert_ids.count(i) > 1})
+    if twice:
+        raise RuleError(
+            f"{pack.folder / 'alerts.yaml'}: field id: alert id(s) used by more than one rule: "
+            f"{', '.join(twice)} — each rule needs its own id"
+        )
     for a in pack.alerts:
         if a.policy and a.policy not in pack.by_id:
-            raise RuleError(f"alerts.yaml: alert '{a.kind}' names unknown policy '{a.policy}'")
+            raise RuleError(f"alerts.yaml: alert '{a.id}' names unknown policy '{a.policy}'")

@@ -363,13 +363,18 @@ def render_rules(pack: RulePack) -> str:
         "An alert is identified by (`id_no`, `kind`, `policy_id`, `due_date`) and emitted once "
         "per sweep. Scope `residents`: only for people resident and alive for `M`; `anyone`: "
         "for any person in the delivery. An alert that *holds* a mode keeps that person's "
-        "payments in the batch but marks them held.",
+        "payments in the batch but marks them held. Each rule's `id` is written with every "
+        "alert it raises (alerts.csv's `rule_id`), with the alert's party (the person, or the "
+        "household for a rule raised once per household), its subject (the due date, empty "
+        "when the due date is the month's) and a fingerprint of the facts its message reports; "
+        "the inbox follows an alert across months by them.",
         "",
     ]
     out += _table(
-        ("kind", "alert", "提醒", "policy", "scope", "when", "due date", "holds", "basis"),
+        ("id", "kind", "alert", "提醒", "policy", "scope", "when", "due date", "holds", "basis"),
         [
             (
+                _code(a.id),
                 _code(a.kind),
                 a.label.en
                 + (f" (one per {a.one_per.by}: {a.one_per.label.en})" if a.one_per else ""),

@@ -19,6 +19,7 @@ import polars as pl
 
 from benefits import __version__
 from benefits import traces as tracing
+from benefits.alertid import ALERT_ID_COLUMNS
 from benefits.evaluate import Evaluation, evaluate, fen_to_decimal, yuan_expr
 from benefits.idcard import mask_name_expr
 from benefits.ingest import Extracts, load_extracts
@@ -40,7 +41,8 @@ ENTITLEMENT_COLUMNS = [
     "masked_name",
     "account_no",
 ]
-ALERT_COLUMNS = ["id_no", "kind", "policy_id", "due_date", "message"]
+# the contract's columns, then what the alert is about across months (benefits.alertid)
+ALERT_COLUMNS = ["id_no", "kind", "policy_id", "due_date", "message", *ALERT_ID_COLUMNS]
 QUARANTINE_COLUMNS = ["table", "row", "id_no", "field", "reason", "code"]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 from decimal import Decimal
 from pathlib import Path
@@ -109,3 +110,32 @@ def test_what_if_parameters_replace_every_value_and_change_the_digest() -> None:
     assert what_if.digest != pack.digest
     with pytest.raises(ParameterError, match="unknown parameter 'dibao_standard'"):
         pack.with_parameters({"dibao_standard": "1"})
+
+
+def test_alert_rule_without_id_names_file_and_field(pack_copy: Path) -> None:
+    f = pack_copy / "alerts.yaml"
+    _edit(f, lambda d: d["alerts"][3].pop("id"))
+    with pytest.raises(RuleError, match=r"alerts.yaml: alerts: alerts\.3\.id: Field required"):
+        load_pack(pack_copy)
+
+
+def test_alert_rule_id_used_twice_is_rejected(pack_copy: Path) -> None:
+    f = pack_copy / "alerts.yaml"
+    _edit(f, lambda d: d["alerts"][5].update(id="dibao_review_due"))  # the 6th is dibian's
+    with pytest.raises(
+        RuleError, match=r"alerts.yaml: field id: .*more than one rule: dibao_review_due"
+    ):
+        load_pack(pack_copy)
+
+
+def test_alert_rule_id_must_be_snake_case(pack_copy: Path) -> None:
+    f = pack_copy / "alerts.yaml"
+    _edit(f, lambda d: d["alerts"][0].update(id="Cert-Expiring"))
+    with pytest.raises(RuleError, match=r"alerts.yaml: alerts: alerts\.0\.id: String should"):
+        load_pack(pack_copy)
+
+
+def test_every_alert_rule_has_its_own_id() -> None:
+    ids = [a.id for a in load_pack().alerts]
+    assert len(ids) == len(set(ids)) == 17
+    assert all(re.fullmatch(r"[a-z][a-z0-9_]*", i) for i in ids)

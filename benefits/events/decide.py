@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from benefits.alertid import NOT_FACTS, fingerprint
 from benefits.errors import RuleError
 from benefits.evaluate import PAID_PREV
 from benefits.events.adapter import RulesEngine
@@ -121,7 +122,9 @@ class Entitlement:
 
 @dataclass(frozen=True)
 class Alert:
-    """One alert; its identity is (id_no, kind, policy_id, due_date)."""
+    """One alert; its identity is (id_no, kind, policy_id, due_date). ``rule_id``, ``party``,
+    ``subject`` and ``fingerprint`` say what it is about across months (:mod:`benefits.alertid`).
+    """
 
     id_no: str
     kind: str
@@ -129,6 +132,10 @@ class Alert:
     due_date: dt.date | None
     message: str
     holds: str | None = None
+    rule_id: str = ""
+    party: str = ""
+    subject: str = ""
+    fingerprint: str = ""
 
     @property
     def identity(self) -> tuple[str, str, str, dt.date | None]:
@@ -283,7 +290,7 @@ class MonthDecider:
         return name
 
     def _compile_alert(self, index: int, a: AlertSpec) -> _CompiledAlert:
-        where = f"alerts.yaml: alert '{a.kind}'"
+        where = f"alerts.yaml: alert '{a.id}'"
         if a.source == "quarantine":
             kinds = self.program.quarantine_kinds
             cc = ConditionCompiler(facts=kinds, params=self.program.params,
@@ -526,6 +533,7 @@ class MonthDecider:
     def _alert(self, ca: _CompiledAlert, facts: Mapping[str, Any], id_no: str) -> Alert:
         due = ca.due(facts)
         parts = []
+        reported: dict[str, str] = {}  # the facts the message reports, as it shows them
         for text, kind in ca.message:
             if kind == "":
                 parts.append(text)
@@ -533,7 +541,17 @@ class MonthDecider:
                 parts.append("" if due is None else due.isoformat())
             else:
                 parts.append(text_of(kind, facts.get(text)))
-        return Alert(id_no, ca.spec.kind, ca.spec.policy, due, "".join(parts), ca.spec.holds)
+                if text not in NOT_FACTS:
+                    reported[text] = parts[-1]
+        spec = ca.spec
+        party = id_no
+        if spec.party_by and facts.get(spec.party_by):
+            party = str(facts[spec.party_by])
+        subject = "" if spec.due_from_month or due is None else due.isoformat()
+        return Alert(
+            id_no, spec.kind, spec.policy, due, "".join(parts), spec.holds,
+            spec.id, party, subject, fingerprint(reported),
+        )  # fmt: skip
 
     def quarantine_alerts(self, rows: Sequence[dict[str, Any]]) -> list[Alert]:
         """Alerts read from quarantined rows (identity conflicts), in the sweep's order."""

@@ -21,6 +21,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from benefits.alertid import due_from_month
 from benefits.errors import RuleError
 from benefits.evaluate import PAID_PREV, AmountCase, compile_policy, month_scope
 from benefits.ingest import QUARANTINE_SCHEMA
@@ -69,6 +70,7 @@ class ExclusionSpec:
 
 @dataclass(frozen=True)
 class AlertSpec:
+    id: str
     kind: str
     policy: str
     scope: str
@@ -78,6 +80,8 @@ class AlertSpec:
     message: str
     holds: str | None
     one_per: tuple[tuple[str, bool], ...] | None
+    party_by: str | None = None  # the one_per group (household_no): the alert's party
+    due_from_month: bool = False  # the due date is the month's: the subject is empty
 
 
 @dataclass(frozen=True)
@@ -177,6 +181,7 @@ def _build(pack: RulePack, month: BenefitMonth) -> MonthProgram:
     )
     alerts = tuple(
         AlertSpec(
+            a.id,
             a.kind,
             a.policy or "",
             a.scope,
@@ -185,7 +190,9 @@ def _build(pack: RulePack, month: BenefitMonth) -> MonthProgram:
             a.due,
             a.message,
             a.holds,
-            _one_per(a.one_per, f"alerts.yaml: alert '{a.kind}'"),
+            _one_per(a.one_per, f"alerts.yaml: alert '{a.id}'"),
+            a.one_per.by if a.one_per else None,
+            due_from_month(a.due, pack.parameters),
         )
         for a in pack.alerts
     )

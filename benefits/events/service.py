@@ -209,8 +209,9 @@ class EventService:
             )  # fmt: skip
         for r in ev.alerts.iter_rows(named=True):
             a = Alert(
-                r["id_no"], r["kind"], r["policy_id"], r["due_date"], r["message"], r["holds"]
-            )
+                r["id_no"], r["kind"], r["policy_id"], r["due_date"], r["message"], r["holds"],
+                r["rule_id"], r["party"], r["subject"], r["fingerprint"],
+            )  # fmt: skip
             if r["kind"] in static_kinds:
                 self.static_alerts.setdefault(a.id_no, []).append(a)
             else:
@@ -442,6 +443,10 @@ class EventService:
                 "policy_id": a.policy_id,
                 "due_date": a.due_date.isoformat() if a.due_date else None,
                 "message": a.message,
+                "rule_id": a.rule_id,
+                "party": a.party,
+                "subject": a.subject,
+                "fingerprint": a.fingerprint,
             }
             for a in every
         ]

@@ -25,6 +25,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 from events_helpers import PACK, apply_rows, assert_agrees, service_for, shared_evaluator, sweep
 from hypothesis import HealthCheck, given, settings
 from hypothesis import event as label
@@ -232,6 +233,12 @@ def test_a_stream_of_events_on_the_sample_district_agrees(tmp_path: Path) -> Non
     service = EventService(data, month, pack=PACK, evaluator=shared_evaluator(),
                            baseline="rules", freeze_gc=False)  # fmt: skip
     assert_agrees(service, run_sweep(data, month, pack=PACK), traces=False)
+    # the event path names each alert's rule, party, subject and facts as the sweep does
+    alerts = service.alerts()
+    assert alerts.columns[-4:] == ["rule_id", "party", "subject", "fingerprint"]
+    leads = alerts.filter(pl.col("rule_id") == "dibao_discovery_lead")
+    assert leads.height and (leads["party"] != leads["id_no"]).all()
+    assert alerts["fingerprint"].str.len_chars().eq(64).all()
     tables = _raw_tables(data)
     chooser = RandomChooser(20250201)
     results = []

@@ -8,6 +8,8 @@ every month's facts are known exactly.
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,12 +58,18 @@ def ctx(
         pass
 
 
-def import_month(ctx: WebContext, folder: Path, month: str, rows: list[tuple[str, ...]]) -> int:
+OLD_COLUMNS = ["id_no", "kind", "policy_id", "due_date", "message"]  # runs swept before rule ids
+
+
+def import_month(
+    ctx: WebContext, folder: Path, month: str, rows: list[tuple[str, ...]],
+    columns: list[str] = OLD_COLUMNS,
+) -> int:  # fmt: skip
     """Record a sweep of `month` whose alerts.csv holds `rows`, and fill the inbox from it."""
     out = write_sweep(folder / month, month, town(3), persons_sha=month.replace("-", "") * 8)
     with open(out / "alerts.csv", "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh, lineterminator="\n")
-        w.writerow(["id_no", "kind", "policy_id", "due_date", "message"])
+        w.writerow(columns)
         w.writerows(rows)
     run = run_service.get_run(ctx, ctx.ledger.import_run(out, by="officer").run_id)
     alert_service.import_alerts(ctx, run)
@@ -115,7 +123,7 @@ def test_recurring_alerts_carry_over_three_months_with_a_resolution(
     assert (income_feb.first_month, income_feb.last_month, income_feb.months_open) == (
         "2025-01", "2025-02", 2)  # fmt: skip
     lead = one(feb, "discovery_lead")  # one lead per household: the head changed, not the alert
-    assert lead.id_no == P5 and lead.party == "household_no:H9"
+    assert lead.id_no == P5 and lead.party == "H9"
     alert_service.act(ctx, income.id, "resolve", by="officer", note="收入已核实 / income checked")
 
     # March: the account problem is a different one; the income is the same.
@@ -214,7 +222,7 @@ def test_alerts_stored_before_the_upgrade_are_adopted(ctx: WebContext, tmp_path:
     assert len(feb) == 5
     adopted = one(feb, "account_problem")
     assert (adopted.id, adopted.status, adopted.rule, adopted.subject, adopted.last_month) == (
-        alert_id, "resolved", "bank account problem, payment held", "", "2025-02")  # fmt: skip
+        alert_id, "resolved", "account_problem", "", "2025-02")  # fmt: skip
 
 
 def test_sweeping_the_next_month_of_the_sample_adds_no_alert_for_the_same_situation(
@@ -246,3 +254,96 @@ def test_sweeping_the_next_month_of_the_sample_adds_no_alert_for_the_same_situat
     dash = officer.get("/api/v1/dashboard?month=2025-02").json()
     review_labels = {a["label_en"] for a in dash["alerts"] if a["kind"] == "review_due"}
     assert {"dibao review due", "dibian review due", "tekun review due"} <= review_labels
+
+
+NEW_COLUMNS = [*OLD_COLUMNS, "rule_id", "party", "subject", "fingerprint"]
+
+
+def sha(facts: dict[str, str]) -> str:
+    """The fingerprint as the data contract defines it, computed here independently."""
+    text = json.dumps(facts, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def swept_rows(month: str, *, issue: str = "closed", pci: str = "1400.00",
+               lead_on: str = P4) -> list[tuple[str, ...]]:  # fmt: skip
+    """`month_rows` as a sweep with rule ids writes them: the identity columns after the rest."""
+    extra = {
+        "account_problem": ("account_problem", P1, "", sha({"account_issue": issue})),
+        "income_over_threshold": ("dibao_income_over_standard", P2, "", sha({"hh_pci": pci})),
+        "2024-12-20": ("dibao_review_due", P3, "2024-12-20", sha({})),
+        "review_due": ("dibao_no_means_test", P3, "", sha({"household_no": "H7"})),
+        "discovery_lead": ("dibao_discovery_lead", "H9", "",
+                           sha({"household_no": "H9", "hh_pci": "900.00",
+                                "hh_assets": "1000.00"})),
+    }  # fmt: skip
+    out = []
+    for row in month_rows(month, issue=issue, pci=pci, lead_on=lead_on):
+        key = row[3] if row[3] == "2024-12-20" else row[1]
+        out.append((*row, *extra[key]))
+    return out
+
+
+def test_the_identity_comes_from_the_sweeps_columns_not_from_the_message(
+    ctx: WebContext, tmp_path: Path
+) -> None:
+    """A rule whose message text was reworded keeps its alerts; only the facts reopen one."""
+    import_month(ctx, tmp_path, "2025-01", swept_rows("2025-01"), NEW_COLUMNS)
+    jan = stored(ctx)
+    assert len(jan) == 5
+    account = one(jan, "account_problem")
+    assert (account.rule, account.party, account.subject) == ("account_problem", P1, "")
+    assert account.fingerprint == sha({"account_issue": "closed"})
+    assert account.label_en == "bank account problem, payment held"
+    alert_service.act(ctx, account.id, "resolve", by="officer", note="已处理 / done")
+    # February's rule pack words every message differently: no template explains them now.
+    reworded = [(*r[:4], f"reworded: {r[4]}", *r[5:]) for r in swept_rows("2025-02")]
+    import_month(ctx, tmp_path, "2025-02", reworded, NEW_COLUMNS)
+    feb = stored(ctx)
+    assert [a.id for a in feb] == [a.id for a in jan]
+    account_feb = one(feb, "account_problem")
+    assert account_feb.status == "resolved" and account_feb.last_month == "2025-02"
+    assert account_feb.message.startswith("reworded: ")
+    # March: the sweep says the facts changed, whatever the message says.
+    march = [(*r[:8], sha({"account_issue": "frozen"})) if r[1] == "account_problem" else r
+             for r in reworded]  # fmt: skip
+    import_month(ctx, tmp_path, "2025-03", march, NEW_COLUMNS)
+    account_mar = one(stored(ctx), "account_problem")
+    assert account_mar.id == account.id and account_mar.status == "open"
+    assert account_mar.months_open == 1
+
+
+def test_old_runs_and_new_runs_give_one_identity(ctx: WebContext, tmp_path: Path) -> None:
+    """January swept before rule ids (message matching), February with them: same alerts,
+    same fingerprints, so a resolution carries over."""
+    import_month(ctx, tmp_path, "2025-01", month_rows("2025-01"))
+    jan = stored(ctx)
+    account = one(jan, "account_problem")
+    assert account.fingerprint == sha({"account_issue": "closed"})
+    assert one(jan, "discovery_lead").party == "H9"
+    alert_service.act(ctx, account.id, "resolve", by="officer", note="已处理 / done")
+    import_month(ctx, tmp_path, "2025-02", swept_rows("2025-02", lead_on=P5), NEW_COLUMNS)
+    feb = stored(ctx)
+    assert [(a.id, a.rule, a.party, a.subject, a.fingerprint) for a in feb] == [
+        (a.id, a.rule, a.party, a.subject, a.fingerprint) for a in jan
+    ]
+    assert one(feb, "account_problem").status == "resolved"
+    assert all(a.months_open == 2 for a in feb if a.kind != "account_problem")
+
+
+def test_alerts_keyed_by_label_and_household_prefix_are_found_again(
+    ctx: WebContext, tmp_path: Path
+) -> None:
+    """An inbox filled when the key was the rule's English label and a household party was
+    written ``household_no:H9`` carries on with the sweep's rule ids."""
+    import_month(ctx, tmp_path, "2025-01", month_rows("2025-01"))
+    with ctx.db.transaction() as s:
+        for a in s.execute(select(WebAlert)).scalars():
+            a.rule = a.label_en
+            if a.kind == "discovery_lead":
+                a.party = "household_no:H9"
+    import_month(ctx, tmp_path, "2025-02", swept_rows("2025-02"), NEW_COLUMNS)
+    feb = stored(ctx)
+    assert len(feb) == 5 and all(a.months_open == 2 for a in feb)
+    assert one(feb, "discovery_lead").party == "H9"
+    assert one(feb, "review_due", due="2025-02-01").rule == "dibao_no_means_test"

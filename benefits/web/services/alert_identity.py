@@ -3,44 +3,45 @@
 A sweep identifies an alert by (id_no, kind, policy_id, due_date) within one month (handbook
 §5). Across months the inbox needs more: for the kinds whose due date is the month itself
 (`account_problem`, `income_over_threshold`, `discovery_lead`, …) that key changes every month
-although the situation is the same. Here an alert row of alerts.csv is traced back to the rule
-of ``rules/alerts.yaml`` that raised it — by matching its message against each rule's message
-template — which gives:
+although the situation is the same. The sweep says what each alert is about in the columns
+alerts.csv carries after the contract's (:mod:`benefits.alertid`):
 
-- ``rule``: the rule's key (its English label), so two rules of one kind stay apart and each
-  alert shows its own rule's label;
+- ``rule_id``: the ``id`` of the rule of ``rules/alerts.yaml`` that raised it, so two rules of
+  one kind stay apart, each alert shows its own rule's label, and a rule whose label or
+  message text changes keeps its alerts;
 - ``party``: who it is about — the person, or for a rule raised once per household
   (``one_per: by: household_no``) the household;
 - ``subject``: the due date for alerts about a dated event (a certificate's expiry, a birthday,
-  a death, a review date), empty for the kinds whose due date is the month's start;
-- ``fingerprint``: SHA-256 of the facts the message reports (its placeholders' values) minus
-  the due date and the quarantined row's position, so a closed alert reopens only when they
-  change.
+  a death, a review date), empty for the kinds whose due date is derived from the month;
+- ``fingerprint``: SHA-256 of the facts the message reports minus the due date and the
+  quarantined row's position, so a closed alert reopens only when they change.
+
+Runs swept before these columns existed are read by the fallback: the row is traced back to
+its rule by matching its message against each rule's message template, and the facts are the
+placeholders' values read back out of the message — the same rule id, party, subject and
+fingerprint the sweep writes now, for any message the template explains.
 
 Example:
     >>> from benefits.rulebook import load_pack                  # doctest: +SKIP
     >>> m = RuleMatcher(load_pack())                             # doctest: +SKIP
     >>> m.identify({"id_no": "330106198501010220", "kind": "account_problem", "policy_id": "",
-    ...             "due_date": "2025-02-01", "message": "账户问题（closed），…"})  # doctest: +SKIP
-    AlertIdentity(rule='bank account problem, payment held', ..., subject='', ...)
+    ...             "due_date": "2025-02-01", "message": "账户问题（closed），…",
+    ...             "rule_id": "account_problem", "party": "330106198501010220",
+    ...             "subject": "", "fingerprint": "…"}, "2025-02-01")   # doctest: +SKIP
+    AlertIdentity(rule='account_problem', ..., subject='', ...)
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from benefits.alertid import NOT_FACTS, PLACEHOLDER, due_from_month, fingerprint
 from benefits.rulebook import Alert, RulePack
 
-_PLACEHOLDER = re.compile(r"\{(\w+)\}")
-# A due date computed from the month (month_start, prev_month_end, …) is not part of the
-# situation: the same account problem is due on 1 February and on 1 March.
-_MONTH_DUE = re.compile(r"\b(month_start|month_end|prev_month_start|prev_month_end)\b")
-# Placeholders that say when or where, not what: left out of the fingerprint.
-NOT_FACTS = frozenset({"due_date", "row"})
+# how an inbox filled before rule ids stored a household party: "household_no:H9"
+_GROUP_PARTY = re.compile(r"^[a-z_]+:")
 
 # Names of the handbook's alert kinds, used where several rules of one kind are counted
 # together (the inbox's kind filter) and their own labels differ.
@@ -63,7 +64,7 @@ KIND_NAMES: dict[str, tuple[str, str]] = {
 class AlertIdentity:
     """Who and what an alert is about across months, and the fingerprint of its facts."""
 
-    rule: str
+    rule: str  # the rule's id
     label_zh: str
     label_en: str
     party: str
@@ -76,7 +77,7 @@ class AlertIdentity:
 
 
 def _template_regex(template: str) -> re.Pattern[str]:
-    parts = _PLACEHOLDER.split(template)
+    parts = PLACEHOLDER.split(template)
     seen: set[str] = set()
     out: list[str] = []
     for i, part in enumerate(parts):
@@ -88,18 +89,6 @@ def _template_regex(template: str) -> re.Pattern[str]:
             seen.add(part)
             out.append(f"(?P<{part}>.*?)")
     return re.compile("".join(out), re.DOTALL)
-
-
-def fingerprint(values: Mapping[str, str]) -> str:
-    """SHA-256 (hex) of the facts an alert reports, in a canonical form.
-
-    >>> fingerprint({"account_issue": "closed"}) == fingerprint({"account_issue": "closed"})
-    True
-    >>> fingerprint({"hh_pci": "1400.00"}) == fingerprint({"hh_pci": "1500.00"})
-    False
-    """
-    text = json.dumps(dict(sorted(values.items())), ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def kind_labels(pack: RulePack) -> dict[str, tuple[str, str]]:
@@ -114,22 +103,59 @@ def kind_labels(pack: RulePack) -> dict[str, tuple[str, str]]:
 
 
 class RuleMatcher:
-    """Finds the rule of the pack that raised an alerts.csv row, and the row's identity."""
+    """The identity of an alerts.csv row: from its rule_id, party, subject and fingerprint
+    columns, or for a run swept before them, from the rule of the pack that explains its
+    message."""
 
     def __init__(self, pack: RulePack) -> None:
+        self._by_id = {a.id: a for a in pack.alerts}
         self._rules: dict[tuple[str, str], list[tuple[Alert, re.Pattern[str]]]] = {}
         for a in pack.alerts:
             key = (a.kind, a.policy or "")
             self._rules.setdefault(key, []).append((a, _template_regex(a.message)))
+        self._parameters = set(pack.parameters)
         self._kinds = kind_labels(pack)
+        # an inbox filled before rule ids keyed an alert by its rule's English label
+        self._label_ids = {a.label.en: a.id for a in pack.alerts}
+
+    def stored_key(
+        self, kind: str, policy_id: str, rule: str, party: str, subject: str
+    ) -> tuple[str, str, str, str, str]:
+        """A stored alert's key as :meth:`identify` makes it now (a rule's label → its id, a
+        household party without its ``household_no:`` prefix)."""
+        return (kind, policy_id, self._label_ids.get(rule, rule),
+                _GROUP_PARTY.sub("", party), subject)  # fmt: skip
+
+    def _labels(self, kind: str, rule_id: str) -> tuple[str, str]:
+        rule = self._by_id.get(rule_id)
+        if rule is not None and rule.kind == kind:
+            return rule.label.zh, rule.label.en
+        return self._kinds.get(kind, KIND_NAMES.get(kind, (kind, kind)))
 
     def identify(self, row: Mapping[str, str], month_start: str) -> AlertIdentity:
         """The identity of one alerts.csv row of the sweep of the month starting `month_start`.
 
-        A row no rule of the pack explains (a run swept with another rule pack) keeps the
-        sweep's identity, its due date dropped when it is the month's start, and its whole
-        message (minus the due date) as its facts.
+        A row with a ``rule_id`` takes its identity from the sweep's columns; a rule id the
+        pack no longer has is kept, labelled with its kind's name. An older row (no such
+        column) is matched against the rules' message templates; one no rule of the pack
+        explains keeps the sweep's identity, its due date dropped when it is the month's
+        start, and its whole message (minus the due date) as its facts.
         """
+        kind = row["kind"]
+        if row.get("rule_id"):
+            zh, en = self._labels(kind, row["rule_id"])
+            return AlertIdentity(
+                rule=row["rule_id"],
+                label_zh=zh,
+                label_en=en,
+                party=row.get("party") or row["id_no"],
+                subject=row.get("subject") or "",
+                fingerprint=row.get("fingerprint") or "",
+            )
+        return self._from_message(row, month_start)
+
+    def _from_message(self, row: Mapping[str, str], month_start: str) -> AlertIdentity:
+        """The fallback for runs swept before the identity columns (see the module doc)."""
         kind, message, due = row["kind"], row["message"], row["due_date"]
         for rule, pattern in self._rules.get((kind, row["policy_id"]), []):
             found = pattern.fullmatch(message)
@@ -139,19 +165,18 @@ class RuleMatcher:
             party = row["id_no"]
             by = rule.one_per.by if rule.one_per else None
             if by and values.get(by):
-                party = f"{by}:{values[by]}"
-            recurring = bool(_MONTH_DUE.search(rule.due))
+                party = values[by]
             return AlertIdentity(
-                rule=rule.label.en,
+                rule=rule.id,
                 label_zh=rule.label.zh,
                 label_en=rule.label.en,
                 party=party,
-                subject="" if recurring else due,
+                subject="" if due_from_month(rule.due, self._parameters) else due,
                 fingerprint=fingerprint(
                     {k: v for k, v in values.items() if k not in NOT_FACTS}
                 ),
             )
-        zh, en = self._kinds.get(kind, (kind, kind))
+        zh, en = self._kinds.get(kind, KIND_NAMES.get(kind, (kind, kind)))
         return AlertIdentity(
             rule="",
             label_zh=zh,

@@ -80,7 +80,8 @@ def _read_alerts(run: SweepRun) -> pl.DataFrame:
 def import_alerts(ctx: WebContext, run: SweepRun) -> int:
     """Read a run's alerts.csv into the inbox once; returns how many alerts it holds.
 
-    Each row is traced to its identity across months (:mod:`.alert_identity`). A row whose
+    Each row is traced to its identity across months (:mod:`.alert_identity`: the sweep's
+    ``rule_id``, ``party``, ``subject`` and ``fingerprint`` columns). A row whose
     identity is in the inbox updates that alert — message, due date, facts, last month, and
     one more month open when the month is new — instead of adding one. A resolved alert stays
     resolved while its facts are the same; it reopens (event and audit entry by ``system``)
@@ -112,7 +113,9 @@ def import_alerts(ctx: WebContext, run: SweepRun) -> int:
                        t.c.status, t.c.assignee, t.c.party, t.c.subject)
             ).all():  # fmt: skip
                 stored = _Stored(*r[:12])
-                by_key[(r.kind, r.policy_id, r.rule, r.party, r.subject)] = stored
+                by_key[matcher.stored_key(r.kind, r.policy_id, r.rule, r.party, r.subject)] = (
+                    stored
+                )
                 if not r.rule:  # stored before alerts had an identity across months
                     legacy.setdefault((r.kind, r.policy_id, r.id_no), []).append(
                         (r.subject, stored)
