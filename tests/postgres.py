@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -66,3 +67,19 @@ def fresh_schema(pg_base_url: str | None, pg_admin: object, prefix: str) -> Iter
     finally:
         with pg_admin.connect() as conn:  # type: ignore[attr-defined]
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+# The two backends every database test runs on (PostgreSQL skipped when none answers).
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, pg_base_url: str | None, pg_admin: object,
+    prefix: str,
+) -> Iterator[str]:
+    """An empty database for the backend ``request.param`` (one of BACKENDS): a SQLite file in
+    `tmp_path`, or a fresh PostgreSQL schema ``<prefix>_…`` dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+        return
+    yield from fresh_schema(pg_base_url, pg_admin, prefix)

@@ -19,21 +19,18 @@ from cycle_helpers import MutableClock, make_settings
 
 from benefits.cycle.settings import CycleSettings
 from benefits.ledger import Ledger
-from tests.postgres import fresh_schema
+from tests.postgres import BACKENDS, database_url, fresh_schema
 
 PERSONS = 700
 SEED = 11
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=BACKENDS)
 def db_url(
     request: pytest.FixtureRequest, tmp_path: Path, pg_base_url: str | None, pg_admin: object
 ) -> Iterator[str]:
     """An empty database on each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.sqlite'}"
-        return
-    yield from fresh_schema(pg_base_url, pg_admin, "cycle_t")
+    yield from database_url(request, tmp_path, pg_base_url, pg_admin, "cycle_t")
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ledger"))
 
 from reliability_helpers import MONTH, PERSONS, REPORT, SEED, Figures, Month, benefits
 
-from tests.postgres import fresh_schema
+from tests.postgres import BACKENDS, database_url
 
 
 @pytest.fixture
@@ -59,12 +59,9 @@ def month(tmp_path_factory: pytest.TempPathFactory) -> Month:
     return Month(data, out, ents.filter(pl.col("mode").is_in(["pay", "credit"])).height)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=BACKENDS)
 def db_url(
     request: pytest.FixtureRequest, tmp_path: Path, pg_base_url: str | None, pg_admin: object
 ) -> Iterator[str]:
     """An empty database: a SQLite file, or a fresh PostgreSQL schema dropped afterwards."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.sqlite'}"
-        return
-    yield from fresh_schema(pg_base_url, pg_admin, "rel_t")
+    yield from database_url(request, tmp_path, pg_base_url, pg_admin, "rel_t")

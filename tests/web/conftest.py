@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,15 +130,11 @@ class LiveServer:
     folder: Path
 
 
-@pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """uvicorn on 127.0.0.1:<free port>, a fresh ledger with the demo users only."""
+@contextmanager
+def serve(app: FastAPI) -> Iterator[str]:
+    """`app` served by uvicorn in a thread on 127.0.0.1:<free port>; yields its base URL."""
     import uvicorn
 
-    folder = tmp_path_factory.mktemp("web-live")
-    settings = settings_for(folder)
-    app = create_app(settings)
-    create_users(app.state.ctx, PASSWORDS)
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
@@ -149,7 +146,19 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         if time.monotonic() > deadline:  # pragma: no cover
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
-    yield LiveServer(f"http://127.0.0.1:{port}", app, folder)
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """uvicorn on 127.0.0.1:<free port>, a fresh ledger with the demo users only."""
+    folder = tmp_path_factory.mktemp("web-live")
+    app = create_app(settings_for(folder))
+    create_users(app.state.ctx, PASSWORDS)
+    with serve(app) as url:
+        yield LiveServer(url, app, folder)
     app.state.ctx.ledger.close()

@@ -24,7 +24,7 @@ from benefits.web.services import dashboard as dashboard_service
 from benefits.web.services import runs as run_service
 from benefits.web.settings import WebSettings
 from tests.ledger.ledger_helpers import person_id, town, write_sweep
-from tests.postgres import fresh_schema
+from tests.postgres import BACKENDS, database_url
 from tests.web.conftest import SAMPLE, Seeded
 
 P1, P2, P3, P4, P5 = (person_id(n) for n in range(1, 6))
@@ -38,15 +38,12 @@ LEAD = ("家庭 H9 人均收入 900.00、人均财产 1000.00 低于低保条件
         "household H9 may qualify for dibao")  # fmt: skip
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=BACKENDS)
 def ctx(
     request: pytest.FixtureRequest, tmp_path: Path, pg_base_url: str | None, pg_admin: object
 ) -> Iterator[WebContext]:
     """A web context on an initialised ledger: a SQLite file, or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        urls: Iterator[str] = iter([f"sqlite:///{tmp_path / 'ledger.sqlite'}"])
-    else:
-        urls = fresh_schema(pg_base_url, pg_admin, "web_t")
+    urls = database_url(request, tmp_path, pg_base_url, pg_admin, "web_t")
     url = next(urls)
     context = WebContext(
         WebSettings(db=url, data=SAMPLE, work=tmp_path / "work", secret_key="test-secret-key")

@@ -9,13 +9,11 @@ and the page itself never scrolls sideways. Screenshots go to ``artifacts/screen
 from __future__ import annotations
 
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import _free_port, settings_for
+from conftest import serve, settings_for
 from playwright.sync_api import Browser, sync_playwright
 from test_web_browser import ARGS, CHROMIUM, SHOTS
 
@@ -27,25 +25,11 @@ PASSWORD = "officer-pass-1"
 @pytest.fixture(scope="module")
 def seeded_server(seeded_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """uvicorn on a private copy of the seeded ledger; yields its base URL."""
-    import uvicorn
-
     folder = tmp_path_factory.mktemp("web-layout")
     shutil.copy(seeded_template / "ledger.sqlite", folder / "ledger.sqlite")
     app = create_app(settings_for(folder, folder / "ledger.sqlite"))
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:  # pragma: no cover
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(app) as url:
+        yield url
     app.state.ctx.ledger.close()
 
 

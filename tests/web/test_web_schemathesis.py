@@ -14,15 +14,13 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
-from conftest import PASSWORDS, Seeded, _free_port
+from conftest import PASSWORDS, Seeded, serve
 
 SEED = 20251
 MAX_EXAMPLES = 10
@@ -32,19 +30,8 @@ BUDGET_SECONDS = 120
 @pytest.fixture
 def served(seeded: Seeded) -> Iterator[str]:
     """The seeded app on 127.0.0.1:<free port> (uvicorn in a thread); yields the base URL."""
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(seeded.app, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))  # fmt: skip
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:  # pragma: no cover
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(seeded.app) as url:
+        yield url
 
 
 def _records_config(seeded: Seeded) -> str:
