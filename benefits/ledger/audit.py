@@ -277,8 +277,8 @@ def verify(session: Session, keys: KeyRing | None = None) -> VerifyResult:
         if not hmac.compare_digest(entry_hash(keys, entry), entry.hash):
             return broken(
                 entry.seq,
-                f"{entry.action} by {entry.actor}: content does not match its "
-                f"{'keyed ' if entry.key_id else ''}hash (edited or forged)",
+                f"{entry.action} by {entry.actor}: content does not match its hash "
+                f"({'HMAC key ' + entry.key_id + '; ' if entry.key_id else ''}edited or forged)",
             )
         keyed_seen = keyed_seen or entry.key_id is not None
         unkeyed += entry.key_id is None
