@@ -108,3 +108,13 @@ def test_a_postgresql_ledger_without_keys_is_refused(
     monkeypatch.delenv(ENV_FILE)
     with pytest.raises(MissingKey, match="no audit_hmac key"):
         ledger_keys("postgresql+psycopg://u@h/db").current("audit_hmac")
+
+
+def test_serve_and_users_add_without_keys_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ENV_FILE)
+    db = "postgresql+psycopg://nobody@127.0.0.1:1/none"  # refused before any connection
+    for args in (["serve", "--db", db], ["users", "add", "x", "--role", "admin", "--db", db,
+                                         "--password", "pw-123456789"]):  # fmt: skip
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert "no audit_hmac key" in result.output and "Traceback" not in result.output
