@@ -283,5 +283,10 @@ def ledger_keys(url: str, *, create: bool = False) -> KeyRing:
     """
     fallback = None if os.environ.get(ENV_FILE, "").strip() else dev_key_file(url)
     if create and fallback is not None and not fallback.exists():
-        KeyRing.generate().write(fallback)
+        try:
+            KeyRing.generate().write(fallback)
+        except FileExistsError:  # another process wrote it first: use theirs
+            pass
+        except OSError as exc:
+            raise KeyProblem(f"cannot write the key file {fallback}: {exc.strerror}") from exc
     return KeyRing.from_env(fallback=fallback)

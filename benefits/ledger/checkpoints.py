@@ -24,15 +24,17 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from benefits.keys import KeyProblem, KeyRing, public_key_b64
 from benefits.ledger.audit import canonical
 from benefits.ledger.db import Database
 from benefits.ledger.models import AuditEntry, AuditHead
+
+if TYPE_CHECKING:  # benefits.keys imports the ledger's errors: import it when used
+    from benefits.keys import KeyRing
 
 FORMAT = "benefits-audit-checkpoints/1"
 
@@ -54,6 +56,8 @@ class Checkpoint:
 
 
 def _read_lines(path: Path) -> list[dict[str, Any]]:
+    from benefits.keys import KeyProblem
+
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -77,6 +81,8 @@ def _read_lines(path: Path) -> list[dict[str, Any]]:
 
 def write_checkpoint(db: Database, path: Path, keys: KeyRing | None = None) -> Checkpoint:
     """Sign the chain's current head and append it to `path` (created if missing)."""
+    from benefits.keys import public_key_b64
+
     keys = keys if keys is not None else db.keys
     key_id, private = keys.signing_key()
     with db.snapshot() as s:
@@ -110,6 +116,8 @@ def verify_checkpoints(session: Session, path: Path, keys: KeyRing | None = None
     """
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from benefits.keys import public_key_b64
 
     lines = _read_lines(path)
     if not lines:

@@ -118,3 +118,19 @@ def test_serve_and_users_add_without_keys_say_so(monkeypatch: pytest.MonkeyPatch
         result = runner.invoke(app, args)
         assert result.exit_code == 2, result.output
         assert "no audit_hmac key" in result.output and "Traceback" not in result.output
+
+
+def test_keys_imports_first_and_its_examples_hold() -> None:
+    """benefits.keys is imported by the ledger lazily: importing it first must work too."""
+    import doctest
+    import subprocess
+    import sys
+
+    import benefits.keys
+
+    for module in ("benefits.keys", "benefits.ledger.checkpoints", "benefits.web.audit_events"):
+        done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True,
+                              text=True, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    result = doctest.testmod(benefits.keys, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted >= 4
