@@ -217,11 +217,12 @@ def paths(
 
 
 def _register_ledger() -> None:
-    from benefits.ledger.cli import audit_app, batch_app, ledger_app
+    from benefits.ledger.cli import audit_app, batch_app, keys_app, ledger_app
 
     app.add_typer(ledger_app, name="ledger")
     app.add_typer(batch_app, name="batch")
     app.add_typer(audit_app, name="audit")
+    app.add_typer(keys_app, name="keys")
 
 
 def _register_cycle() -> None:

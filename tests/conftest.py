@@ -108,3 +108,24 @@ def pg_admin(pg_base_url: str | None):
     engine = create_engine(pg_base_url, isolation_level="AUTOCOMMIT")
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ledger_key_file(tmp_path_factory: pytest.TempPathFactory):
+    """A key file for every ledger the tests open (a PostgreSQL ledger has no default keys).
+
+    Set as ``$BENEFITS_KEY_FILE`` for the session unless the caller already set one; tests of
+    the SQLite development default remove the variable with monkeypatch.
+    """
+    import os
+
+    from benefits.keys import ENV_FILE, KeyRing
+
+    if os.environ.get(ENV_FILE):
+        yield Path(os.environ[ENV_FILE])
+        return
+    path = tmp_path_factory.mktemp("keys") / "keys.json"
+    KeyRing.generate().write(path)
+    os.environ[ENV_FILE] = str(path)
+    yield path
+    os.environ.pop(ENV_FILE, None)

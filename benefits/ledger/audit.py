@@ -1,9 +1,17 @@
-"""The append-only, hash-chained audit log.
+"""The append-only, keyed hash chain of the audit log.
 
 Each entry's content — sequence number, time, who, action, object, before and after — is
-serialised as canonical JSON (sorted keys, no spaces, UTF-8) and hashed together with the
-previous entry's hash: ``hash = sha256(prev_hash + content)``. Changing, inserting or deleting
-any entry breaks the chain from that entry on, and :func:`verify` names the first broken one.
+serialised as canonical JSON (sorted keys, no spaces, UTF-8) and chained to the previous
+entry's hash with a secret key: ``hash = HMAC-SHA256(audit_hmac key, prev_hash + content)``,
+the key's ID stored beside it (``key_id``). Changing, inserting or deleting any entry breaks
+the chain from that entry on, and :func:`verify` names the first broken one. The key lives in
+the key file (:mod:`benefits.keys`), never in the database, so whoever holds only the
+application's database rights cannot forge an entry with a valid chain.
+
+Entries written before the chain was keyed (migration 0005_audit_keys) have no key ID and a
+plain ``sha256(prev_hash + content)``; they are still verified, but only before the first
+keyed entry: a plain entry after a keyed one is a forgery. Truncating the chain's tail is
+caught by the signed checkpoints outside the database (:mod:`benefits.ledger.checkpoints`).
 The one-row ``audit_head`` table holds the newest sequence number and hash: appends lock it
 (so concurrent writers chain one after another) and it reveals entries deleted from the end.
 
@@ -15,23 +23,29 @@ Example:
     '{"a":"张*明","b":1}'
     >>> chain_hash("0" * 64, "{}")[:12]
     '5508d2b710e6'
+    >>> keyed_hash(b"k" * 32, "0" * 64, "{}") != chain_hash("0" * 64, "{}")
+    True
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from benefits.ledger.clock import as_utc
 from benefits.ledger.models import AuditEntry, AuditHead
+
+if TYPE_CHECKING:  # benefits.keys imports the ledger's errors: import it when used
+    from benefits.keys import KeyRing
 
 GENESIS = "0" * 64
 VERIFY_CHUNK = 5000
@@ -55,8 +69,31 @@ def canonical(content: Any) -> str:
 
 
 def chain_hash(prev_hash: str, content: str) -> str:
-    """SHA-256 (hex) of the previous entry's hash followed by this entry's canonical content."""
+    """Plain SHA-256 (hex) of the previous hash and the content: entries before keying."""
     return hashlib.sha256((prev_hash + content).encode("utf-8")).hexdigest()
+
+
+def keyed_hash(key: bytes, prev_hash: str, content: str) -> str:
+    """HMAC-SHA256 (hex) of the previous entry's hash followed by this entry's content."""
+    return hmac.new(key, (prev_hash + content).encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def session_keys(session: Session) -> KeyRing:
+    """The keys of the ledger a session belongs to (its Database's, else from the environment)."""
+    database = session.info.get("ledger_database")
+    if database is not None:
+        return database.keys  # type: ignore[no-any-return]
+    from benefits.keys import ledger_keys
+
+    bind = session.get_bind()
+    return ledger_keys(bind.engine.url.render_as_string(hide_password=False))
+
+
+def entry_hash(keys: KeyRing, entry: AuditEntry) -> str:
+    """The hash an entry should carry: keyed with its key ID, or plain SHA-256 if it has none."""
+    if entry.key_id is None:
+        return chain_hash(entry.prev_hash, entry.content)
+    return keyed_hash(keys.get("audit_hmac", entry.key_id), entry.prev_hash, entry.content)
 
 
 def append(
@@ -78,6 +115,7 @@ def append(
         ...            object_type="batch", object_id=3,
         ...            before={"status": "draft"}, after={"status": "submitted"})
     """
+    key_id, key = session_keys(session).current("audit_hmac")  # MissingKey before any lock
     head = session.execute(
         select(AuditHead).where(AuditHead.id == 1).with_for_update()
     ).scalar_one()
@@ -103,7 +141,8 @@ def append(
         object_id=str(object_id),
         content=content,
         prev_hash=prev,
-        hash=chain_hash(prev, content),
+        hash=keyed_hash(key, prev, content),
+        key_id=key_id,
     )
     session.add(entry)
     session.flush()
@@ -128,10 +167,17 @@ class VerifyResult:
     head_hash: str
     broken_seq: int | None = None
     problem: str | None = None
+    unkeyed: int = 0
 
     def __str__(self) -> str:
         if self.ok:
-            return f"audit chain intact: {self.entries} entries, head {self.head_hash[:16]}…"
+            legacy = (
+                f" ({self.unkeyed} early entries with a plain SHA-256 chain)"
+                if self.unkeyed else ""
+            )
+            return (
+                f"audit chain intact: {self.entries} entries, head {self.head_hash[:16]}…{legacy}"
+            )
         return f"audit chain BROKEN at entry #{self.broken_seq}: {self.problem}"
 
 
@@ -194,7 +240,7 @@ def _head(session: Session) -> AuditHead | None:
     return head
 
 
-def verify(session: Session) -> VerifyResult:
+def verify(session: Session, keys: KeyRing | None = None) -> VerifyResult:
     """Recompute the whole chain; report the first entry that was changed, removed or forged.
 
     The head is read first and the chain checked up to it, so entries appended while
@@ -205,10 +251,11 @@ def verify(session: Session) -> VerifyResult:
         ...     print(verify(s))
         audit chain intact: 12 entries, head 3f9a…
     """
-    prev, expected_seq, count = GENESIS, 1, 0
+    keys = keys if keys is not None else session_keys(session)
+    prev, expected_seq, count, unkeyed, keyed_seen = GENESIS, 1, 0, 0, False
 
     def broken(seq: int, problem: str) -> VerifyResult:
-        return VerifyResult(False, count, prev, seq, problem)
+        return VerifyResult(False, count, prev, seq, problem, unkeyed)
 
     head = _head(session)
     if head is None:
@@ -221,11 +268,20 @@ def verify(session: Session) -> VerifyResult:
             )
         if entry.prev_hash != prev:
             return broken(entry.seq, "its previous-hash does not match the entry before it")
-        if chain_hash(prev, entry.content) != entry.hash:
+        if entry.key_id is None and keyed_seen:
             return broken(
                 entry.seq,
-                f"{entry.action} by {entry.actor}: content does not match its hash (edited)",
+                f"{entry.action} by {entry.actor}: a plain SHA-256 entry after keyed entries "
+                "(forged without the audit key)",
             )
+        if not hmac.compare_digest(entry_hash(keys, entry), entry.hash):
+            return broken(
+                entry.seq,
+                f"{entry.action} by {entry.actor}: content does not match its hash "
+                f"({'HMAC key ' + entry.key_id + '; ' if entry.key_id else ''}edited or forged)",
+            )
+        keyed_seen = keyed_seen or entry.key_id is not None
+        unkeyed += entry.key_id is None
         try:
             content = json.loads(entry.content)
         except ValueError:
@@ -254,4 +310,4 @@ def verify(session: Session) -> VerifyResult:
             return broken(
                 beyond, "it lies beyond the chain head: inserted behind the ledger's back"
             )
-    return VerifyResult(True, count, prev)
+    return VerifyResult(True, count, prev, unkeyed=unkeyed)

@@ -14,7 +14,8 @@ Example:
     $ benefits batch approve 1 --by bob
     $ benefits batch export 1 --to bank/2025-01.csv --by carol
     $ benefits batch reconcile 1 --file bank/2025-01-return.csv --by carol
-    $ benefits audit verify
+    $ benefits audit checkpoint --to /var/lib/benefits/audit-checkpoints.jsonl
+    $ benefits audit verify --checkpoints /var/lib/benefits/audit-checkpoints.jsonl
 """
 
 from __future__ import annotations
@@ -71,7 +72,13 @@ batch_app = typer.Typer(
 )
 audit_app = typer.Typer(
     name="audit",
-    help="The hash-chained audit log: verify it, read it.",
+    help="The keyed, hash-chained audit log: verify it, sign checkpoints of it, read it.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+keys_app = typer.Typer(
+    name="keys",
+    help="Secret keys of the audit chain, its checkpoints and the blind index.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -399,15 +406,52 @@ def show_cmd(
 
 
 @audit_app.command("verify")
-def verify_cmd(db: DbOpt = None) -> None:
-    """Recompute the hash chain; report the first broken entry (exit code 1 if any)."""
+def verify_cmd(
+    db: DbOpt = None,
+    checkpoints: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoints",
+            envvar="BENEFITS_AUDIT_CHECKPOINTS",
+            help="Signed checkpoint file (JSONL) to check the chain against.",
+        ),
+    ] = None,
+) -> None:
+    """Recompute the keyed chain and check the signed checkpoints (exit code 1 if broken)."""
     with _ledger(db) as ledger:
         result = ledger.verify_audit()
+        problems = ledger.verify_checkpoints(checkpoints) if checkpoints else []
     if result.ok:
         _say(str(result))
-        return
-    err.print(f"[bold red]{result}[/]", highlight=False)
-    raise typer.Exit(1)
+    else:
+        err.print(f"[bold red]{result}[/]", highlight=False)
+    for problem in problems:
+        err.print(f"[bold red]checkpoint problem:[/] {problem}", highlight=False)
+    if checkpoints and not problems:
+        _say(f"checkpoints in {checkpoints} hold: every signature valid, every head in the chain")
+    if not result.ok or problems:
+        raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def checkpoint_cmd(
+    to: Annotated[
+        Path,
+        typer.Option(
+            "--to",
+            envvar="BENEFITS_AUDIT_CHECKPOINTS",
+            help="Append-only checkpoint file (JSONL), outside the database.",
+        ),
+    ],
+    db: DbOpt = None,
+) -> None:
+    """Sign the chain's head (Ed25519, audit_signing key) and append it to the file."""
+    with _ledger(db) as ledger:
+        point = ledger.checkpoint(to)
+    _say(
+        f"checkpoint appended to {to}: {point.seq} entries, head {point.head[:16]}…, "
+        f"signed with {point.key_id}"
+    )
 
 
 @audit_app.command("log")
@@ -424,11 +468,37 @@ def log_cmd(
             )
 
 
+# ----------------------------------------------------------------------------------- keys
+
+
+@keys_app.command("init")
+def keys_init_cmd(
+    to: Annotated[Path, typer.Option("--out", help="The new key file (JSON, mode 0600).")],
+) -> None:
+    """Write a new key file: one random key per purpose (audit_hmac, audit_signing,
+    blind_index). Point BENEFITS_KEY_FILE at it; keep it off the database server."""
+    from benefits.keys import ENV_FILE, KeyRing
+
+    if to.exists():
+        err.print(f"[bold red]error:[/] {to} already exists: keys are never overwritten",
+                  highlight=False)  # fmt: skip
+        raise typer.Exit(2)
+    ring = KeyRing.generate()
+    try:
+        ring.write(to)
+    except OSError as exc:
+        err.print(f"[bold red]error:[/] cannot write {to}: {exc.strerror}", highlight=False)
+        raise typer.Exit(2) from exc
+    ids = ", ".join(f"{p} {kid}" for p, kid in ring.currents.items())
+    _say(f"key file {to} written (mode 0600): {ids}; set {ENV_FILE}={to}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add the three command groups to the main `benefits` app.
+    """Add the command groups to the main `benefits` app.
 
     >>> register(typer.Typer())
     """
     app.add_typer(ledger_app, name="ledger")
     app.add_typer(batch_app, name="batch")
     app.add_typer(audit_app, name="audit")
+    app.add_typer(keys_app, name="keys")

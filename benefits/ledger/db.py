@@ -30,12 +30,14 @@ from benefits.ledger.errors import NotInitialised
 if TYPE_CHECKING:  # Alembic is imported only when migrating: it is slow to import.
     from alembic.config import Config
 
+    from benefits.keys import KeyRing
+
 ENV_URL = "BENEFITS_DATABASE_URL"
 DEFAULT_URL = "sqlite:///benefits.sqlite"
 VERSION_TABLE = "ledger_alembic_version"
 # The newest migration in migrations/versions (a test checks they agree). Compared with the
 # database's version on first use, without importing Alembic.
-SCHEMA_REVISION = "0004_alert_identity"
+SCHEMA_REVISION = "0005_audit_keys"
 SQLITE_BUSY_SECONDS = 60
 
 
@@ -130,14 +132,35 @@ class Database:
         self.url = resolve_url(url) if engine is None else engine.url.render_as_string(False)
         self.engine = engine if engine is not None else make_engine(self.url)
         self.clock: Clock = clock or utc_now
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        info = {"ledger_database": self}
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False, info=info)
         snapshot: dict[str, Any] = {"ledger_read_only": True}
         if self.engine.dialect.name == "postgresql":
             snapshot |= {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
         self.read_sessions = sessionmaker(
-            self.engine.execution_options(**snapshot), expire_on_commit=False
+            self.engine.execution_options(**snapshot), expire_on_commit=False, info=info
         )
         self._ready = False
+        self._keys: KeyRing | None = None
+
+    @property
+    def keys(self) -> KeyRing:
+        """The ledger's keys (``$BENEFITS_KEY_FILE``, ``BENEFITS_KEY_*``, or the development
+        key file beside a SQLite ledger), read once."""
+        if self._keys is None:
+            from benefits.keys import ledger_keys
+
+            self._keys = ledger_keys(self.url)
+        return self._keys
+
+    def ensure_keys(self) -> KeyRing:
+        """The keys, writing the development key file beside a SQLite ledger when none is
+        configured; MissingKey when the audit chain's key is still missing."""
+        from benefits.keys import ledger_keys
+
+        self._keys = ledger_keys(self.url, create=True)
+        self._keys.current("audit_hmac")
+        return self._keys
 
     @property
     def dialect(self) -> str:

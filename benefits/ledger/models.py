@@ -307,7 +307,8 @@ class Setting(Base):
 
 
 class AuditEntry(Base):
-    """One append-only audit entry; `hash` = SHA-256(prev_hash + content)."""
+    """One append-only audit entry; `hash` = HMAC-SHA256 under key `key_id` of prev_hash +
+    content (entries written before 0005_audit_keys: key_id NULL, plain SHA-256)."""
 
     __tablename__ = "audit_log"
     __table_args__ = (UniqueConstraint("hash"),)
@@ -321,6 +322,7 @@ class AuditEntry(Base):
     content: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str | None] = mapped_column(String(32), default=None)
 
 
 class AuditHead(Base):

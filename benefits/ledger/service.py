@@ -18,9 +18,10 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select
 
-from benefits.ledger import audit, bankfile, batches, runs, settings
+from benefits.ledger import audit, bankfile, batches, checkpoints, runs, settings
 from benefits.ledger.clock import Clock
 from benefits.ledger.db import SCHEMA_REVISION, Database, display_url
+from benefits.ledger.errors import FourEyesViolation
 from benefits.ledger.faults import crashpoint
 from benefits.ledger.models import AuditEntry, Batch, BatchItem, SweepRun
 
@@ -61,6 +62,7 @@ class Ledger:
         >>> Ledger("sqlite:///x.sqlite").init()        # doctest: +SKIP
         '0001_ledger'
         """
+        self.db.ensure_keys()  # no audit key: stop before touching the schema
         before = self.db.current_revision()
         after = self.db.migrate()
         assert after is not None
@@ -99,8 +101,20 @@ class Ledger:
         return batches.submit(self.db, batch_id, by)
 
     def approve(self, batch_id: int, by: str) -> Batch:
-        """submitted → approved, by an officer who neither created nor submitted it."""
-        return batches.approve(self.db, batch_id, by)
+        """submitted → approved, by an officer who neither created nor submitted it.
+
+        A refusal under the four-eyes rule is itself written to the audit chain
+        (``security.approval_refused``) before the error is raised.
+        """
+        try:
+            return batches.approve(self.db, batch_id, by)
+        except FourEyesViolation as exc:
+            with self.db.transaction() as s:
+                audit.append(
+                    s, at=self.db.now(), actor=by, action="security.approval_refused",
+                    object_type="batch", object_id=batch_id, after={"reason": str(exc)},
+                )  # fmt: skip
+            raise
 
     def reject(self, batch_id: int, by: str, reason: str) -> Batch:
         """draft/submitted/approved → rejected, with a reason; items voided."""
@@ -154,6 +168,15 @@ class Ledger:
         """Recompute the audit chain; the result names the first broken entry."""
         with self.db.snapshot() as s:
             return audit.verify(s)
+
+    def verify_checkpoints(self, path: Path) -> list[str]:
+        """Problems of the signed checkpoint file against the chain (empty when all hold)."""
+        with self.db.snapshot() as s:
+            return checkpoints.verify_checkpoints(s, Path(path), self.db.keys)
+
+    def checkpoint(self, to: Path) -> checkpoints.Checkpoint:
+        """Append a signed checkpoint of the chain's head to the file `to`."""
+        return checkpoints.write_checkpoint(self.db, Path(to))
 
     def audit_entries(self, last: int = 20) -> list[AuditEntry]:
         """The newest `last` audit entries, oldest first."""

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from benefits import __version__
@@ -33,6 +34,7 @@ from benefits.ledger.errors import (
 )
 from benefits.months import horizon_months
 from benefits.web import format as fmt
+from benefits.web.audit_events import record_forbidden
 from benefits.web.auth import AuthError
 from benefits.web.context import WebContext
 from benefits.web.deps import (
@@ -269,6 +271,13 @@ def create_app(settings: WebSettings | None = None, *, ledger: Ledger | None = N
         response.headers.setdefault("Content-Security-Policy", CSP)
         if not request.url.path.startswith("/static/"):
             response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.middleware("http")
+    async def _forbidden_audit(request: Request, call_next: Any) -> Response:
+        response = await call_next(request)
+        if response.status_code == 403:  # security.forbidden in the audit chain
+            await run_in_threadpool(record_forbidden, ctx.db, request)
         return response
 
     _install_handlers(app)

@@ -113,9 +113,11 @@ def serve(
             typer.echo(f"  {u.username:<9} {u.password}   {'+'.join(u.roles):<16}"
                        f"{' pii' if u.pii else '    '}  {u.note}")  # fmt: skip
         typer.echo("")
+    from benefits.keys import KeyProblem
+
     try:
         app = create_app(settings)
-    except MonthError as exc:
+    except (MonthError, KeyProblem) as exc:  # a bad horizon, a missing or unreadable key
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     if app.state.ctx.accounts.count_users() == 0:
@@ -142,8 +144,8 @@ def add_user(
     from benefits.web.context import WebContext
 
     ctx = WebContext(_settings(db=db))
-    ctx.ledger.init(by="cli")
     try:
+        ctx.ledger.init(by="cli")
         ctx.accounts.create_user(username, password, role, display_name=name, pii=pii, by="cli")
     except (LedgerError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -23,6 +23,7 @@ from fastapi import Depends, Form, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from benefits.web.audit_events import record_token_use
 from benefits.web.auth import Principal
 from benefits.web.context import WebContext
 from benefits.web.format import local_times
@@ -128,6 +129,8 @@ def api_principal(
         principal = ctx.accounts.token_principal(credentials.credentials)
         if principal is None:
             raise LoginRequired()
+        request.state.api_caller = principal  # named by security.forbidden if refused
+        record_token_use(ctx.db, actor=principal.username, token=credentials.credentials)
         return principal
     principal = session_principal(request)
     if principal is None:

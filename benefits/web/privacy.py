@@ -4,7 +4,8 @@ Lists always show a masked name (张*明) and ID (first 6 + last 4, handbook §6
 the name, the ID, the birth date, parents' IDs, bank accounts, and every health, disability,
 care or parental-situation detail — are shown only to a user with the ``pii`` grant who asks
 to reveal them, and each such view is written to the ledger's audit chain (action
-``pii.view``, the person identified by a masked ID and a keyed hash, never the full ID).
+``pii.view``, the person identified by a masked ID and a keyed blind index, never the full
+ID nor an unkeyed hash of it).
 
 URLs never carry a resident ID: a person is addressed by a *reference*, a keyed BLAKE2b hash
 of the ID (:func:`person_ref`), which the app resolves through its person directory.
@@ -126,9 +127,15 @@ def person_ref(secret: str, id_no: str) -> str:
     return hashlib.blake2b(id_no.encode("utf-8"), key=key, digest_size=12).hexdigest()
 
 
-def id_digest(id_no: str) -> str:
-    """A short SHA-256 of an ID for the audit log (an auditor who knows the ID can match it)."""
-    return hashlib.sha256(id_no.encode("utf-8")).hexdigest()[:16]
+def id_index(db: Database, id_no: str) -> dict[str, str]:
+    """The keyed blind index of an ID for the audit log, with its key ID.
+
+    HMAC-SHA256 under the ``blind_index`` key, 32 hex characters: an auditor holding the key
+    file can match an ID they know; without the key, trying every birth date behind a masked
+    ID recovers nothing (an unkeyed hash of the ID could be reversed in under a second).
+    """
+    key_id, index = db.keys.blind_index(id_no)
+    return {"id_index": index, "index_key": key_id}
 
 
 def log_pii_view(db: Database, *, actor: str, id_no: str, what: str, month: str | None) -> None:
@@ -146,5 +153,5 @@ def log_pii_view(db: Database, *, actor: str, id_no: str, what: str, month: str 
             action="pii.view",
             object_type="person",
             object_id=mask_id(id_no),
-            after={"what": what, "month": month, "id_sha256": id_digest(id_no)},
+            after={"what": what, "month": month, **id_index(db, id_no)},
         )

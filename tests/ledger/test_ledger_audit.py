@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DatabaseError
 
 from benefits.ledger import Ledger
-from benefits.ledger.audit import GENESIS, canonical, chain_hash
+from benefits.ledger.audit import GENESIS, canonical, chain_hash, keyed_hash
 
 
 @contextmanager
@@ -47,7 +47,9 @@ def test_every_action_is_chained(ledger: Ledger, sweeps: Path) -> None:
     assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
     prev = GENESIS
     for e in entries:
-        assert e.prev_hash == prev and e.hash == chain_hash(prev, e.content)
+        assert e.key_id is not None
+        key = ledger.db.keys.get("audit_hmac", e.key_id)
+        assert e.prev_hash == prev and e.hash == keyed_hash(key, prev, e.content)
         assert canonical(json.loads(e.content)) == e.content
         prev = e.hash
     setting = json.loads(entries[-1].content)
@@ -111,7 +113,7 @@ def test_verify_finds_the_first_edited_or_deleted_entry(
 
 
 def test_a_rewritten_chain_tail_is_still_caught(ledger: Ledger, sweeps: Path) -> None:
-    """An attacker who edits an entry and re-hashes the rest still leaves the head behind."""
+    """An attacker who edits an entry and re-hashes the rest without the key is caught there."""
     busy_ledger(ledger, sweeps)
     entries = ledger.audit_entries(100)
     with triggers_off(ledger), ledger.db.engine.begin() as conn:
@@ -128,7 +130,8 @@ def test_a_rewritten_chain_tail_is_still_caught(ledger: Ledger, sweeps: Path) ->
             )  # fmt: skip
             prev = new
     result = ledger.verify_audit()
-    assert not result.ok and "head" in (result.problem or "")
+    assert not result.ok and result.broken_seq == 4, result
+    assert "does not match its hash (HMAC key" in (result.problem or "")
 
 
 def test_an_entry_forged_behind_the_ledgers_back_is_caught(ledger: Ledger, sweeps: Path) -> None:

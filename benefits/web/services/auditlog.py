@@ -2,7 +2,7 @@
 
 Account numbers and full IDs inside entries are masked unless the viewer revealed personal
 data (the ledger records them for releases); ``pii.view`` entries already hold only a masked
-ID and a hash.
+ID and a keyed blind index.
 
 Example:
     >>> view = audit_page(ctx, page=1)                             # doctest: +SKIP
@@ -53,6 +53,7 @@ def entry_view(e: AuditEntry) -> dict[str, Any]:
         "after": _mask(content.get("after")),
         "hash": e.hash,
         "prev_hash": e.prev_hash,
+        "key_id": e.key_id,  # None: an early entry with a plain SHA-256 chain hash
     }
 
 
