@@ -8,8 +8,8 @@
   stored, the token itself is shown once.
 - Sign-in backs off instead of locking out: after `max_failed_logins` failures of one account
   (or `max_failed_per_address` from one client address) since its last success, none more
-  than `throttle_minutes` apart, each further attempt must wait `backoff_seconds`, doubling with each
-  failure up to `backoff_cap_seconds` (`address_cap_seconds` for an address, so an office
+  than `throttle_minutes` apart, each further attempt must wait `backoff_seconds`, doubling
+  with each failure up to `backoff_cap_seconds` (`address_cap_seconds` for an address, so an office
   behind one NAT is slowed, never shut out). An attempt made while waiting is not even
   checked, so guessing gains nothing. An admin can list the back-offs and lift one.
   Failures, back-offs and lifts are written to the audit chain.

@@ -51,9 +51,10 @@ class WebSettings:
         session_hours: absolute lifetime of a session; idle_minutes: idle timeout.
         secure_cookies: send cookies only over HTTPS (turn on behind TLS).
         page_size: batch items per page.
-        max_failed_logins: failed sign-ins of one account (since its last success, none more
-            than `throttle_minutes` apart: a quiet spell that long forgets them) before each further attempt waits: `backoff_seconds`, doubling
-            with each failure, at most `backoff_cap_seconds`.
+        max_failed_logins: failed sign-ins of one account (since its last success, none
+            more than `throttle_minutes` apart: a quiet spell that long forgets them) before
+            each further attempt waits `backoff_seconds`, doubling with each failure, at most
+            `backoff_cap_seconds`.
         max_failed_per_address: the same for one client address (many accounts behind one
             office NAT share it), whose wait is capped lower, at `address_cap_seconds`.
         trusted_proxies: addresses or networks (``10.0.0.0/8``) of reverse proxies whose

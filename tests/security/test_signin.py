@@ -115,7 +115,7 @@ def test_rotating_a_forged_forwarded_for_does_not_escape_the_address_limit(web: 
     for i in range(limit):
         post_login(attacker, f"guess{i}", "wrong-password",
                    {"X-Forwarded-For": f"198.51.100.{i}"})  # fmt: skip
-    status, where, retry = post_login(attacker, "officer", PASSWORDS["officer"],
+    _status, where, retry = post_login(attacker, "officer", PASSWORDS["officer"],
                                       {"X-Forwarded-For": "198.51.100.250"})  # fmt: skip
     assert where == "/login" and retry is not None and int(retry) >= 1
 
@@ -141,7 +141,7 @@ def test_an_office_behind_one_nat_is_slowed_never_locked_out(web: App) -> None:
     for i in range(60):
         post_login(office, f"made-up{i}", "wrong-password")
         web.tick(0.1)
-    status, where, retry = post_login(office, "auditor", PASSWORDS["auditor"])
+    _status, where, retry = post_login(office, "auditor", PASSWORDS["auditor"])
     cap = web.app.state.ctx.settings.address_cap_seconds  # type: ignore[attr-defined]
     assert where == "/login" and retry is not None and 1 <= int(retry) <= cap
     web.tick(cap)
