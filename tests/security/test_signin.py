@@ -26,6 +26,7 @@ from benefits.web.auth import AuthError, Throttled
 from benefits.web.demo import create_users
 from benefits.web.deps import forwarded_client
 from benefits.web.settings import WebSettings
+from tests.postgres import fresh_schema
 from tests.web.conftest import PASSWORDS, settings_for
 
 T0 = dt.datetime(2025, 2, 3, 9, 0, tzinfo=dt.UTC)
@@ -57,16 +58,37 @@ class App:
                                   .order_by(AuditEntry.seq)).scalars())  # fmt: skip
 
 
-@pytest.fixture
-def web(tmp_path: Path) -> Iterator[App]:
+def _web(tmp_path: Path, url: str | None = None) -> App:
     now = [T0]
     settings = settings_for(tmp_path)
+    if url:
+        settings.db = url
     settings.trusted_proxies = ("10.0.0.0/24",)
     ledger = Ledger(settings.db, clock=lambda: now[0])
     app = create_app(settings, ledger=ledger)
     create_users(app.state.ctx, PASSWORDS)
-    yield App(None, now, ledger, app)
-    ledger.close()
+    return App(None, now, ledger, app)
+
+
+@pytest.fixture
+def web(tmp_path: Path) -> Iterator[App]:
+    """The app on a SQLite ledger."""
+    made = _web(tmp_path)
+    yield made
+    made.ledger.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_web(request: pytest.FixtureRequest, tmp_path: Path, pg_base_url: str | None,
+            pg_admin: object) -> Iterator[App]:
+    """The app on a SQLite ledger, then on a fresh PostgreSQL schema."""
+    urls: Iterator[str | None] = (iter([None]) if request.param == "sqlite"
+                                  else fresh_schema(pg_base_url, pg_admin, "sec_t"))  # fmt: skip
+    made = _web(tmp_path, next(urls))
+    yield made
+    made.ledger.close()
+    for _ in urls:  # drops the PostgreSQL schema
+        pass
 
 
 def post_login(client: TestClient, username: str, password: str,
@@ -148,7 +170,8 @@ def test_an_office_behind_one_nat_is_slowed_never_locked_out(web: App) -> None:
     assert signed_in(post_login(office, "auditor", PASSWORDS["auditor"]))
 
 
-def test_failures_of_an_account_back_off_exponentially_to_a_cap(web: App) -> None:
+def test_failures_of_an_account_back_off_exponentially_to_a_cap(any_web: App) -> None:
+    web = any_web
     acc = web.accounts
     for _ in range(5):
         with pytest.raises(AuthError):
@@ -177,7 +200,8 @@ def test_failures_of_an_account_back_off_exponentially_to_a_cap(web: App) -> Non
 # ------------------------------------------------------------------------ audit, admin view
 
 
-def test_failures_backoffs_and_lifts_are_in_the_audit_chain(web: App) -> None:
+def test_failures_backoffs_and_lifts_are_in_the_audit_chain(any_web: App) -> None:
+    web = any_web
     acc = web.accounts
     for _ in range(5):
         with pytest.raises(AuthError):
@@ -197,7 +221,8 @@ def test_failures_backoffs_and_lifts_are_in_the_audit_chain(web: App) -> None:
     assert web.ledger.verify_audit().ok
 
 
-def test_an_admin_lists_and_lifts_back_offs_on_the_page_and_the_api(web: App) -> None:
+def test_an_admin_lists_and_lifts_back_offs_on_the_page_and_the_api(any_web: App) -> None:
+    web = any_web
     for _ in range(6):
         web.tick(1)
         with pytest.raises(AuthError):
