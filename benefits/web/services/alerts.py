@@ -166,7 +166,7 @@ def import_alerts(ctx: WebContext, run: SweepRun) -> int:
                     status, months_open = ALERT_OPEN, 1
                     why = ("再次出现且情况有变 / raised again with changed facts" if changed
                            else "中断后再次出现 / raised again after a month without it")
-                    note = f"{run.month} {why}: {mask_ids_in_text(row['message'])}"
+                    note = f"{run.month} {why}: {mask_alert_message(row['kind'], row['message'])}"
                     reopened.append((found, note))
                 elif not closed and run.month > found.last_month:
                     months_open += 1
