@@ -6,9 +6,13 @@
   absolute expiry, an idle timeout and the session's CSRF token. Signing out revokes it.
 - API tokens (``bnf_…``) belong to a user and carry that user's roles; only their SHA-256 is
   stored, the token itself is shown once.
-- Sign-in is throttled: after `max_failed_logins` failures for a user name, or twice that
-  from one address, within `throttle_minutes`, further attempts are refused until the window
-  passes (the attempt is not even checked, so guessing gains nothing).
+- Sign-in backs off instead of locking out: after `max_failed_logins` failures of one account
+  (or `max_failed_per_address` from one client address) since its last success, none more
+  than `throttle_minutes` apart, each further attempt must wait `backoff_seconds`, doubling
+  with each failure up to `backoff_cap_seconds` (`address_cap_seconds` for an address, so an office
+  behind one NAT is slowed, never shut out). An attempt made while waiting is not even
+  checked, so guessing gains nothing. An admin can list the back-offs and lift one.
+  Failures, back-offs and lifts are written to the audit chain.
 - Every change to users, roles, grants and tokens is written to the ledger's audit chain.
 
 Example:
@@ -22,12 +26,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import math
 import secrets
 from dataclasses import dataclass, field
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from benefits.ledger import audit
 from benefits.ledger.clock import as_utc
@@ -41,6 +48,22 @@ _hasher = PasswordHasher()
 TOKEN_PREFIX = "bnf_"
 MIN_PASSWORD = 10
 USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
+
+
+ACCOUNT, ADDRESS = "account", "address"
+UNKNOWN_USER = "?"
+LIFT_MARK = "*lifted by "  # never a user name or an address: marks a lift in the attempts
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """An account or address that must wait: its failures, until when, and the wait."""
+
+    kind: str
+    key: str
+    failures: int
+    until: dt.datetime
+    wait_seconds: float
 
 
 class AuthError(Exception):
@@ -195,6 +218,17 @@ class Accounts:
                 if not active and username == by:
                     raise Conflict("you cannot deactivate your own account")
                 user.active = bool(active)
+            if "admin" in before["roles"] and before["active"] and not (
+                user.active and "admin" in user.role_list
+            ):
+                others = [u for u in s.execute(
+                    select(WebUser).where(WebUser.active.is_(True), WebUser.id != user.id)
+                ).scalars() if "admin" in u.role_list]  # fmt: skip
+                if not others:
+                    raise Conflict(
+                        f"{username} is the last active administrator: make another user an "
+                        "active admin first, or no one could manage users"
+                    )
             changed_password = False
             if password:
                 _check_password_strength(password)
@@ -236,34 +270,57 @@ class Accounts:
             return int(s.execute(select(func.count()).select_from(WebUser)).scalar_one())
 
     # -- sign-in --------------------------------------------------------------------------
-    def _throttle(self, username: str, ip: str, now: dt.datetime) -> None:
-        since = now - dt.timedelta(minutes=self.settings.throttle_minutes)
-        limit = self.settings.max_failed_logins
-        with self.db.snapshot() as s:
-            def failures(col: object, value: str) -> tuple[int, dt.datetime | None]:
-                row = s.execute(
-                    select(func.count(), func.min(LoginAttempt.at)).where(
-                        col == value,  # type: ignore[operator]
-                        LoginAttempt.at >= since,
-                        LoginAttempt.success.is_(False),
-                    )
-                ).one()
-                return int(row[0]), row[1]
+    def _failures(self, s: Session, kind: str, value: str, now: dt.datetime) -> Backoff | None:
+        """The run of failures of one account or address since its last success (or lift), in
+        which no two are more than `throttle_minutes` apart, nor the last from now; and the
+        wait it imposes. None when under the free allowance."""
+        col = LoginAttempt.username if kind == ACCOUNT else LoginAttempt.ip
+        last_ok = s.execute(
+            select(func.max(LoginAttempt.at)).where(col == value, LoginAttempt.success.is_(True))
+        ).scalar()
+        free = (self.settings.max_failed_logins if kind == ACCOUNT
+                else self.settings.max_failed_per_address)  # fmt: skip
+        query = select(LoginAttempt.at).where(col == value, LoginAttempt.success.is_(False))
+        if last_ok is not None:
+            query = query.where(LoginAttempt.at > last_ok)
+        times = s.execute(query.order_by(LoginAttempt.at.desc()).limit(free + 64)).scalars()
+        gap = dt.timedelta(minutes=self.settings.throttle_minutes)
+        count, previous, last = 0, now, None
+        for at in times:
+            at = as_utc(at)
+            if previous - at > gap:
+                break
+            count, previous, last = count + 1, at, last or at
+        return self._backoff(kind, value, count, last)
 
-            by_user = failures(LoginAttempt.username, username)
-            by_ip = failures(LoginAttempt.ip, ip)
-        for (count, first), cap in ((by_user, limit), (by_ip, limit * 2)):
-            if count >= cap and first is not None:
-                wait = as_utc(first) + dt.timedelta(minutes=self.settings.throttle_minutes) - now
-                seconds = max(1, int(wait.total_seconds()))
-                raise Throttled(
-                    f"太多次登录失败，请 {max(1, seconds // 60)} 分钟后再试 / too many failed "
-                    f"sign-ins: try again in {max(1, seconds // 60)} minute(s)",
-                    seconds,
-                )
+    def _backoff(self, kind: str, value: str, count: int, last: Any) -> Backoff | None:
+        free = (self.settings.max_failed_logins if kind == ACCOUNT
+                else self.settings.max_failed_per_address)  # fmt: skip
+        if last is None or count < free:
+            return None
+        cap = (self.settings.backoff_cap_seconds if kind == ACCOUNT
+               else self.settings.address_cap_seconds)  # fmt: skip
+        wait = min(cap, self.settings.backoff_seconds * 2 ** min(count - free, 40))
+        return Backoff(kind, value, count, as_utc(last) + dt.timedelta(seconds=wait), wait)
+
+    def _throttle(self, username: str, ip: str, now: dt.datetime) -> None:
+        with self.db.snapshot() as s:
+            found = [self._failures(s, ACCOUNT, username, now),
+                     self._failures(s, ADDRESS, ip, now)]  # fmt: skip
+        waits = [b for b in found if b is not None and b.until > now]
+        if waits:
+            seconds = max(1, math.ceil(max((b.until - now).total_seconds() for b in waits)))
+            raise Throttled(
+                f"登录失败次数过多，请 {seconds} 秒后再试 / too many failed sign-ins: try again "
+                f"in {seconds} second(s)",
+                seconds,
+            )
 
     def login(self, username: str, password: str, ip: str) -> tuple[str, Principal]:
         """Check a password and open a session: (cookie token, principal), else AuthError.
+
+        Failures back off exponentially per account and per address (see the module doc);
+        failures and back-offs are written to the audit chain.
 
         Example:
             >>> token, who = accounts.login("wang.fang", "a long secret", "127.0.0.1")
@@ -278,8 +335,8 @@ class Accounts:
         ok = verify_password(user.password_hash if user else _DUMMY_HASH, password or "")
         ok = ok and user is not None and user.active
         if not ok or user is None:
-            with self.db.transaction() as s:  # committed: the failure counts for throttling
-                s.add(LoginAttempt(username=name, ip=ip, at=now, success=False))
+            # the wait runs from when the failure is known (after the slow hash check)
+            self._record_failure(name, ip, self.db.now(), known=user is not None)
             raise AuthError("用户名或密码不正确 / wrong user name or password")
         with self.db.transaction() as s:
             s.add(LoginAttempt(username=name, ip=ip, at=now, success=True))
@@ -307,6 +364,75 @@ class Accounts:
                 object_id=user.username, after={"ip": ip, "via": "password"},
             )  # fmt: skip
             return token, _principal(user, "session", session.id, session.csrf_token)
+
+    def _record_failure(self, name: str, ip: str, now: dt.datetime, *, known: bool) -> None:
+        """Count a failed sign-in (committed) and audit it, and the back-off it starts.
+
+        A name that is no account is audited as ``?``: people type passwords into the name
+        field, and the chain must not keep them."""
+        shown = name if known else UNKNOWN_USER
+        with self.db.transaction() as s:
+            s.add(LoginAttempt(username=name, ip=ip, at=now, success=False))
+            s.flush()
+            backoffs = [self._failures(s, ACCOUNT, name, now), self._failures(s, ADDRESS, ip, now)]
+            audit.append(
+                s, at=now, actor=shown, action="auth.failed", object_type="user",
+                object_id=shown, after={"ip": ip, "known_user": known},
+            )  # fmt: skip
+            for b in backoffs:
+                if b is None:
+                    continue
+                audit.append(
+                    s, at=now, actor=shown, action="auth.backoff", object_type=b.kind,
+                    object_id=shown if b.kind == ACCOUNT else ip,
+                    after={"failures": b.failures, "wait_seconds": b.wait_seconds,
+                           "until": b.until, "ip": ip},
+                )  # fmt: skip
+
+    def locks(self) -> list[Backoff]:
+        """Accounts and addresses in back-off now (failures past the free allowance since their
+        last success or lift, within the window), longest wait first. Names that are no
+        account are left out (they may be mistyped passwords)."""
+        now = self.db.now()
+        since = now - dt.timedelta(minutes=self.settings.throttle_minutes)
+        out: list[Backoff] = []
+        with self.db.snapshot() as s:
+            users = set(s.execute(select(WebUser.username)).scalars())
+            for kind, col in ((ACCOUNT, LoginAttempt.username), (ADDRESS, LoginAttempt.ip)):
+                keys = s.execute(
+                    select(col).where(LoginAttempt.success.is_(False), LoginAttempt.at >= since)
+                    .distinct()
+                ).scalars()  # fmt: skip
+                for key in list(keys):
+                    if kind == ACCOUNT and key not in users:
+                        continue
+                    b = self._failures(s, kind, key, now)
+                    if b is not None:
+                        out.append(b)
+        return sorted(out, key=lambda b: (b.until, b.kind, b.key), reverse=True)
+
+    def lift(self, kind: str, key: str, *, by: str) -> bool:
+        """Lift the back-off of an account or address (audited); False when there was none.
+
+        The lift is a success marker in the attempts table, so counting starts afresh."""
+        if kind not in (ACCOUNT, ADDRESS):
+            raise InvalidInput(f"a lock is of an {ACCOUNT} or an {ADDRESS}, not {kind!r}")
+        key = (key or "").strip()[:64]
+        if kind == ACCOUNT:
+            key = key.lower()
+        now = self.db.now()
+        with self.db.transaction() as s:
+            found = self._failures(s, kind, key, now)
+            if found is None:
+                return False
+            marker = f"{LIFT_MARK}{by}"[:64]
+            s.add(LoginAttempt(username=key if kind == ACCOUNT else marker,
+                               ip=key if kind == ADDRESS else marker, at=now, success=True))
+            audit.append(
+                s, at=now, actor=by, action="auth.unlock", object_type=kind, object_id=key,
+                before={"failures": found.failures, "until": found.until},
+            )  # fmt: skip
+            return True
 
     def session_principal(self, token: str) -> Principal | None:
         """The principal of a live session cookie, or None (expired, idle, revoked, unknown).

@@ -79,6 +79,12 @@ def serve(
         typer.Option(envvar="BENEFITS_WEB_TIMEZONE", show_default=False,
                      help="Time zone times are shown in (IANA name; default Asia/Shanghai)."),
     ] = None,
+    trusted_proxies: Annotated[
+        str | None,
+        typer.Option(envvar="BENEFITS_WEB_TRUSTED_PROXIES", show_default=False,
+                     help="Comma-separated addresses or networks of reverse proxies whose "
+                     "X-Forwarded-For is believed for sign-in throttling (default: none)."),
+    ] = None,
 ) -> None:
     """Start the officers' and auditors' web application (FastAPI + uvicorn)."""
     import uvicorn
@@ -96,7 +102,10 @@ def serve(
             db = f"sqlite:///{Path(work) / 'demo.sqlite'}"
     settings = _settings(db=db, data=data or default_data_folder(), work=work or Path("out/web"),
                          secure_cookies=secure_cookies,
-                         **({"display_zone": timezone} if timezone else {}))  # fmt: skip
+                         **({"display_zone": timezone} if timezone else {}),
+                         **({"trusted_proxies": tuple(p.strip() for p in trusted_proxies.split(",")
+                                                      if p.strip())}
+                            if trusted_proxies is not None else {}))  # fmt: skip
     if demo:
         from benefits.errors import BenefitsError
         from benefits.ledger.errors import LedgerError

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import ipaddress
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any
@@ -75,8 +76,47 @@ Ctx = Annotated[WebContext, Depends(get_ctx)]
 
 
 def client_ip(request: Request) -> str:
-    """The client's address (the app is expected behind a trusted proxy in production)."""
-    return request.client.host if request.client else "?"
+    """The client's address: the direct peer, unless that peer is a configured trusted proxy
+    (``WebSettings.trusted_proxies``); then ``X-Forwarded-For`` is read from the right,
+    skipping trusted proxies, and the first other address is the client. A forged header
+    from anyone else is ignored."""
+    peer = request.client.host if request.client else "?"
+    proxies = get_ctx(request).settings.trusted_proxies
+    return forwarded_client(peer, request.headers.getlist("x-forwarded-for"), proxies)
+
+
+def _is_trusted(address: str, proxies: tuple[str, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(p, strict=False) for p in proxies)
+
+
+def forwarded_client(peer: str, forwarded: list[str], proxies: tuple[str, ...]) -> str:
+    """The client address given the direct peer, the X-Forwarded-For headers and the trusted
+    proxies.
+
+    >>> forwarded_client("10.0.0.5", ["198.51.100.7, 10.0.0.9"], ("10.0.0.0/8",))
+    '198.51.100.7'
+    >>> forwarded_client("203.0.113.1", ["198.51.100.7"], ("10.0.0.0/8",))
+    '203.0.113.1'
+    >>> forwarded_client("10.0.0.5", ["not-an-ip"], ("10.0.0.5",))
+    '10.0.0.5'
+    """
+    if not proxies or not _is_trusted(peer, proxies):
+        return peer
+    hops = [h.strip() for line in forwarded for h in line.split(",") if h.strip()]
+    client = peer
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            break  # garbage: keep the last address a trusted proxy vouched for
+        client = hop
+        if not _is_trusted(hop, proxies):
+            break
+    return client
 
 
 def session_principal(request: Request) -> Principal | None:

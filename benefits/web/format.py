@@ -23,7 +23,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 CST = dt.timezone(dt.timedelta(hours=8), "CST")
 DEFAULT_ZONE = "Asia/Shanghai"
 UTC_IN_TEXT = re.compile(r"\b([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}) UTC\b")
-ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])([0-9]{6})[0-9]{7,8}([0-9]{3}[0-9Xx]?)(?![0-9A-Za-z])")
+# A run of letters and digits, ASCII or full-width: an ID-like value when it holds >= 14 digits
+# (resident IDs of 15, 18 or a mistyped 16-19 characters, with full-width digits, and account
+# numbers).
+ID_LIKE_RUN = re.compile(r"[0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]{14,}")
+ID_LIKE_DIGITS = 14
+DATE_IN_TEXT = re.compile(r"(?<![0-9])([0-9]{4})-[0-9]{2}-[0-9]{2}(?![0-9])")
 
 BATCH_STATUS = {
     "draft": ("草稿", "draft"),
@@ -202,11 +207,44 @@ def decision_state(
     return label(ITEM_STATUS, item_status)
 
 
+def _digit_count(value: str) -> int:
+    return sum(1 for ch in value if ch.isdigit())  # ASCII and full-width digits alike
+
+
+def mask_id_like(value: str) -> str:
+    """Mask one ID-like value: the first 6 characters, then at least 8 stars, then at most the
+    last 4 (fewer when the value is short, so an embedded birth date is never shown).
+
+    >>> mask_id_like("33010219681315179X"), mask_id_like("330106500308021")
+    ('330102********179X', '330106********1')
+    >>> mask_id_like("３30106195003080214")
+    '３30106********0214'
+    """
+    tail = max(0, min(4, len(value) - 14))
+    hidden = len(value) - 6 - tail
+    return value[:6] + "*" * max(8, hidden) + (value[-tail:] if tail else "")
+
+
 def mask_ids_in_text(text: str | None) -> str:
-    """Mask anything that looks like a resident ID inside free text (alert messages)."""
+    """Mask anything that looks like a resident ID or account number inside free text (alert
+    messages, notes): any run of letters and digits, ASCII or full-width, holding at least 14
+    digits — so 15-digit and 19-digit IDs and full-width digits are masked too."""
     if not text:
         return ""
-    return ID_IN_TEXT.sub(lambda m: m.group(1) + "********" + m.group(0)[-4:], text)
+    return ID_LIKE_RUN.sub(
+        lambda m: mask_id_like(m.group(0)) if _digit_count(m.group(0)) >= ID_LIKE_DIGITS
+        else m.group(0),
+        text,
+    )
+
+
+def mask_dates_in_text(text: str) -> str:
+    """Hide month and day of every date in a text (a birth date is part of the ID).
+
+    >>> mask_dates_in_text("birth_date '1950-03-09' disagrees with 1950-03-08")
+    "birth_date '1950-**-**' disagrees with 1950-**-**"
+    """
+    return DATE_IN_TEXT.sub(lambda m: m.group(1) + "-**-**", text)
 
 
 def json_text(value: Any) -> str:

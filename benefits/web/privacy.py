@@ -1,5 +1,6 @@
 """Privacy: masking, which facts are health or disability details, person references, PII log.
 
+What is masked and how comes from the data classes declared in :mod:`benefits.classes`.
 Lists always show a masked name (张*明) and ID (first 6 + last 4, handbook §6). Full values —
 the name, the ID, the birth date, parents' IDs, bank accounts, and every health, disability,
 care or parental-situation detail — are shown only to a user with the ``pii`` grant who asks
@@ -24,39 +25,26 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from benefits import classes
 from benefits.idcard import mask_id, mask_name
 from benefits.ledger import audit
 from benefits.ledger.db import Database
 
 RESTRICTED = "（受限 / restricted）"
 
-# Tables whose details are health, disability, care or family situation (handbook §6).
+# What is masked, and how, is read from the one declaration of data classes
+# (benefits.classes): tables whose details are health, disability, care or family situation
+# (handbook §6) have every column but the ID restricted.
 SENSITIVE_TABLES = frozenset(
-    {
-        "disability_certificates",
-        "health_conditions",
-        "medical_expenses",
-        "care_assessments",
-        "parent_situations",
-    }
-)
-ID_FIELDS = frozenset({"id_no", "father_id_no", "mother_id_no"})
-NAME_FIELDS = frozenset({"name", "account_name"})
-ACCOUNT_FIELDS = frozenset({"account_no", "release_account"})
-DATE_OF_BIRTH_FIELDS = frozenset({"birth_date"})
-# Derived facts that disclose health or disability without naming their table.
-SENSITIVE_FACTS = frozenset(
-    {
-        "ill_or_severely_disabled",
-        "father_situation",
-        "mother_situation",
-        "father_in_situation",
-        "mother_in_situation",
-        "has_open_health_condition",
-        "oop_12m",
-        "institution_resident",
-    }
-)
+    table for table, columns in classes.INPUTS.items()
+    if all(d.mask == "restricted" for n, d in columns.items() if n != "id_no")
+)  # fmt: skip
+ID_FIELDS = classes.masked_as("id")
+NAME_FIELDS = classes.masked_as("name")
+ACCOUNT_FIELDS = classes.masked_as("account")
+DATE_OF_BIRTH_FIELDS = classes.masked_as("birth")
+# Facts that disclose health, disability or family situation (derived ones too).
+SENSITIVE_FACTS = classes.masked_as("restricted")
 
 DEPARTMENTS: dict[str, str] = {
     "persons": "公安·户籍 / police hukou registry",

@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -23,6 +24,12 @@ from benefits.web.format import DEFAULT_ZONE, zone
 ENV_SECRET = "BENEFITS_WEB_SECRET"
 ENV_WORK = "BENEFITS_WEB_WORK"
 ENV_ZONE = "BENEFITS_WEB_TIMEZONE"
+ENV_TRUSTED_PROXIES = "BENEFITS_WEB_TRUSTED_PROXIES"
+
+
+def _default_proxies() -> tuple[str, ...]:
+    raw = os.environ.get(ENV_TRUSTED_PROXIES, "")
+    return tuple(p.strip() for p in raw.split(",") if p.strip())
 
 
 def _default_secret() -> str:
@@ -44,6 +51,15 @@ class WebSettings:
         session_hours: absolute lifetime of a session; idle_minutes: idle timeout.
         secure_cookies: send cookies only over HTTPS (turn on behind TLS).
         page_size: batch items per page.
+        max_failed_logins: failed sign-ins of one account (since its last success, none
+            more than `throttle_minutes` apart: a quiet spell that long forgets them) before
+            each further attempt waits `backoff_seconds`, doubling with each failure, at most
+            `backoff_cap_seconds`.
+        max_failed_per_address: the same for one client address (many accounts behind one
+            office NAT share it), whose wait is capped lower, at `address_cap_seconds`.
+        trusted_proxies: addresses or networks (``10.0.0.0/8``) of reverse proxies whose
+            ``X-Forwarded-For`` is believed (``$BENEFITS_WEB_TRUSTED_PROXIES``, comma-separated);
+            from any other peer the header is ignored.
         display_zone: the IANA time zone every time is shown in (stored times are UTC);
             ``$BENEFITS_WEB_TIMEZONE``, ``Asia/Shanghai`` by default.
     """
@@ -58,12 +74,26 @@ class WebSettings:
     page_size: int = 50
     max_failed_logins: int = 5
     throttle_minutes: float = 15.0
+    max_failed_per_address: int = 20
+    backoff_seconds: float = 1.0
+    backoff_cap_seconds: float = 900.0
+    address_cap_seconds: float = 60.0
+    trusted_proxies: tuple[str, ...] = field(default_factory=_default_proxies)
     rules: Path | None = None
     display_zone: str = field(default_factory=lambda: os.environ.get(ENV_ZONE) or DEFAULT_ZONE)
     zone: dt.tzinfo = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.zone = zone(self.display_zone)  # a clear ValueError for an unknown zone
+        self.trusted_proxies = tuple(self.trusted_proxies)
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted proxy {proxy!r} is not an IP address or network "
+                    f"(set {ENV_TRUSTED_PROXIES} to e.g. 10.0.0.5,10.1.0.0/16)"
+                ) from None
         # Absolute from the start: runs recorded by this app must not depend on the directory
         # the server was started from.
         self.data = Path(self.data).resolve()

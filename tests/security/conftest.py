@@ -11,19 +11,16 @@ from pathlib import Path
 import pytest
 
 from benefits.ledger import Ledger
-from tests.postgres import fresh_schema
+from tests.postgres import BACKENDS, database_url
 from tests.web.conftest import seeded, seeded_template  # noqa: F401  (fixtures)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=BACKENDS)
 def db_url(
     request: pytest.FixtureRequest, tmp_path: Path, pg_base_url: str | None, pg_admin: object
 ) -> Iterator[str]:
     """An empty database: a SQLite file, or a fresh PostgreSQL schema dropped afterwards."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.sqlite'}"
-        return
-    yield from fresh_schema(pg_base_url, pg_admin, "sec_t")
+    yield from database_url(request, tmp_path, pg_base_url, pg_admin, "sec_t")
 
 
 @pytest.fixture

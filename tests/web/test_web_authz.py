@@ -51,6 +51,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/admin/users/{username}"): "users.manage",
     ("POST", "/admin/tokens"): "users.manage",
     ("POST", "/admin/tokens/{token_id}/revoke"): "users.manage",
+    ("GET", "/admin/signin-locks"): "users.manage",
+    ("POST", "/admin/signin-locks/lift"): "users.manage",
     ("GET", "/api/v1/openapi.json"): PUBLIC,
     ("GET", "/api/v1"): PUBLIC,
     ("GET", "/api/v1/me"): SIGNED_IN,
@@ -78,6 +80,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/users"): "users.manage",
     ("POST", "/api/v1/users/{username}"): "users.manage",
     ("POST", "/api/v1/users/{username}/tokens"): "users.manage",
+    ("GET", "/api/v1/signin-locks"): "users.manage",
+    ("POST", "/api/v1/signin-locks/lift"): "users.manage",
 }
 
 # Sent with form posts and API bodies: valid enough to reach the permission check and
@@ -94,6 +98,7 @@ JSON = {
     "/api/v1/users": {"username": "zz-authz", "password": "y" * 12, "roles": []},
     "/api/v1/users/{username}": {},
     "/api/v1/users/{username}/tokens": {"name": "authz"},
+    "/api/v1/signin-locks/lift": {"kind": "account", "key": "auditor"},
 }
 
 

@@ -174,6 +174,13 @@ class UserUpdateIn(Strict):
     password: str | None = Field(default=None, min_length=10, max_length=256)
 
 
+class LiftIn(Strict):
+    """Lift the back-off of an account (a user name) or a client address."""
+
+    kind: Literal["account", "address"]
+    key: str = Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z._:\-]+$")
+
+
 class TokenIn(Strict):
     name: str = Field(min_length=1, max_length=128, pattern=TEXT)
     days: int = Field(default=365, ge=1, le=3650)
@@ -514,3 +521,27 @@ def create_token(ctx: Ctx, username: Annotated[str, Path(max_length=64)], body: 
     token, row = ctx.accounts.create_token(username, body.name, by=who.username,
                                            days=body.days)  # fmt: skip
     return ok({"token": token, "name": row.name, "expires_at": row.expires_at}, status=201)
+
+
+# ------------------------------------------------------------------------- sign-in back-offs
+
+
+def _lock(b: Any) -> dict[str, Any]:
+    return {"kind": b.kind, "key": b.key, "failures": b.failures, "until": b.until,
+            "wait_seconds": b.wait_seconds}  # fmt: skip
+
+
+@router.get("/signin-locks", responses=ERRORS,
+            summary="Accounts and addresses whose sign-in is backing off (admin)")
+def list_locks(ctx: Ctx,
+               who: Admin) -> JSONResponse:
+    return ok({"locks": [_lock(b) for b in ctx.accounts.locks()]})
+
+
+@router.post("/signin-locks/lift", responses=BODY_ERRORS,
+             summary="Lift the sign-in back-off of an account or address (admin, audited)")
+def lift_lock(ctx: Ctx, body: LiftIn,
+              who: Admin) -> JSONResponse:
+    if not ctx.accounts.lift(body.kind, body.key, by=who.username):
+        raise NotFound(f"no sign-in back-off of {body.kind} {body.key!r} to lift")
+    return ok({"lifted": True, "kind": body.kind, "key": body.key})

@@ -583,3 +583,28 @@ def revoke_token(request: Request, ctx: Ctx, token_id: Id,
     return _do(request, "/admin/users", lambda: ctx.accounts.revoke_token(token_id,
                                                                          by=who.username),
                "已吊销令牌 / token revoked")  # fmt: skip
+
+
+@router.get("/admin/signin-locks")
+def locks_page(request: Request, ctx: Ctx,
+               who: Admin) -> Response:
+    """Accounts and addresses whose sign-in is backing off, each with a lift button."""
+    return render(request, "signin_locks.html", {"locks": ctx.accounts.locks(), "nav": "users",
+                                                 "settings": ctx.settings})  # fmt: skip
+
+
+@router.post("/admin/signin-locks/lift", dependencies=CSRF)
+def lift_lock(
+    request: Request,
+    ctx: Ctx,
+    who: Admin,
+    kind: Annotated[str, Form(pattern=r"^(account|address)$")] = "account",
+    key: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """Lift one back-off (audited)."""
+    def go() -> bool:
+        if not ctx.accounts.lift(kind, key, by=who.username):
+            raise NotFound(f"no sign-in back-off of {kind} {key!r} to lift")
+        return True
+
+    return _do(request, "/admin/signin-locks", go, f"已解除 / sign-in of {kind} {key} unlocked")

@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from benefits.ledger.bulk import bulk_insert
 from benefits.ledger.errors import Conflict, InvalidInput, NotFound
 from benefits.ledger.models import SweepRun
 from benefits.web.context import WebContext
-from benefits.web.format import mask_ids_in_text
+from benefits.web.format import mask_dates_in_text, mask_id_like, mask_ids_in_text
 from benefits.web.models import (
     ALERT_ACKNOWLEDGED,
     ALERT_OPEN,
@@ -168,7 +169,7 @@ def import_alerts(ctx: WebContext, run: SweepRun) -> int:
                     status, months_open = ALERT_OPEN, 1
                     why = ("再次出现且情况有变 / raised again with changed facts" if changed
                            else "中断后再次出现 / raised again after a month without it")
-                    note = f"{run.month} {why}: {mask_ids_in_text(row['message'])}"
+                    note = f"{run.month} {why}: {mask_alert_message(row['kind'], row['message'])}"
                     reopened.append((found, note))
                 elif not closed and run.month > found.last_month:
                     months_open += 1
@@ -264,19 +265,59 @@ class AlertFilter:
         return conds
 
 
+QUOTED = re.compile(r"'([^']*)'")
+DATE_ONLY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+def mask_alert_id(id_no: str | None) -> str:
+    """The alert's person ID as a user without the grant sees it (any length, full-width too).
+
+    >>> mask_alert_id("330106500308021"), mask_alert_id("330106195003080215")
+    ('330106********1', '330106********0215')
+    """
+    value = id_no or ""
+    return mask_id_like(value) if len(value) >= 14 else mask_id(value)
+
+
+def mask_alert_message(kind: str, message: str | None) -> str:
+    """An alert message as a user without the ``pii`` grant sees it.
+
+    Every ID-like value is masked; an ``identity_conflict`` message quotes the faulty value of
+    an ID or birth date, so there every quoted value with digits is masked whatever its length,
+    and dates show their year only (the hidden digits of a masked ID are a birth date).
+
+    >>> mask_alert_message("identity_conflict",
+    ...     "persons 第 3 行身份证号问题（id_length）：'３３0106195003080214１': resident ID ...")
+    "persons 第 3 行身份证号问题（id_length）：'３３0106*********214１': resident ID ..."
+    >>> mask_alert_message("identity_conflict", "birth_date '1950-03-09' disagrees")
+    "birth_date '1950-**-**' disagrees"
+    """
+    text = mask_ids_in_text(message)
+    if kind != "identity_conflict":
+        return text
+
+    def quoted(m: re.Match[str]) -> str:
+        value = m.group(1)
+        if "*" in value or sum(ch.isdigit() for ch in value) < 6 or DATE_ONLY.match(value):
+            return m.group(0)
+        return "'" + value[:2] + "*" * (len(value) - 2) + "'"
+
+    return mask_dates_in_text(QUOTED.sub(quoted, text))
+
+
 def alert_view(a: WebAlert, ref: str, *, reveal: bool = False) -> dict[str, Any]:
     """An alert as the viewer may see it (IDs masked, also inside the message)."""
     return {
         "id": a.id,
         "ref": ref,
-        "id_no": a.id_no if reveal else mask_id(a.id_no),
+        "id_no": a.id_no if reveal else mask_alert_id(a.id_no),
         "masked_name": a.masked_name or "—",
         "kind": a.kind,
         "label_zh": a.label_zh or KIND_NAMES.get(a.kind, (a.kind, a.kind))[0],
         "label_en": a.label_en or KIND_NAMES.get(a.kind, (a.kind, a.kind))[1],
         "policy_id": a.policy_id or None,
         "due_date": a.due_date,
-        "message": a.message if reveal else mask_ids_in_text(a.message),
+        "message": a.message if reveal else mask_alert_message(a.kind, a.message),
         "community": a.community or "—",
         "first_month": a.first_month,
         "last_month": a.last_month,
