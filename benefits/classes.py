@@ -164,7 +164,7 @@ OTHER_FIELDS: dict[str, Declared] = {
 # -- the ledger's tables (benefits.ledger.models, benefits.web.models, benefits.cycle.models) ---
 LEDGER: dict[str, dict[str, Declared]] = {
     "audit_head": _table(internal="id seq hash"),
-    "audit_log": _table(internal="seq at actor action object_type prev_hash hash",
+    "audit_log": _table(internal="seq at actor action object_type prev_hash hash key_id",
                         personal="object_id content"),
     "ledger_settings": _table(internal="key value updated_by updated_at"),
     "sweep_runs": _table(internal="id month fingerprint rule_pack_version rule_pack_hash inputs "
@@ -197,10 +197,10 @@ LEDGER: dict[str, dict[str, Declared]] = {
                                       "last_used_at revoked",
                              credential="token_hash"),
     "web_login_attempts": _table(internal="id username at success", personal="ip"),
-    "web_alerts": _table(internal="id kind policy_id rule label_zh label_en fingerprint "
+    "web_alerts": _table(internal="id kind policy_id rule label_zh label_en "
                                   "due_date first_month last_month months_open last_run_id "
                                   "status assignee updated_by updated_at",
-                         personal="community masked_name subject",
+                         personal="community masked_name subject fingerprint",
                          sensitive="id_no party message"),
     "web_alert_events": _table(internal="id alert_id at actor action assignee",
                                personal="note"),
@@ -223,7 +223,9 @@ OUTPUTS: dict[str, dict[str, Declared]] = {
                                     "masked_name",
                            sensitive="id_no account_no"),
     # messages quote faulty values (an ID with full-width digits, a birth date)
-    "alerts": _table(internal="kind policy_id due_date", sensitive="id_no message"),
+    # party is an ID or a household; fingerprint hashes the message's values (no key: personal)
+    "alerts": _table(internal="kind policy_id due_date rule_id subject", personal="fingerprint",
+                     sensitive="id_no message party"),
     "quarantine": _table(internal="table row field code identity_issue",
                          sensitive="id_no reason"),
 }  # fmt: skip
