@@ -49,6 +49,7 @@ from benefits.web.deps import (
 from benefits.web.permissions import ROLE_LABELS
 from benefits.web.services.alert_identity import kind_labels
 from benefits.web.settings import WebSettings
+from benefits.web.tracking import unusual_notices
 
 HERE = Path(__file__).resolve().parent
 CSP = (
@@ -109,6 +110,8 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
         "display_zone": ctx.settings.display_zone,
         "policy_names": {p.id: (p.name.zh, p.name.en, p.number) for p in pack.policies},
         "alert_kinds": kind_labels(pack),
+        # unusual access (issue 14): admins see the last day's alerts on every page
+        "access_notices": unusual_notices(ctx.db) if me and me.can("users.manage") else [],
         **context,
     }
     response = request.app.state.templates.TemplateResponse(

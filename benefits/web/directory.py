@@ -83,6 +83,11 @@ class Directory:
         """The ID behind a reference, or None when unknown."""
         return self._refs.get(ref)
 
+    def known_ids(self) -> list[str]:
+        """Every ID the directory can resolve."""
+        with self._lock:
+            return list(self._refs.values())
+
     def add_ids(self, ids: Iterable[str]) -> None:
         """Make these IDs resolvable."""
         secret = self.secret

@@ -28,6 +28,7 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "rules.view": (*READERS, "admin"),
     "runs.view": (*READERS, "admin"),
     "audit.view": (*READERS, "admin"),
+    "access.report": ("auditor", "admin"),  # who saw whose data (issue 14)
     "batches.view": READERS,
     "persons.view": READERS,
     "alerts.view": READERS,

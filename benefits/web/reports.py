@@ -2,7 +2,8 @@
 
 - ``batch_approval_sheet.html`` — a batch's totals per policy, community, kind and state,
   its four-eyes record and the signatures block;
-- ``explanation_letter.html`` — the letter to a person explaining the month's decisions.
+- ``explanation_letter.html`` — the letter to a person explaining the month's decisions;
+- ``access_report.html`` — who saw a person's data (a data-subject request).
 
 WeasyPrint needs Pango (Debian: ``libpango-1.0-0 libpangoft2-1.0-0``) and, for Chinese, a
 CJK font (``fonts-noto-cjk``).
@@ -91,6 +92,25 @@ def letter_html(ctx: WebContext, id_no: str, month: str | None, reveal: bool) ->
         reference=f"XH-{view['month'] or ''}-{view['ref'][:8].upper()}",
         css=_css(),
     )
+
+
+def access_report_html(ctx: WebContext, view: dict[str, Any], who: Principal) -> str:
+    """The per-person access report (who saw the person's data) as a standalone document."""
+    tz = ctx.settings.zone
+    return environment(tz).get_template("access_report.html").render(
+        view=view,
+        district=ctx.pack.info.district_name,
+        printed_by=who.display_name or who.username,
+        printed_at=fmt.when(ctx.db.now(), tz),
+        zone=ctx.settings.display_zone,
+        css=_css(),
+    )
+
+
+def access_report_response(ctx: WebContext, view: dict[str, Any], who: Principal) -> Any:
+    """HTTP response with the access report as PDF."""
+    return _respond(access_report_html(ctx, view, who), True,
+                    f"access-{view['ref'][:8]}.pdf")
 
 
 def to_pdf(html: str) -> bytes:

@@ -17,6 +17,7 @@ from benefits import __version__
 from benefits.accountno import ACCOUNT_NO_PATTERN
 from benefits.ledger.errors import NotFound
 from benefits.months import DEFAULT_HORIZON, ENV_HORIZON
+from benefits.web import tracking
 from benefits.web.auth import Principal
 from benefits.web.context import WebContext
 from benefits.web.deps import (
@@ -32,9 +33,8 @@ from benefits.web.deps import (
     api_require,
     jsonable,
 )
-from benefits.web.privacy import log_pii_view
+from benefits.web.services import access, auditlog, dashboard, persons, rules
 from benefits.web.services import alerts as alert_service
-from benefits.web.services import auditlog, dashboard, persons, rules
 from benefits.web.services import batches as batch_service
 from benefits.web.services import runs as run_service
 
@@ -49,6 +49,7 @@ PersonViewer = Annotated[Principal, Depends(api_require("persons.view"))]
 AlertViewer = Annotated[Principal, Depends(api_require("alerts.view"))]
 AlertWorker = Annotated[Principal, Depends(api_require("alerts.work"))]
 AuditViewer = Annotated[Principal, Depends(api_require("audit.view"))]
+AccessAuditor = Annotated[Principal, Depends(api_require("access.report"))]
 RulesViewer = Annotated[Principal, Depends(api_require("rules.view"))]
 Admin = Annotated[Principal, Depends(api_require("users.manage"))]
 
@@ -220,6 +221,18 @@ def _recorded(ctx: WebContext, month: str | None) -> None:
         raise NotFound(f"no sweep of {month} is recorded (months recorded: {recorded})")
 
 
+def _track(ctx: WebContext, who: Principal, ids: list[str | None], kind: str, what: str, *,
+           shown: bool = False, reason: str = "", reference: str = "",
+           month: str | None = None) -> None:  # fmt: skip
+    """One audit entry for the person data this call served (see benefits.web.tracking)."""
+    tracking.record_access(
+        ctx.db, actor=who.username, what=what, purpose=tracking.PURPOSES[kind],
+        id_nos=[i for i in ids if i], reveal=shown, reason=reason.strip(),
+        data_class=tracking.revealed_class() if shown else tracking.masked_class(),
+        reference=reference, month=month,
+    )  # fmt: skip
+
+
 SCHEMA_URL = "/api/v1/openapi.json"
 
 
@@ -363,6 +376,8 @@ def get_items(
 ) -> JSONResponse:
     flt = batch_service.ItemFilter(policy, community, held, kind)
     view = batch_service.batch_page(ctx, batch_id, flt, page, per_page, totals=False)
+    _track(ctx, who, [ctx.directory.resolve(i["ref"]) for i in view["items"]], "batch",
+           "batch items (API)", reference=f"batch {batch_id} page {view['page']}")
     return ok({"batch_id": batch_id, "count": view["count"], "amount": view["amount"],
                "page": view["page"], "pages": view["pages"], "per_page": per_page,
                "items": view["items"]})  # fmt: skip
@@ -410,7 +425,10 @@ def lookup(ctx: Ctx, body: LookupIn,
             summary="Every policy considered for the person and month, and their payments")
 def explanation(ctx: Ctx, ref: Ref,
                 who: PersonViewer,
-                month: Month = None, reveal: bool = False) -> JSONResponse:
+                month: Month = None, reveal: bool = False,
+                reason: Annotated[str, Query(max_length=200,
+                                             description="why the data is revealed")] = "",
+                ) -> JSONResponse:
     _recorded(ctx, month)
     id_no = ctx.directory.resolve(ref)
     if id_no is None:
@@ -418,12 +436,12 @@ def explanation(ctx: Ctx, ref: Ref,
         id_no = ctx.directory.resolve(ref)
     if id_no is None:
         raise NotFound("no person with this reference")
-    if reveal:
-        if not who.pii:
-            raise Forbidden(f"{who.username} has no pii grant: personal data stays masked")
-        log_pii_view(ctx.db, actor=who.username, id_no=id_no, what="explanation (API)",
-                     month=month)  # fmt: skip
-    return ok(persons.explanation(ctx, id_no, month, reveal=reveal))
+    if reveal and not who.pii:
+        raise Forbidden(f"{who.username} has no pii grant: personal data stays masked")
+    view = persons.explanation(ctx, id_no, month, reveal=reveal)
+    _track(ctx, who, [id_no], "person", "explanation (API)", shown=reveal, reason=reason,
+           month=month)
+    return ok(view)
 
 
 # ---------------------------------------------------------------------------------- alerts
@@ -433,13 +451,18 @@ def explanation(ctx: Ctx, ref: Ref,
 def list_alerts(ctx: Ctx, who: AlertViewer, flt: AlertQuery, page: PageNo = 1) -> JSONResponse:
     if flt.month:
         run_service.run_for_month(ctx, flt.month)
-    return ok(alert_service.list_alerts(ctx, flt, page))
+    view = alert_service.list_alerts(ctx, flt, page)
+    _track(ctx, who, [ctx.directory.resolve(i["ref"]) for i in view["items"]], "alerts",
+           "alerts inbox (API)", reference=f"alerts {flt.month or ''} page {page}",
+           month=flt.month)
+    return ok(view)
 
 
 @router.get("/alerts/{alert_id}", responses=ERRORS, summary="One alert with its history")
 def get_alert(ctx: Ctx, alert_id: Id,
               who: AlertViewer) -> JSONResponse:
     alert, events = alert_service.get_alert(ctx, alert_id)
+    _track(ctx, who, [alert.id_no], "alert", f"alert {alert_id} (API)")
     return ok({**alert_service.alert_view(alert, ctx.directory.ref(alert.id_no)),
                "events": [{"at": e.at, "actor": e.actor, "action": e.action,
                            "assignee": e.assignee, "note": e.note} for e in events]})  # fmt: skip
@@ -479,6 +502,31 @@ def verify(ctx: Ctx,
     result = ctx.ledger.verify_audit()
     return ok({"ok": result.ok, "entries": result.entries, "head_hash": result.head_hash,
                "broken_seq": result.broken_seq, "problem": result.problem})  # fmt: skip
+
+
+@router.get("/audit/access", responses={
+    **ERRORS,
+    403: _error("not an auditor or admin"),
+    404: _error("no person with this reference, or no such user"),
+    422: _error("neither or both of person and user given, or a malformed value"),
+}, summary="Who saw one person's data (person=<ref>), or whose data one user saw (user=<name>)")
+def get_access(
+    ctx: Ctx,
+    who: AccessAuditor,
+    person: Annotated[str | None, Query(pattern=r"^[0-9a-f]{24}$",
+                                        description="person reference (POST /persons/lookup)")
+                      ] = None,
+    user: Annotated[str | None, Query(min_length=1, max_length=64, pattern=USERNAME)] = None,
+) -> JSONResponse:
+    if (person is None) == (user is None):
+        return ok({"detail": [{"loc": ["query", "person"],
+                               "msg": "give exactly one of person and user"}]}, status=422)
+    if person is not None:
+        id_no = access.find_person(ctx, person)
+        view = access.person_access(ctx, id_no)
+        _track(ctx, who, [id_no], "report", "access report (API)")
+        return ok(view)
+    return ok(access.user_access(ctx, user or ""))
 
 
 @router.get("/rules", responses=ERRORS, summary="The rule pack: policies, parameters, alerts")

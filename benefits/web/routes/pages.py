@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from benefits.ledger.errors import InvalidInput, LedgerError, NotFound
-from benefits.web import charts, reports
+from benefits.web import charts, reports, tracking
 from benefits.web.app import render
 from benefits.web.auth import AuthError, Principal, Throttled
 from benefits.web.deps import (
@@ -38,8 +38,8 @@ from benefits.web.deps import (
     session_principal,
 )
 from benefits.web.permissions import ROLE_LABELS
+from benefits.web.services import access, auditlog, dashboard, persons, rules
 from benefits.web.services import alerts as alert_service
-from benefits.web.services import auditlog, dashboard, persons, rules
 from benefits.web.services import batches as batch_service
 from benefits.web.services import runs as run_service
 
@@ -54,6 +54,7 @@ PersonViewer = Annotated[Principal, Depends(require("persons.view"))]
 AlertViewer = Annotated[Principal, Depends(require("alerts.view"))]
 AlertWorker = Annotated[Principal, Depends(require("alerts.work"))]
 AuditViewer = Annotated[Principal, Depends(require("audit.view"))]
+AccessAuditor = Annotated[Principal, Depends(require("access.report"))]
 RulesViewer = Annotated[Principal, Depends(require("rules.view"))]
 Admin = Annotated[Principal, Depends(require("users.manage"))]
 
@@ -234,6 +235,8 @@ def batch_page(
     flt = batch_service.ItemFilter(policy, community, held, kind)
     view = batch_service.batch_page(ctx, batch_id, flt, page)
     held_items, held_amount = batch_service.held_total(view["batch"])
+    _track(ctx, who, [ctx.directory.resolve(i["ref"]) for i in view["items"]], "batch",
+           "batch items (page)", reference=f"batch {batch_id} page {view['page']}")
     return render(request, "batch.html", {
         "view": view, "b": view["batch"],
         "rights": batch_service.four_eyes(view["batch_row"], who),
@@ -346,49 +349,67 @@ def _person_id(ctx: Any, ref: str) -> str:
     return id_no
 
 
-def _reveal(ctx: Any, who: Principal, reveal: bool, id_no: str, what: str,
-            month: str | None) -> bool:  # fmt: skip
-    if not reveal:
-        return False
-    if not who.pii:
+def _reveal(who: Principal, reveal: bool) -> bool:
+    """Whether to reveal: asked for, and allowed (403 without the pii grant)."""
+    if reveal and not who.pii:
         from benefits.web.deps import Forbidden
 
         raise Forbidden(f"{who.username} has no pii grant: personal data stays masked")
-    from benefits.web.privacy import log_pii_view
+    return reveal
 
-    log_pii_view(ctx.db, actor=who.username, id_no=id_no, what=what, month=month)
-    return True
+
+def _track(ctx: Any, who: Principal, ids: list[str | None], kind: str, what: str, *,
+           shown: bool = False, reason: str = "", reference: str = "",
+           month: str | None = None) -> None:  # fmt: skip
+    """One audit entry for the person data this request served (see benefits.web.tracking)."""
+    tracking.record_access(
+        ctx.db, actor=who.username, what=what, purpose=tracking.PURPOSES[kind],
+        id_nos=[i for i in ids if i], reveal=shown, reason=reason.strip(),
+        data_class=tracking.revealed_class() if shown else tracking.masked_class(),
+        reference=reference, month=month,
+    )  # fmt: skip
+
+
+Reason = Annotated[str, Query(max_length=200, description="why the data is revealed")]
 
 
 @router.get("/persons/{ref}")
 def person_page(request: Request, ctx: Ctx, ref: Ref,
                 who: PersonViewer,
-                month: Month = None, reveal: bool = False) -> Response:
+                month: Month = None, reveal: bool = False, reason: Reason = "") -> Response:
     """Why a person was (not) paid: every policy considered, and their payments."""
     id_no = _person_id(ctx, ref)
-    shown = _reveal(ctx, who, reveal, id_no, "explanation page", month)
+    shown = _reveal(who, reveal)
     view = persons.explanation(ctx, id_no, month, reveal=shown)
+    _track(ctx, who, [id_no], "person", "explanation page", shown=shown, reason=reason,
+           month=month)
     return render(request, "person.html", {"view": view, "nav": "persons"})
 
 
 @router.get("/persons/{ref}/letter")
 def person_letter(request: Request, ctx: Ctx, ref: Ref,
                   who: PersonViewer,
-                  month: Month = None, reveal: bool = False) -> Response:
+                  month: Month = None, reveal: bool = False, reason: Reason = "") -> Response:
     """The printable explanation letter (HTML)."""
     id_no = _person_id(ctx, ref)
-    shown = _reveal(ctx, who, reveal, id_no, "explanation letter", month)
-    return reports.letter_response(ctx, id_no, month, shown, pdf=False)
+    shown = _reveal(who, reveal)
+    response = reports.letter_response(ctx, id_no, month, shown, pdf=False)
+    _track(ctx, who, [id_no], "letter", "explanation letter", shown=shown, reason=reason,
+           month=month)
+    return response
 
 
 @router.get("/persons/{ref}/letter.pdf")
 def person_letter_pdf(request: Request, ctx: Ctx, ref: Ref,
                       who: PersonViewer,
-                      month: Month = None, reveal: bool = False) -> Response:
+                      month: Month = None, reveal: bool = False, reason: Reason = "") -> Response:
     """The explanation letter as PDF."""
     id_no = _person_id(ctx, ref)
-    shown = _reveal(ctx, who, reveal, id_no, "explanation letter (PDF)", month)
-    return reports.letter_response(ctx, id_no, month, shown, pdf=True)
+    shown = _reveal(who, reveal)
+    response = reports.letter_response(ctx, id_no, month, shown, pdf=True)
+    _track(ctx, who, [id_no], "letter", "explanation letter (PDF)", shown=shown, reason=reason,
+           month=month)
+    return response
 
 
 # ----------------------------------------------------------------------------------- alerts
@@ -405,6 +426,9 @@ def alerts_page(
     if flt.month:
         run_service.run_for_month(ctx, flt.month)
     view = alert_service.list_alerts(ctx, flt, page)
+    _track(ctx, who, [ctx.directory.resolve(i["ref"]) for i in view["items"]], "alerts",
+           "alerts inbox (page)", reference=f"alerts {flt.month or ''} page {page}",
+           month=flt.month)
     return render(request, "alerts.html", {
         "view": view, "flt": flt, "months": months, "query": {k: v for k, v in vars(flt).items()},
         "users": ctx.accounts.user_names(), "nav": "alerts"})  # fmt: skip
@@ -417,6 +441,7 @@ def alert_page(request: Request, ctx: Ctx, alert_id: Id,
     alert, events = alert_service.get_alert(ctx, alert_id)
     view = alert_service.alert_view(alert, ctx.directory.ref(alert.id_no))
     workers = ctx.accounts.user_names("alerts.work")  # only they can be given an alert
+    _track(ctx, who, [alert.id_no], "alert", f"alert {alert_id}")
     return render(request, "alert.html", {"a": view, "events": events, "nav": "alerts",
                                           "users": workers})  # fmt: skip
 
@@ -498,6 +523,46 @@ def audit_page(
     view = auditlog.audit_page(ctx, page, 50, action, actor, reverify=reverify)
     return render(request, "audit.html", {"view": view, "nav": "audit",
                                           "query": {"action": action, "actor": actor}})
+
+
+PersonRef = Annotated[str, Query(pattern=r"^(|[0-9a-f]{24})$", description="person reference")]
+UserName = Annotated[str, Query(max_length=64)]
+
+
+@router.get("/audit/access")
+def access_page(request: Request, ctx: Ctx, who: AccessAuditor, person: PersonRef = "",
+                user: UserName = "") -> Response:  # fmt: skip
+    """Who saw one person's data (``?person=<ref>``), or whose data one user saw (``?user=``)."""
+    person_view = user_view = None
+    if person:
+        id_no = access.find_person(ctx, person)
+        person_view = access.person_access(ctx, id_no)
+        _track(ctx, who, [id_no], "report", "access report (page)")
+    elif user:
+        user_view = access.user_access(ctx, user)
+    return render(request, "access.html", {"person": person_view, "user": user_view,
+                                           "users": ctx.accounts.user_names(), "nav": "audit"})
+
+
+@router.post("/audit/access", dependencies=CSRF)
+def access_search(request: Request, ctx: Ctx, who: AccessAuditor,
+                  person: Annotated[str, Form(max_length=32)] = "") -> Response:
+    """Find a person by resident ID or reference (sent in the body, never in a URL)."""
+    try:
+        id_no = access.find_person(ctx, person)
+    except NotFound as exc:
+        return _redirect(request, "/audit/access", "error", str(exc))
+    return _redirect(request, f"/audit/access?person={ctx.directory.ref(id_no)}")
+
+
+@router.get("/audit/access.pdf")
+def access_pdf(request: Request, ctx: Ctx, who: AccessAuditor,
+               person: Annotated[str, Query(pattern=r"^[0-9a-f]{24}$")]) -> Response:
+    """The per-person access report as PDF (for a data-subject request)."""
+    id_no = access.find_person(ctx, person)
+    response = reports.access_report_response(ctx, access.person_access(ctx, id_no), who)
+    _track(ctx, who, [id_no], "report", "access report (PDF)")
+    return response
 
 
 @router.get("/rules")
