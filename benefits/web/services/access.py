@@ -16,6 +16,7 @@ from typing import Any
 from benefits.ledger.errors import NotFound
 from benefits.web import tracking
 from benefits.web.context import WebContext
+from benefits.web.privacy import person_ref
 
 REF = re.compile(r"^[0-9a-f]{24}$")
 
@@ -27,9 +28,9 @@ def find_person(ctx: WebContext, value: str) -> str:
     if REF.match(value):
         id_no = ctx.directory.resolve(value)
     else:
-        id_no = value.upper()
-        if ctx.directory.resolve(ctx.directory.ref(id_no)) is None or not id_no:
-            id_no = None
+        known = value.upper()
+        # person_ref, not directory.ref: looking up must not make an unknown ID known
+        id_no = ctx.directory.resolve(person_ref(ctx.directory.secret, known)) if known else None
     if id_no is None:
         raise NotFound("no person with this reference or ID / 未找到该人员")
     return id_no
