@@ -11,8 +11,8 @@ Each entry holds the actor and time (columns of the chain), ``what`` was served,
 ``class`` (the highest data class served, :mod:`benefits.classes`), its ``purpose`` and the
 persons by keyed blind index (``persons``, with ``index_key``, the blind index key's ID) —
 never an ID in clear. A list names its persons in one entry (a 50-item page: 50 indexes of
-32 hex characters). The object of the entry is the person's blind index, or a reference of
-the list (``batch 3 page 2``).
+32 hex characters). The object of the entry is the person's masked ID (as ``pii.view`` always
+had it), or a reference of the list (``batch 3 page 2``).
 
 An auditor asks :func:`person_report` who saw one person's data, and :func:`user_report`
 whose data one user saw. After each reveal :func:`check_unusual` compares the account's
@@ -112,6 +112,7 @@ def record_access(
     if not persons:
         return
     single = len(persons) == 1 and not reference
+    first = next(i for i in id_nos if i)
     after: dict[str, Any] = {
         "what": what, "class": data_class, "purpose": purpose, "month": month,
         "count": len(persons), "persons": persons, "index_key": key_id,
@@ -124,7 +125,7 @@ def record_access(
         audit.append(
             s, at=db.now(), actor=actor, action=REVEAL if reveal else VIEW,
             object_type="person" if single else "persons",
-            object_id=persons[0] if single else reference[:64], after=after,
+            object_id=mask_id(first) if single else reference[:64], after=after,
         )  # fmt: skip
     if reveal:
         try:
