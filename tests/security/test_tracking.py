@@ -98,6 +98,9 @@ def test_every_route_kind_writes_one_entry_with_class_and_purpose(seeded: Seeded
         assert leaked == [], url
     reveal = [e for e in _entries(seeded, 0) if e.action == "pii.view"]
     assert _after(reveal[0])["reason"] == "phone call from her"
+    # the page's reveal button is a form asking for the reason
+    form = officer.get(f"/persons/{ref}?month=2025-01").text
+    assert 'id="reveal-form"' in form and 'name="reason"' in form
     # a 500-item page is still one entry, every person of the page in it
     items = api.get(f"/api/v1/batches/{batch_id}/items?per_page=500").json()
     last = ctx.ledger.audit_entries(1)[0]
