@@ -504,29 +504,28 @@ def verify(ctx: Ctx,
                "broken_seq": result.broken_seq, "problem": result.problem})  # fmt: skip
 
 
-@router.get("/audit/access", responses={
-    **ERRORS,
-    403: _error("not an auditor or admin"),
-    404: _error("no person with this reference, or no such user"),
-    422: _error("neither or both of person and user given, or a malformed value"),
-}, summary="Who saw one person's data (person=<ref>), or whose data one user saw (user=<name>)")
-def get_access(
-    ctx: Ctx,
-    who: AccessAuditor,
-    person: Annotated[str | None, Query(pattern=r"^[0-9a-f]{24}$",
-                                        description="person reference (POST /persons/lookup)")
-                      ] = None,
-    user: Annotated[str | None, Query(min_length=1, max_length=64, pattern=USERNAME)] = None,
-) -> JSONResponse:
-    if (person is None) == (user is None):
-        return ok({"detail": [{"loc": ["query", "person"],
-                               "msg": "give exactly one of person and user"}]}, status=422)
-    if person is not None:
-        id_no = access.find_person(ctx, person)
-        view = access.person_access(ctx, id_no)
-        _track(ctx, who, [id_no], "report", "access report (API)")
-        return ok(view)
-    return ok(access.user_access(ctx, user or ""))
+ACCESS_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS, 403: _error("not an auditor or admin"),
+}
+
+
+@router.get("/audit/access/persons/{ref}",
+            responses={**ACCESS_ERRORS, 404: _error("no person with this reference")},
+            summary="Who saw one person's data (auditor, admin; the reference from "
+                    "POST /persons/lookup)")
+def get_person_access(ctx: Ctx, ref: Ref, who: AccessAuditor) -> JSONResponse:
+    id_no = access.find_person(ctx, ref)
+    view = access.person_access(ctx, id_no)
+    _track(ctx, who, [id_no], "report", "access report (API)")
+    return ok(view)
+
+
+@router.get("/audit/access/users/{username}",
+            responses={**ACCESS_ERRORS, 404: _error("no such user")},
+            summary="Whose data one user saw (auditor, admin)")
+def get_user_access(ctx: Ctx, username: Annotated[str, Path(max_length=64)],
+                    who: AccessAuditor) -> JSONResponse:
+    return ok(access.user_access(ctx, username))
 
 
 @router.get("/rules", responses=ERRORS, summary="The rule pack: policies, parameters, alerts")
