@@ -227,6 +227,8 @@ def person_report(db: Database, id_no: str) -> dict[str, Any]:
     """Everyone who saw one person's data: each access and a summary per user."""
     wanted = person_indexes(db, id_no)
     rows: list[dict[str, Any]] = []
+    if not wanted:  # no blind index key: nothing can have been recorded about anyone
+        return {"person": mask_id(id_no), "accesses": [], "users": []}
     with db.snapshot() as s:
         found = s.execute(
             select(AuditEntry)

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from benefits.idcard import make_id, mask_id
+from benefits.ledger import Ledger
 from benefits.ledger.models import AuditEntry
 from benefits.web import tracking
 from tests.web.conftest import Seeded
@@ -254,6 +255,27 @@ def test_peers_revealing_as_much_raise_no_alert(seeded: Seeded) -> None:
     tracking.record_access(db, actor="a3", what="batch", purpose="p", id_nos=ids * 3,
                            data_class="personal", reference="batch 1 page 1")
     assert tracking.unusual_notices(db) == []
+
+
+def test_reports_and_the_alert_on_each_backend(ledger: Ledger) -> None:
+    """The ledger functions alone, on SQLite and PostgreSQL: reports and the hourly window."""
+    db = ledger.db
+    ids = [make_id("330106", dt.date(1970, 1, 1) + dt.timedelta(days=d), 5) for d in range(25)]
+    tracking.record_access(db, actor="li", what="batch items (page)", purpose="p", id_nos=ids,
+                           data_class="personal", reference="batch 1 page 1")  # fmt: skip
+    for i in ids[:22]:
+        tracking.record_access(db, actor="wang", what="explanation page", purpose="p",
+                               id_nos=[i], data_class="sensitive", reveal=True)  # fmt: skip
+    report = tracking.person_report(db, ids[0])
+    assert [(u["user"], u["views"], u["reveals"]) for u in report["users"]] == [
+        ("li", 1, 0), ("wang", 0, 1)]
+    assert tracking.person_report(db, ids[24])["users"][0]["user"] == "li"
+    mine = tracking.user_report(db, "wang", ids, lambda i: i[-4:])
+    assert len(mine["persons"]) == 22 and len(mine["accesses"]) == 22
+    notices = tracking.unusual_notices(db)
+    assert [(n["user"], n["persons_revealed"]) for n in notices] == [("wang", 21)]
+    assert not any(i in e.content for e in ledger.audit_entries(100) for i in ids)
+    assert ledger.verify_audit().ok
 
 
 def _attr(html: str, name: str) -> list[str]:
