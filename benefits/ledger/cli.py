@@ -79,7 +79,7 @@ audit_app = typer.Typer(
 )
 keys_app = typer.Typer(
     name="keys",
-    help="Secret keys of the audit chain, its checkpoints and the blind index.",
+    help="Secret keys of the audit chain, its checkpoints, the blind index and sealed data.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -483,7 +483,7 @@ def keys_init_cmd(
     to: Annotated[Path, typer.Option("--out", help="The new key file (JSON, mode 0600).")],
 ) -> None:
     """Write a new key file: one random key per purpose (audit_hmac, audit_signing,
-    blind_index). Point BENEFITS_KEY_FILE at it; keep it off the database server."""
+    blind_index, data). Point BENEFITS_KEY_FILE at it; keep it off the database server."""
     from benefits.keys import ENV_FILE, KeyRing
 
     if to.exists():
@@ -516,6 +516,8 @@ def keys_add_cmd(
         _fail(f"name the key file with --file or {ENV_FILE}")
     if purpose not in PURPOSES:
         _fail(f"unknown purpose {purpose!r} (known: {', '.join(PURPOSES)})")
+    if purpose == "blind_index":
+        _fail("the blind_index key finds persons in the ledger: it cannot be changed in place")
     try:
         ring = KeyRing.load(path)
         kid = ring.add(purpose)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -155,13 +156,16 @@ def test_migration_0006_seals_existing_rows_and_downgrade_opens_them(
     assert arrears.item_count == PEOPLE
 
 
-def _rotate_cli(db_url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "benefits.cli", "keys", "rotate", "--purpose", "data",
-         "--db", db_url, *args],
+        [sys.executable, "-m", "benefits.cli", *args],
         capture_output=True, text=True, cwd=ROOT, timeout=120,
         env={**os.environ, "PYTHONPATH": str(ROOT), **env},
     )  # fmt: skip
+
+
+def _rotate_cli(db_url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return _cli("keys", "rotate", "--purpose", "data", "--db", db_url, *args, **env)
 
 
 def test_rotation_interrupted_then_resumed(
@@ -173,10 +177,13 @@ def test_rotation_interrupted_then_resumed(
     rows = 2 * PEOPLE  # run_entitlements + batch_items
 
     # a new current data key (the old one stays in the file)
-    ring = KeyRing.load(key_file)
-    new = ring.add("data")
-    ring.replace_file(key_file)
-    assert json.loads(key_file.read_text())["data"]["current"] == new
+    added = _cli("keys", "add", "--purpose", "data")
+    assert added.returncode == 0, added.stderr
+    written = json.loads(key_file.read_text())["data"]
+    new = written["current"]
+    assert new != old and set(written["keys"]) == {old, new}
+    assert f"data key {new} added to {key_file}" in added.stdout
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
 
     # stopped after 5 rows: the rest still under the old key, everything readable
     part = _rotate_cli(db_url, "--batch-size", "2", "--limit", "5")
@@ -221,13 +228,15 @@ def test_rotation_without_the_old_key_names_it(
         rotate_data(own_ledger.db)
 
 
-def test_rotate_refuses_other_purposes(db_url: str) -> None:
-    other = subprocess.run(
-        [sys.executable, "-m", "benefits.cli", "keys", "rotate", "--purpose", "audit_hmac",
-         "--db", db_url],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
+def test_rotate_refuses_other_purposes_and_add_the_blind_index(
+    db_url: str, key_file: Path
+) -> None:
+    other = _cli("keys", "rotate", "--purpose", "audit_hmac", "--db", db_url)
     assert other.returncode == 2
     assert "only the data key is rotated" in other.stderr
-    assert "Traceback" not in other.stderr
+    before = key_file.read_bytes()
+    index = _cli("keys", "add", "--purpose", "blind_index")
+    assert index.returncode == 2 and "cannot be changed in place" in index.stderr
+    assert key_file.read_bytes() == before
+    for result in (other, index):
+        assert "Traceback" not in result.stderr
