@@ -240,3 +240,22 @@ def test_rotate_refuses_other_purposes_and_add_the_blind_index(
     assert key_file.read_bytes() == before
     for result in (other, index):
         assert "Traceback" not in result.stderr
+
+
+def test_an_older_development_key_file_gets_a_data_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(ENV_FILE, raising=False)
+    db = tmp_path / "ledger.sqlite"
+    dev = tmp_path / "ledger.sqlite.keys.json"
+    old = KeyRing.generate()
+    del old.keys["data"], old.currents["data"]
+    old.write(dev)
+    with Ledger(f"sqlite:///{db}") as led:
+        led.init(by="admin")
+        led.import_run(write_sweep(tmp_path / "s", "2025-01", town(2)), by=ALICE)
+    ring = KeyRing.load(dev)
+    assert ring.has("data")
+    assert ring.keys["audit_hmac"] == old.keys["audit_hmac"]  # nothing else changed
+    assert ring.keys["blind_index"] == old.keys["blind_index"]
+    assert stat.S_IMODE(dev.stat().st_mode) == 0o600
