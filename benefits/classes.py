@@ -172,7 +172,7 @@ LEDGER: dict[str, dict[str, Declared]] = {
                                   "payable_total source started_by imported_by imported_at"),
     "run_entitlements": _table(internal="id run_id policy_id month mode",
                                personal="household_no amount held hold_reason community "
-                                        "masked_name",
+                                        "masked_name id_index",
                                sensitive="id_no account_no"),
     "batches": _table(internal="id month run_id status item_count total created_by created_at "
                                "submitted_by submitted_at approved_by approved_at rejected_by "
@@ -182,7 +182,7 @@ LEDGER: dict[str, dict[str, Declared]] = {
                                    "corrects_item_id voided bank_file_id bank_status "
                                    "released_by released_at",
                           personal="household_no amount hold_reason community masked_name "
-                                   "reason bank_reason release_reason",
+                                   "reason bank_reason release_reason id_index",
                           sensitive="id_no account_no release_account"),
     "bank_files": _table(internal="id batch_id path sha256 item_count total created_by "
                                   "created_at"),

@@ -6,7 +6,8 @@ A key file (``$BENEFITS_KEY_FILE``, JSON or TOML) holds, for each purpose, its k
     {"format": "benefits-keys/1",
      "audit_hmac":    {"current": "ah-3f9a0c12", "keys": {"ah-3f9a0c12": "base64…"}},
      "audit_signing": {"current": "as-…", "keys": {"as-…": "base64 Ed25519 private key"}},
-     "blind_index":   {"current": "bi-…", "keys": {"bi-…": "base64…"}}}
+     "blind_index":   {"current": "bi-…", "keys": {"bi-…": "base64…"}},
+     "data":          {"current": "dk-…", "keys": {"dk-…": "base64 AES-256 key"}}}
 
 A purpose may also be a plain ``{key id: secret}`` table (the last one listed is current).
 An environment variable ``BENEFITS_KEY_<PURPOSE>=<key id>:<base64>`` (e.g.
@@ -19,6 +20,9 @@ Example:
     >>> kid, mac = ring.mac("blind_index", b"330106194501011233")
     >>> ring.mac_with("blind_index", kid, b"330106194501011233") == mac
     True
+    >>> token = ring.seal("6222021234567890", "account_no")
+    >>> token.startswith("v1:dk-"), ring.unseal(token, "account_no")
+    (True, '6222021234567890')
     >>> KeyRing({}).current("audit_hmac")
     Traceback (most recent call last):
     ...
@@ -48,7 +52,9 @@ PURPOSES: dict[str, tuple[str, int, str]] = {
     "audit_hmac": ("ah", 32, "HMAC-SHA256 of the audit chain"),
     "audit_signing": ("as", 32, "Ed25519 private key that signs audit checkpoints"),
     "blind_index": ("bi", 32, "HMAC-SHA256 blind index of resident IDs"),
+    "data": ("dk", 32, "AES-256-GCM key of the sensitive columns of the ledger"),
 }
+SEALED_PREFIX = "v1"  # a sealed value is v1:<key id>:<base64 of 12-byte nonce + ciphertext + tag>
 
 
 class KeyProblem(LedgerError):
@@ -72,6 +78,10 @@ def _decode(purpose: str, key_id: str, value: Any, source: str) -> bytes:
     return secret
 
 
+class SealBroken(KeyProblem):
+    """A sealed value that is malformed or fails authentication (wrong key, or tampered)."""
+
+
 class KeyRing:
     """Keys by purpose and key ID, and the current key ID of each purpose."""
 
@@ -87,6 +97,7 @@ class KeyRing:
             if table and purpose not in self.currents:
                 self.currents[purpose] = list(table)[-1]
         self.source = source
+        self._aead: dict[str, Any] = {}
 
     # -- loading ---------------------------------------------------------------------------
     @classmethod
@@ -109,8 +120,7 @@ class KeyRing:
                 continue
             if purpose not in PURPOSES:
                 raise KeyProblem(
-                    f"{source} has an unknown purpose {purpose!r} "
-                    f"(known: {', '.join(PURPOSES)})"
+                    f"{source} has an unknown purpose {purpose!r} (known: {', '.join(PURPOSES)})"
                 )
             if not isinstance(table, dict):
                 raise KeyProblem(f"{purpose} in {source} must be a table of key id → secret")
@@ -192,6 +202,20 @@ class KeyRing:
             f.write(self.to_json())
         os.chmod(path, 0o600)
 
+    def add(self, purpose: str) -> str:
+        """Add a new random key for `purpose`, make it current; return its key ID."""
+        prefix, length, _ = PURPOSES[purpose]
+        kid = f"{prefix}-{secrets.token_hex(4)}"
+        self.keys.setdefault(purpose, {})[kid] = secrets.token_bytes(length)
+        self.currents[purpose] = kid
+        return kid
+
+    def replace_file(self, path: Path) -> None:
+        """Rewrite the key file `path` whole (temporary file mode 0600, then rename)."""
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        self.write(tmp)
+        os.replace(tmp, path)
+
     # -- use -------------------------------------------------------------------------------
     def _missing(self, purpose: str) -> MissingKey:
         return MissingKey(
@@ -236,6 +260,50 @@ class KeyRing:
         """
         kid, mac = self.mac("blind_index", value.encode("utf-8"))
         return kid, mac[:length]
+
+    def _cipher(self, key_id: str) -> Any:
+        aead = self._aead.get(key_id)
+        if aead is None:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            aead = self._aead[key_id] = AESGCM(self.get("data", key_id))
+        return aead
+
+    def seal(self, value: str, context: str) -> str:
+        """`value` encrypted (AES-256-GCM, random nonce) under the current ``data`` key:
+        ``v1:<key id>:<base64>``. `context` (e.g. the column's kind, ``account_no``) is
+        authenticated with it, so a value cannot be moved to a column of another kind."""
+        kid, _ = self.current("data")
+        nonce = secrets.token_bytes(12)
+        sealed = self._cipher(kid).encrypt(nonce, value.encode("utf-8"), context.encode())
+        return f"{SEALED_PREFIX}:{kid}:{base64.b64encode(nonce + sealed).decode('ascii')}"
+
+    def unseal(self, token: str, context: str) -> str:
+        """The clear value of a sealed `token` (any ``data`` key the ring holds); SealBroken
+        when it is malformed or does not authenticate, MissingKey when its key is gone."""
+        from cryptography.exceptions import InvalidTag
+
+        prefix, _, rest = token.partition(":")
+        kid, _, body = rest.partition(":")
+        if prefix != SEALED_PREFIX or not kid or not body:
+            raise SealBroken(
+                f"a sealed {context} column holds a value that is not sealed (v1:<key id>:…)"
+            )
+        try:
+            raw = base64.b64decode(body, validate=True)
+            return self._cipher(kid).decrypt(raw[:12], raw[12:], context.encode()).decode()
+        except (binascii.Error, ValueError, InvalidTag) as exc:
+            raise SealBroken(
+                f"a {context} value sealed with data key {kid} does not authenticate "
+                "(wrong key or altered in the database)"
+            ) from exc
+
+    @staticmethod
+    def sealed_key_id(token: str) -> str | None:
+        """The key ID a sealed value names (None for a value that is not sealed)."""
+        prefix, _, rest = token.partition(":")
+        kid, sep, _ = rest.partition(":")
+        return kid if prefix == SEALED_PREFIX and sep else None
 
     def signing_key(self, key_id: str | None = None) -> tuple[str, Any]:
         """(key ID, Ed25519 private key) for signing checkpoints."""
@@ -282,6 +350,8 @@ def ledger_keys(url: str, *, create: bool = False) -> KeyRing:
     :class:`MissingKey`.
     """
     fallback = None if os.environ.get(ENV_FILE, "").strip() else dev_key_file(url)
+    if create and fallback is not None and fallback.exists():
+        _add_missing_purposes(fallback)
     if create and fallback is not None and not fallback.exists():
         try:
             KeyRing.generate().write(fallback)
@@ -290,3 +360,17 @@ def ledger_keys(url: str, *, create: bool = False) -> KeyRing:
         except OSError as exc:
             raise KeyProblem(f"cannot write the key file {fallback}: {exc.strerror}") from exc
     return KeyRing.from_env(fallback=fallback)
+
+
+def _add_missing_purposes(path: Path) -> None:
+    """Give a development key file written by an older version keys for new purposes
+    (e.g. ``data``), keeping every key it holds; written whole (temporary file, rename)."""
+    ring = KeyRing.load(path)
+    fresh = KeyRing.generate()
+    missing = [p for p in PURPOSES if not ring.has(p)]
+    if not missing:
+        return
+    for purpose in missing:
+        ring.keys[purpose] = fresh.keys[purpose]
+        ring.currents[purpose] = fresh.currents[purpose]
+    ring.replace_file(path)

@@ -25,6 +25,7 @@ from benefits.idcard import mask_name_expr
 from benefits.ingest import Extracts, load_extracts
 from benefits.months import check_sweep_month
 from benefits.period import BenefitMonth
+from benefits.private import lock_down, private_dir
 from benefits.progress import Progress, no_progress
 from benefits.rulebook import RulePack, load_pack
 
@@ -152,6 +153,7 @@ def run_sweep(
         (Path(out) / "summary.json").write_text(
             json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
         )
+        lock_down(Path(out))
     return result
 
 
@@ -221,8 +223,9 @@ def _sha256(path: Path) -> str:
 
 
 def write_outputs(result: SweepResult, out: Path) -> None:
-    """Write the contract's tables as CSV and Parquet (traces and summary are written after)."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Write the contract's tables as CSV and Parquet (traces and summary are written after)
+    into a folder only the service account can read (0700, files 0600)."""
+    private_dir(out)
     ent = result.entitlements
     ent.write_csv(out / "entitlements.csv")
     ent.with_columns(pl.col("amount").cast(pl.Decimal(14, 2))).write_parquet(

@@ -25,10 +25,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+from benefits.private import FILE_MODE, private_dir
+
 
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    os.chmod(tmp, FILE_MODE)  # a leftover temporary file keeps its old mode otherwise
+    with os.fdopen(fd, "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
@@ -46,7 +50,7 @@ def publish_alerts(
     """Copy the sweep's alerts into the month's outbox; return the publication record."""
     data = Path(alerts_csv).read_bytes()
     folder = Path(store_dir) / "outbox" / month
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     target = folder / "alerts.csv"
     by_kind: dict[str, int] = {}
     rows = 0

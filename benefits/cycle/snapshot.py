@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from benefits.cycle.landing import CHUNK, Landing, delivery_digest, sha256_file
+from benefits.private import READ_ONLY_MODE, private_dir
 
-READ_ONLY = 0o444
+READ_ONLY = READ_ONLY_MODE  # 0400: the service account reads it, nobody else, nobody writes
 
 
 class SnapshotChanged(Exception):
@@ -71,11 +72,13 @@ class SnapshotStore:
         target = self.object_path(expected_sha256)
         if target.is_file():
             return target
-        target.parent.mkdir(parents=True, exist_ok=True)
+        for folder in (self.root, self.objects.parent, self.objects, target.parent):
+            private_dir(folder)
         tmp = target.parent / f".{expected_sha256}.{uuid.uuid4().hex}.tmp"
         h = hashlib.sha256()
         try:
-            with open(source, "rb") as src, open(tmp, "wb") as dst:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with open(source, "rb") as src, os.fdopen(fd, "wb") as dst:
                 while chunk := src.read(CHUNK):
                     h.update(chunk)
                     dst.write(chunk)
@@ -104,9 +107,11 @@ class SnapshotStore:
         stored = {f.name: self.put(f.path, f.sha256) for f in landing.files.values()}
         if folder.is_dir() and (folder / "manifest.json").is_file():
             return Snapshot(digest, folder, manifest)
-        self.snapshots.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root)
+        private_dir(self.snapshots)
         tmp = self.snapshots / f".{digest}.{uuid.uuid4().hex}.tmp"
-        tmp.mkdir()
+        tmp.mkdir(mode=0o700)
+        os.chmod(tmp, 0o700)
         try:
             for name, obj in stored.items():
                 try:

@@ -119,7 +119,7 @@ class CycleStore:
             run = s.get(SweepRun, run_id)
             assert run is not None
             payees = s.execute(
-                select(func.count(func.distinct(RunEntitlement.id_no))).where(
+                select(func.count(func.distinct(RunEntitlement.id_index))).where(
                     RunEntitlement.run_id == run_id
                 )
             ).scalar_one()

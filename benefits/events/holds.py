@@ -28,6 +28,7 @@ from benefits.events.schema import EventBase
 from benefits.ledger import Ledger
 from benefits.ledger.audit import append
 from benefits.ledger.models import HELD, OPEN_STATUSES, PENDING, RECOVERY, Batch, BatchItem
+from benefits.ledger.sealed import id_index
 
 HOLD_MODES = ("pay", "credit")
 
@@ -67,12 +68,13 @@ def hold_items(
     held: list[dict[str, Any]] = []
     with db.transaction() as s:
         found = []
+        keys = db.keys
         for c in wanted:
             rows = s.execute(
                 select(BatchItem.id, BatchItem.batch_id)
                 .join(Batch, Batch.id == BatchItem.batch_id)
                 .where(
-                    BatchItem.id_no == c.id_no,
+                    BatchItem.id_index == id_index(keys, c.id_no),  # id_no is sealed
                     BatchItem.policy_id == c.policy_id,
                     BatchItem.month == c.month,
                     BatchItem.status == PENDING,

@@ -56,6 +56,7 @@ from benefits.ledger.models import (
     BatchItem,
 )
 from benefits.ledger.money import ZERO, format_amount, parse_amount
+from benefits.private import FILE_MODE
 
 HEADER = ("account", "masked_name", "amount", "reference")
 TRAILER = "TRAILER"
@@ -112,7 +113,9 @@ def _write_atomic(path: Path, data: bytes) -> None:
     new one, never half of it. Temporary files left by a killed earlier attempt are removed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    os.chmod(tmp, FILE_MODE)  # clear account numbers: the service account's eyes only
+    with os.fdopen(fd, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())

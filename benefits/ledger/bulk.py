@@ -20,16 +20,24 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from benefits.ledger.faults import crashpoint
+from benefits.ledger.sealed import id_index, keys_of
 
 BULK_CHUNK = 5000  # rows per executemany / COPY stretch; a crash point follows each
 
 
 def bulk_insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Insert `rows` (dicts with the same keys) into `table`; returns the number inserted."""
+    """Insert `rows` (dicts with the same keys) into `table`; returns the number inserted.
+
+    A table with an ``id_index`` column gets each row's blind index computed from its
+    ``id_no`` (:func:`benefits.ledger.sealed.id_index`) unless the rows carry it.
+    """
     if not rows:
         return 0
     conn = session.connection()
     dialect = conn.dialect
+    if "id_index" in table.c and "id_index" not in rows[0]:
+        keys = keys_of(dialect)
+        rows = [{**row, "id_index": id_index(keys, row["id_no"])} for row in rows]
     cols = [table.c[name] for name in rows[0]]
     procs = [c.type.bind_processor(dialect) for c in cols]
     names = [c.name for c in cols]

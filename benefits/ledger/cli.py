@@ -20,10 +20,11 @@ Example:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -78,7 +79,7 @@ audit_app = typer.Typer(
 )
 keys_app = typer.Typer(
     name="keys",
-    help="Secret keys of the audit chain, its checkpoints and the blind index.",
+    help="Secret keys of the audit chain, its checkpoints, the blind index and sealed data.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -113,6 +114,12 @@ def _ledger(db: str | None) -> Iterator[Ledger]:
 
 def _say(message: str) -> None:
     out.print(message, highlight=False, markup=False)  # reasons and paths are not markup
+
+
+def _fail(message: str) -> NoReturn:
+    """One line on stderr, exit code 2."""
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    raise typer.Exit(2)
 
 
 # --------------------------------------------------------------------------------- ledger
@@ -476,7 +483,7 @@ def keys_init_cmd(
     to: Annotated[Path, typer.Option("--out", help="The new key file (JSON, mode 0600).")],
 ) -> None:
     """Write a new key file: one random key per purpose (audit_hmac, audit_signing,
-    blind_index). Point BENEFITS_KEY_FILE at it; keep it off the database server."""
+    blind_index, data). Point BENEFITS_KEY_FILE at it; keep it off the database server."""
     from benefits.keys import ENV_FILE, KeyRing
 
     if to.exists():
@@ -491,6 +498,66 @@ def keys_init_cmd(
         raise typer.Exit(2) from exc
     ids = ", ".join(f"{p} {kid}" for p, kid in ring.currents.items())
     _say(f"key file {to} written (mode 0600): {ids}; set {ENV_FILE}={to}")
+
+
+@keys_app.command("add")
+def keys_add_cmd(
+    purpose: Annotated[str, typer.Option("--purpose", help="The purpose, e.g. data.")],
+    file: Annotated[
+        Path | None, typer.Option("--file", help="The key file (default: $BENEFITS_KEY_FILE).")
+    ] = None,
+) -> None:
+    """Add a new random key for a purpose to the key file and make it current (old keys are
+    kept: what they protect stays readable). For `data`, run `benefits keys rotate` next."""
+    from benefits.keys import ENV_FILE, PURPOSES, KeyProblem, KeyRing
+
+    path = file or (Path(os.environ[ENV_FILE]) if os.environ.get(ENV_FILE) else None)
+    if path is None:
+        _fail(f"name the key file with --file or {ENV_FILE}")
+    if purpose not in PURPOSES:
+        _fail(f"unknown purpose {purpose!r} (known: {', '.join(PURPOSES)})")
+    if purpose == "blind_index":
+        _fail("the blind_index key finds persons in the ledger: it cannot be changed in place")
+    try:
+        ring = KeyRing.load(path)
+        kid = ring.add(purpose)
+        ring.replace_file(path)
+    except (KeyProblem, OSError) as exc:
+        _fail(str(exc) if isinstance(exc, KeyProblem) else f"cannot write {path}: {exc}")
+    _say(f"{purpose} key {kid} added to {path} and made current")
+
+
+@keys_app.command("rotate")
+def keys_rotate_cmd(
+    purpose: Annotated[str, typer.Option("--purpose", help="Only `data` can be rotated.")],
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 1000,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Stop after this many rows.")
+    ] = None,
+    db: DbOpt = None,
+) -> None:
+    """Re-seal the ledger's sensitive values under the current `data` key, a batch per
+    transaction. Interrupted, run it again: it finishes what is left. Exit 0 when every value
+    is under the current key, 1 when rows remain (after --limit)."""
+    from benefits.ledger.rotate import key_ids_in_use, rotate_data
+
+    if purpose != "data":
+        _fail(
+            f"only the data key is rotated by re-sealing; {purpose} keys are changed by adding "
+            "a new current key (benefits keys add), see docs/security.md"
+        )
+    with _ledger(db) as ledger:
+        report = rotate_data(ledger.db, batch_size=batch_size, limit=limit)
+        in_use = key_ids_in_use(ledger.db)
+    tables = ", ".join(f"{t} {n}" for t, n in report.by_table.items()) or "nothing to do"
+    keys = ", ".join(f"{k} {n}" for k, n in in_use.items()) or "none"
+    _say(
+        f"re-sealed {report.resealed} rows under {report.key_id} in {report.batches} "
+        f"batches ({tables}); rows left under older keys: {report.remaining}; "
+        f"values by key: {keys}"
+    )
+    if not report.done:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

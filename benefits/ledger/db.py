@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from benefits.ledger.clock import Clock, as_utc, utc_now
 from benefits.ledger.errors import NotInitialised
+from benefits.ledger.sealed import attach_keys
 
 if TYPE_CHECKING:  # Alembic is imported only when migrating: it is slow to import.
     from alembic.config import Config
@@ -37,7 +38,7 @@ DEFAULT_URL = "sqlite:///benefits.sqlite"
 VERSION_TABLE = "ledger_alembic_version"
 # The newest migration in migrations/versions (a test checks they agree). Compared with the
 # database's version on first use, without importing Alembic.
-SCHEMA_REVISION = "0005_audit_keys"
+SCHEMA_REVISION = "0006_encryption"
 SQLITE_BUSY_SECONDS = 60
 
 
@@ -142,6 +143,7 @@ class Database:
         )
         self._ready = False
         self._keys: KeyRing | None = None
+        attach_keys(self.engine.dialect, lambda: self.keys)  # sealed columns read with them
 
     @property
     def keys(self) -> KeyRing:

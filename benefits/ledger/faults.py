@@ -33,6 +33,7 @@ POINTS = (
     "export:committed",  # export committed, the command has not answered yet
     "reconcile:db_mid",  # return lines applied inside the open transaction, not committed
     "reconcile:committed",  # return file committed, the command has not answered yet
+    "rotate:batch",  # after each committed batch of `benefits keys rotate`
 )
 _reached: Counter[str] = Counter()
 

@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from benefits.ledger.money import Money
+from benefits.ledger.sealed import Sealed
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -121,14 +122,22 @@ class RunEntitlement(Base):
 
     __tablename__ = "run_entitlements"
     __table_args__ = (
+        # id_no is sealed (random nonce), so this constraint no longer binds; the one that
+        # does is on the blind index (SQLite cannot drop a table constraint in place).
         UniqueConstraint("run_id", "id_no", "policy_id", "month"),
+        Index(
+            "uq_run_entitlements_run_id_id_index_policy_id_month",
+            *("run_id", "id_index", "policy_id", "month"),
+            unique=True,
+        ),
         CheckConstraint(_in("mode", MODES), name="mode"),
         CheckConstraint("amount > 0", name="amount_positive"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("sweep_runs.id"))
-    id_no: Mapped[str] = mapped_column(String(32))
+    id_no: Mapped[str] = mapped_column(Sealed("id_no", 32))
+    id_index: Mapped[str] = mapped_column(String(32))
     household_no: Mapped[str] = mapped_column(String(64))
     policy_id: Mapped[str] = mapped_column(String(64))
     month: Mapped[str] = mapped_column(String(7))
@@ -138,7 +147,7 @@ class RunEntitlement(Base):
     hold_reason: Mapped[str | None] = mapped_column(Text)
     community: Mapped[str] = mapped_column(String(128))
     masked_name: Mapped[str] = mapped_column(String(64))
-    account_no: Mapped[str] = mapped_column(String(64))
+    account_no: Mapped[str] = mapped_column(Sealed("account_no", 64))
 
 
 class Batch(Base):
@@ -218,7 +227,7 @@ class BatchItem(Base):
         ),
         Index(
             "uq_batch_items_payment_once",
-            "id_no",
+            "id_index",
             "policy_id",
             "month",
             unique=True,
@@ -233,13 +242,14 @@ class BatchItem(Base):
             postgresql_where=text("kind = 'reissue' AND NOT voided"),
         ),
         Index("ix_batch_items_batch_id_status", "batch_id", "status"),
-        Index("ix_batch_items_month_policy_id_id_no", "month", "policy_id", "id_no"),
+        Index("ix_batch_items_month_policy_id_id_index", "month", "policy_id", "id_index"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"))
     kind: Mapped[str] = mapped_column(String(16))
-    id_no: Mapped[str] = mapped_column(String(32))
+    id_no: Mapped[str] = mapped_column(Sealed("id_no", 32))
+    id_index: Mapped[str] = mapped_column(String(32))
     household_no: Mapped[str] = mapped_column(String(64))
     policy_id: Mapped[str] = mapped_column(String(64))
     month: Mapped[str] = mapped_column(String(7))
@@ -249,7 +259,7 @@ class BatchItem(Base):
     hold_reason: Mapped[str | None] = mapped_column(Text)
     community: Mapped[str] = mapped_column(String(128))
     masked_name: Mapped[str] = mapped_column(String(64))
-    account_no: Mapped[str] = mapped_column(String(64))
+    account_no: Mapped[str] = mapped_column(Sealed("account_no", 64))
     reason: Mapped[str | None] = mapped_column(Text)
     entitlement_id: Mapped[int | None] = mapped_column(ForeignKey("run_entitlements.id"))
     corrects_item_id: Mapped[int | None] = mapped_column(ForeignKey("batch_items.id"))
@@ -260,7 +270,7 @@ class BatchItem(Base):
     released_by: Mapped[str | None] = mapped_column(String(64))
     released_at: Mapped[dt.datetime | None]
     release_reason: Mapped[str | None] = mapped_column(Text)
-    release_account: Mapped[str | None] = mapped_column(String(64))
+    release_account: Mapped[str | None] = mapped_column(Sealed("account_no", 64))
 
 
 class BankFile(Base):

@@ -166,4 +166,4 @@ class WebAlertImport(Base):
 
 
 # A person's payment history (the explanation page) looks items up by ID across batches.
-Index("ix_web_batch_items_id_no", BatchItem.__table__.c.id_no)
+Index("ix_web_batch_items_id_index", BatchItem.__table__.c.id_index)

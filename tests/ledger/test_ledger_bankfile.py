@@ -58,7 +58,10 @@ def test_export_refuses_when_the_ledger_was_changed_after_export(
     b = _approved(ledger, sweeps)
     ledger.export(b, tmp_path / "a.csv", by=CAROL)
     with ledger.db.transaction() as s:
-        s.execute(text("UPDATE batch_items SET account_no = '999' WHERE batch_id = :b"), {"b": b})
+        s.execute(  # a valid sealed value (account numbers are sealed at rest)
+            text("UPDATE batch_items SET account_no = :a WHERE batch_id = :b"),
+            {"a": ledger.db.keys.seal("999", "account_no"), "b": b},
+        )
     with pytest.raises(LedgerError, match="changed after export"):
         ledger.export(b, tmp_path / "b.csv", by=CAROL)
     assert not (tmp_path / "b.csv").exists()

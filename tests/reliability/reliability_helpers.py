@@ -140,6 +140,7 @@ def duplicates(ledger: Ledger) -> int:
         rows = s.execute(
             select(func.count())
             .where(BatchItem.kind == "payment", BatchItem.voided.is_(False))
-            .group_by(BatchItem.id_no, BatchItem.policy_id, BatchItem.month)
+            # by the blind index: id_no is sealed with a random nonce, never equal to itself
+            .group_by(BatchItem.id_index, BatchItem.policy_id, BatchItem.month)
         ).all()
     return sum(r[0] - 1 for r in rows)

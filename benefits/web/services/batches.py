@@ -36,6 +36,7 @@ from benefits.ledger.models import (
     BatchItem,
 )
 from benefits.ledger.money import ZERO
+from benefits.ledger.sealed import id_index
 from benefits.web.auth import Principal
 from benefits.web.context import WebContext
 from benefits.web.privacy import mask_account
@@ -257,7 +258,7 @@ def person_items(ctx: WebContext, id_no: str) -> list[dict[str, Any]]:
         rows = s.execute(
             select(*ITEM_COLUMNS, BatchItem.batch_id, Batch.status.label("batch_status"))
             .join(Batch, Batch.id == BatchItem.batch_id)
-            .where(BatchItem.id_no == id_no)
+            .where(BatchItem.id_index == id_index(ctx.db.keys, id_no))  # id_no is sealed
             .order_by(BatchItem.month.desc(), BatchItem.id.desc())
         ).all()
     out = []

@@ -32,7 +32,7 @@ def _communities(ctx: WebContext, run_id: int) -> list[dict[str, Any]]:
             select(
                 e.community,
                 func.count(),
-                func.count(func.distinct(e.id_no)),
+                func.count(func.distinct(e.id_index)),
                 func.sum(e.amount),
                 func.sum(case((e.held.is_(True), 1), else_=0)),
             )
@@ -51,7 +51,7 @@ def _people(ctx: WebContext, run_id: int) -> int:
     with ctx.db.snapshot() as s:
         return int(
             s.execute(
-                select(func.count(func.distinct(RunEntitlement.id_no))).where(
+                select(func.count(func.distinct(RunEntitlement.id_index))).where(
                     RunEntitlement.run_id == run_id
                 )
             ).scalar_one()
