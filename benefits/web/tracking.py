@@ -134,6 +134,19 @@ def record_access(
             log.error("could not check for unusual access: %s", exc)
 
 
+def track(ctx: Any, who: Any, ids: Sequence[str | None], kind: str, what: str, *,
+          shown: bool = False, reason: str = "", reference: str = "",
+          month: str | None = None) -> None:  # fmt: skip
+    """One audit entry for the person data a page or API call served to `who` (a signed-in
+    Principal): `kind` names the purpose (PURPOSES), `shown` whether it was revealed."""
+    record_access(
+        ctx.db, actor=who.username, what=what, purpose=PURPOSES[kind],
+        id_nos=[i for i in ids if i], reveal=shown, reason=reason.strip(),
+        data_class=revealed_class() if shown else masked_class(),
+        reference=reference, month=month,
+    )  # fmt: skip
+
+
 def _content(entry: AuditEntry) -> dict[str, Any]:
     try:
         return json.loads(entry.content).get("after") or {}

@@ -221,18 +221,6 @@ def _recorded(ctx: WebContext, month: str | None) -> None:
         raise NotFound(f"no sweep of {month} is recorded (months recorded: {recorded})")
 
 
-def _track(ctx: WebContext, who: Principal, ids: list[str | None], kind: str, what: str, *,
-           shown: bool = False, reason: str = "", reference: str = "",
-           month: str | None = None) -> None:  # fmt: skip
-    """One audit entry for the person data this call served (see benefits.web.tracking)."""
-    tracking.record_access(
-        ctx.db, actor=who.username, what=what, purpose=tracking.PURPOSES[kind],
-        id_nos=[i for i in ids if i], reveal=shown, reason=reason.strip(),
-        data_class=tracking.revealed_class() if shown else tracking.masked_class(),
-        reference=reference, month=month,
-    )  # fmt: skip
-
-
 SCHEMA_URL = "/api/v1/openapi.json"
 
 
@@ -376,8 +364,14 @@ def get_items(
 ) -> JSONResponse:
     flt = batch_service.ItemFilter(policy, community, held, kind)
     view = batch_service.batch_page(ctx, batch_id, flt, page, per_page, totals=False)
-    _track(ctx, who, [ctx.directory.resolve(i["ref"]) for i in view["items"]], "batch",
-           "batch items (API)", reference=f"batch {batch_id} page {view['page']}")
+    tracking.track(
+        ctx,
+        who,
+        [ctx.directory.resolve(i["ref"]) for i in view["items"]],
+        "batch",
+        "batch items (API)",
+        reference=f"batch {batch_id} page {view['page']}",
+    )
     return ok({"batch_id": batch_id, "count": view["count"], "amount": view["amount"],
                "page": view["page"], "pages": view["pages"], "per_page": per_page,
                "items": view["items"]})  # fmt: skip
@@ -439,8 +433,16 @@ def explanation(ctx: Ctx, ref: Ref,
     if reveal and not who.pii:
         raise Forbidden(f"{who.username} has no pii grant: personal data stays masked")
     view = persons.explanation(ctx, id_no, month, reveal=reveal)
-    _track(ctx, who, [id_no], "person", "explanation (API)", shown=reveal, reason=reason,
-           month=month)
+    tracking.track(
+        ctx,
+        who,
+        [id_no],
+        "person",
+        "explanation (API)",
+        shown=reveal,
+        reason=reason,
+        month=month,
+    )
     return ok(view)
 
 
@@ -452,9 +454,15 @@ def list_alerts(ctx: Ctx, who: AlertViewer, flt: AlertQuery, page: PageNo = 1) -
     if flt.month:
         run_service.run_for_month(ctx, flt.month)
     view = alert_service.list_alerts(ctx, flt, page)
-    _track(ctx, who, [ctx.directory.resolve(i["ref"]) for i in view["items"]], "alerts",
-           "alerts inbox (API)", reference=f"alerts {flt.month or ''} page {page}",
-           month=flt.month)
+    tracking.track(
+        ctx,
+        who,
+        [ctx.directory.resolve(i["ref"]) for i in view["items"]],
+        "alerts",
+        "alerts inbox (API)",
+        reference=f"alerts {flt.month or ''} page {page}",
+        month=flt.month,
+    )
     return ok(view)
 
 
@@ -462,7 +470,7 @@ def list_alerts(ctx: Ctx, who: AlertViewer, flt: AlertQuery, page: PageNo = 1) -
 def get_alert(ctx: Ctx, alert_id: Id,
               who: AlertViewer) -> JSONResponse:
     alert, events = alert_service.get_alert(ctx, alert_id)
-    _track(ctx, who, [alert.id_no], "alert", f"alert {alert_id} (API)")
+    tracking.track(ctx, who, [alert.id_no], "alert", f"alert {alert_id} (API)")
     return ok({**alert_service.alert_view(alert, ctx.directory.ref(alert.id_no)),
                "events": [{"at": e.at, "actor": e.actor, "action": e.action,
                            "assignee": e.assignee, "note": e.note} for e in events]})  # fmt: skip
@@ -516,7 +524,7 @@ ACCESS_ERRORS: dict[int | str, dict[str, Any]] = {
 def get_person_access(ctx: Ctx, ref: Ref, who: AccessAuditor) -> JSONResponse:
     id_no = access.find_person(ctx, ref)
     view = access.person_access(ctx, id_no)
-    _track(ctx, who, [id_no], "report", "access report (API)")
+    tracking.track(ctx, who, [id_no], "report", "access report (API)")
     return ok(view)
 
 

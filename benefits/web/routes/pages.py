@@ -235,8 +235,14 @@ def batch_page(
     flt = batch_service.ItemFilter(policy, community, held, kind)
     view = batch_service.batch_page(ctx, batch_id, flt, page)
     held_items, held_amount = batch_service.held_total(view["batch"])
-    _track(ctx, who, [ctx.directory.resolve(i["ref"]) for i in view["items"]], "batch",
-           "batch items (page)", reference=f"batch {batch_id} page {view['page']}")
+    tracking.track(
+        ctx,
+        who,
+        [ctx.directory.resolve(i["ref"]) for i in view["items"]],
+        "batch",
+        "batch items (page)",
+        reference=f"batch {batch_id} page {view['page']}",
+    )
     return render(request, "batch.html", {
         "view": view, "b": view["batch"],
         "rights": batch_service.four_eyes(view["batch_row"], who),
@@ -358,18 +364,6 @@ def _reveal(who: Principal, reveal: bool) -> bool:
     return reveal
 
 
-def _track(ctx: Any, who: Principal, ids: list[str | None], kind: str, what: str, *,
-           shown: bool = False, reason: str = "", reference: str = "",
-           month: str | None = None) -> None:  # fmt: skip
-    """One audit entry for the person data this request served (see benefits.web.tracking)."""
-    tracking.record_access(
-        ctx.db, actor=who.username, what=what, purpose=tracking.PURPOSES[kind],
-        id_nos=[i for i in ids if i], reveal=shown, reason=reason.strip(),
-        data_class=tracking.revealed_class() if shown else tracking.masked_class(),
-        reference=reference, month=month,
-    )  # fmt: skip
-
-
 Reason = Annotated[str, Query(max_length=200, description="why the data is revealed")]
 
 
@@ -381,8 +375,16 @@ def person_page(request: Request, ctx: Ctx, ref: Ref,
     id_no = _person_id(ctx, ref)
     shown = _reveal(who, reveal)
     view = persons.explanation(ctx, id_no, month, reveal=shown)
-    _track(ctx, who, [id_no], "person", "explanation page", shown=shown, reason=reason,
-           month=month)
+    tracking.track(
+        ctx,
+        who,
+        [id_no],
+        "person",
+        "explanation page",
+        shown=shown,
+        reason=reason,
+        month=month,
+    )
     return render(request, "person.html", {"view": view, "nav": "persons"})
 
 
@@ -394,8 +396,16 @@ def person_letter(request: Request, ctx: Ctx, ref: Ref,
     id_no = _person_id(ctx, ref)
     shown = _reveal(who, reveal)
     response = reports.letter_response(ctx, id_no, month, shown, pdf=False)
-    _track(ctx, who, [id_no], "letter", "explanation letter", shown=shown, reason=reason,
-           month=month)
+    tracking.track(
+        ctx,
+        who,
+        [id_no],
+        "letter",
+        "explanation letter",
+        shown=shown,
+        reason=reason,
+        month=month,
+    )
     return response
 
 
@@ -407,8 +417,16 @@ def person_letter_pdf(request: Request, ctx: Ctx, ref: Ref,
     id_no = _person_id(ctx, ref)
     shown = _reveal(who, reveal)
     response = reports.letter_response(ctx, id_no, month, shown, pdf=True)
-    _track(ctx, who, [id_no], "letter", "explanation letter (PDF)", shown=shown, reason=reason,
-           month=month)
+    tracking.track(
+        ctx,
+        who,
+        [id_no],
+        "letter",
+        "explanation letter (PDF)",
+        shown=shown,
+        reason=reason,
+        month=month,
+    )
     return response
 
 
@@ -426,9 +444,15 @@ def alerts_page(
     if flt.month:
         run_service.run_for_month(ctx, flt.month)
     view = alert_service.list_alerts(ctx, flt, page)
-    _track(ctx, who, [ctx.directory.resolve(i["ref"]) for i in view["items"]], "alerts",
-           "alerts inbox (page)", reference=f"alerts {flt.month or ''} page {page}",
-           month=flt.month)
+    tracking.track(
+        ctx,
+        who,
+        [ctx.directory.resolve(i["ref"]) for i in view["items"]],
+        "alerts",
+        "alerts inbox (page)",
+        reference=f"alerts {flt.month or ''} page {page}",
+        month=flt.month,
+    )
     return render(request, "alerts.html", {
         "view": view, "flt": flt, "months": months, "query": {k: v for k, v in vars(flt).items()},
         "users": ctx.accounts.user_names(), "nav": "alerts"})  # fmt: skip
@@ -441,7 +465,7 @@ def alert_page(request: Request, ctx: Ctx, alert_id: Id,
     alert, events = alert_service.get_alert(ctx, alert_id)
     view = alert_service.alert_view(alert, ctx.directory.ref(alert.id_no))
     workers = ctx.accounts.user_names("alerts.work")  # only they can be given an alert
-    _track(ctx, who, [alert.id_no], "alert", f"alert {alert_id}")
+    tracking.track(ctx, who, [alert.id_no], "alert", f"alert {alert_id}")
     return render(request, "alert.html", {"a": view, "events": events, "nav": "alerts",
                                           "users": workers})  # fmt: skip
 
@@ -537,7 +561,7 @@ def access_page(request: Request, ctx: Ctx, who: AccessAuditor, person: PersonRe
     if person:
         id_no = access.find_person(ctx, person)
         person_view = access.person_access(ctx, id_no)
-        _track(ctx, who, [id_no], "report", "access report (page)")
+        tracking.track(ctx, who, [id_no], "report", "access report (page)")
     elif user:
         user_view = access.user_access(ctx, user)
     return render(request, "access.html", {"person": person_view, "user": user_view,
@@ -561,7 +585,7 @@ def access_pdf(request: Request, ctx: Ctx, who: AccessAuditor,
     """The per-person access report as PDF (for a data-subject request)."""
     id_no = access.find_person(ctx, person)
     response = reports.access_report_response(ctx, access.person_access(ctx, id_no), who)
-    _track(ctx, who, [id_no], "report", "access report (PDF)")
+    tracking.track(ctx, who, [id_no], "report", "access report (PDF)")
     return response
 
 

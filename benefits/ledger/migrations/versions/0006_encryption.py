@@ -104,18 +104,23 @@ def upgrade() -> None:
     op.drop_index("uq_batch_items_payment_once", table_name="batch_items")
     for table in SEALED:
         _rewrite(table, seal=True)
-    op.create_index(
-        "uq_batch_items_payment_once",
-        "batch_items",
-        ["id_index", "policy_id", "month"],
-        unique=True,
-        sqlite_where=LIVE_PAYMENT,
-        postgresql_where=LIVE_PAYMENT,
-    )
+    _payment_once_index("id_index")
     for name, table, cols in NEW_INDEXES:
         op.create_index(name, table, cols)
     op.create_index(
         RUN_UNIQUE, "run_entitlements", ["run_id", "id_index", "policy_id", "month"], unique=True
+    )
+
+
+def _payment_once_index(person: str) -> None:
+    """One live payment per person × policy × month, the person by `person` (column)."""
+    op.create_index(
+        "uq_batch_items_payment_once",
+        "batch_items",
+        [person, "policy_id", "month"],
+        unique=True,
+        sqlite_where=LIVE_PAYMENT,
+        postgresql_where=LIVE_PAYMENT,
     )
 
 
@@ -127,14 +132,7 @@ def downgrade() -> None:
     op.drop_index("uq_batch_items_payment_once", table_name="batch_items")
     for table in SEALED:
         _rewrite(table, seal=False)
-    op.create_index(
-        "uq_batch_items_payment_once",
-        "batch_items",
-        ["id_no", "policy_id", "month"],
-        unique=True,
-        sqlite_where=LIVE_PAYMENT,
-        postgresql_where=LIVE_PAYMENT,
-    )
+    _payment_once_index("id_no")
     for name, table, cols in OLD_INDEXES:
         op.create_index(name, table, cols)
     for table, columns in SEALED.items():
