@@ -9,9 +9,15 @@ open connection. To add a revision after changing ``models.py`` (then set
     Database("sqlite:///dev.sqlite").migrate()
     command.revision(alembic_config(url="sqlite:///dev.sqlite"), message="add x",
                      autogenerate=True, rev_id="0002_add_x")
+
+A revision is frozen at the schema it creates: it declares its tables and columns itself and
+imports no models (tests/ledger/test_ledger_migrations.py checks both). ``target_metadata`` is
+today's models, every package's, so autogenerate compares against all of them.
 """
 
 from __future__ import annotations
+
+from importlib import import_module
 
 from alembic import context
 
@@ -19,6 +25,10 @@ from benefits.ledger.db import VERSION_TABLE, make_engine, resolve_url
 from benefits.ledger.models import Base
 
 config = context.config
+# Every package's tables are declared on the ledger's metadata; load today's models of all.
+MODEL_MODULES = ("benefits.ledger.models", "benefits.web.models", "benefits.cycle.models")
+for _module in MODEL_MODULES:
+    import_module(_module)
 
 
 def _configure_and_run(connection: object) -> None:

@@ -10,14 +10,15 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from benefits.ledger.money import Money
-
 revision = "0001_ledger"
 down_revision = None
 branch_labels = None
 depends_on = None
 
 GENESIS = "0" * 64
+# Money as this revision stored it: NUMERIC(14,2), integer fen on SQLite (frozen here, apart
+# from benefits.ledger.money, which may change with later revisions).
+MONEY = sa.Numeric(14, 2).with_variant(sa.BigInteger(), "sqlite")
 TS = sa.DateTime(timezone=True)
 OPEN = sa.text("status IN ('draft', 'submitted', 'approved')")
 LIVE_PAYMENT = sa.text("kind = 'payment' AND NOT voided")
@@ -37,7 +38,7 @@ def upgrade() -> None:
         sa.Column("entitlements_sha256", sa.String(64), nullable=False),
         sa.Column("entitlement_rows", sa.Integer, nullable=False),
         sa.Column("payable_rows", sa.Integer, nullable=False),
-        sa.Column("payable_total", Money(), nullable=False),
+        sa.Column("payable_total", MONEY, nullable=False),
         sa.Column("source", sa.Text, nullable=False),
         sa.Column("started_by", sa.String(64), nullable=False),
         sa.Column("imported_by", sa.String(64), nullable=False),
@@ -60,7 +61,7 @@ def upgrade() -> None:
         sa.Column("policy_id", sa.String(64), nullable=False),
         sa.Column("month", sa.String(7), nullable=False),
         sa.Column("mode", sa.String(8), nullable=False),
-        sa.Column("amount", Money(), nullable=False),
+        sa.Column("amount", MONEY, nullable=False),
         sa.Column("held", sa.Boolean, nullable=False),
         sa.Column("hold_reason", sa.Text),
         sa.Column("community", sa.String(128), nullable=False),
@@ -89,7 +90,7 @@ def upgrade() -> None:
         ),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("item_count", sa.Integer, nullable=False),
-        sa.Column("total", Money(), nullable=False),
+        sa.Column("total", MONEY, nullable=False),
         sa.Column("created_by", sa.String(64), nullable=False),
         sa.Column("created_at", TS, nullable=False),
         sa.Column("submitted_by", sa.String(64)),
@@ -147,7 +148,7 @@ def upgrade() -> None:
         sa.Column("path", sa.Text, nullable=False),
         sa.Column("sha256", sa.String(64), nullable=False),
         sa.Column("item_count", sa.Integer, nullable=False),
-        sa.Column("total", Money(), nullable=False),
+        sa.Column("total", MONEY, nullable=False),
         sa.Column("created_by", sa.String(64), nullable=False),
         sa.Column("created_at", TS, nullable=False),
         sa.UniqueConstraint("batch_id", name="uq_bank_files_batch_id"),
@@ -168,7 +169,7 @@ def upgrade() -> None:
         sa.Column("policy_id", sa.String(64), nullable=False),
         sa.Column("month", sa.String(7), nullable=False),
         sa.Column("mode", sa.String(8), nullable=False),
-        sa.Column("amount", Money(), nullable=False),
+        sa.Column("amount", MONEY, nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("hold_reason", sa.Text),
         sa.Column("community", sa.String(128), nullable=False),

@@ -10,11 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-# The web tables are declared on the ledger's metadata in benefits.web.models; importing it
-# here registers them whenever the migrations are loaded, so the ledger's check that the
-# migrations match the models (and `alembic revision --autogenerate`) sees them too.
-import benefits.web.models  # noqa: F401
-
 revision = "0002_web"
 down_revision = "0001_ledger"
 branch_labels = None
@@ -83,9 +78,7 @@ def upgrade() -> None:
         sa.Column("at", TS, nullable=False),
         sa.Column("success", sa.Boolean, nullable=False),
     )
-    op.create_index(
-        "ix_web_login_attempts_username_at", "web_login_attempts", ["username", "at"]
-    )
+    op.create_index("ix_web_login_attempts_username_at", "web_login_attempts", ["username", "at"])
     op.create_index("ix_web_login_attempts_ip_at", "web_login_attempts", ["ip", "at"])
     op.create_table(
         "web_alerts",

@@ -10,11 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-# The cycle's tables are declared on the ledger's metadata in benefits.cycle.models; importing
-# it here registers them whenever the migrations are loaded, so the ledger's check that the
-# migrations match the models (and `alembic revision --autogenerate`) sees them too.
-import benefits.cycle.models  # noqa: F401
-
 revision = "0003_cycle"
 down_revision = "0002_web"
 branch_labels = None

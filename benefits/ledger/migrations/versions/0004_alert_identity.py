@@ -19,8 +19,6 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from alembic import op
 
-import benefits.web.models  # noqa: F401  (registers the web tables on the ledger's metadata)
-
 revision = "0004_alert_identity"
 down_revision = "0003_cycle"
 branch_labels = None
