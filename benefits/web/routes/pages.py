@@ -17,7 +17,6 @@ from fastapi.responses import RedirectResponse, Response
 
 from benefits.ledger.errors import InvalidInput, LedgerError, NotFound
 from benefits.web import charts, reports, tracking
-from benefits.web.app import render
 from benefits.web.auth import AuthError, Principal, Throttled
 from benefits.web.deps import (
     FLASH_COOKIE,
@@ -42,6 +41,7 @@ from benefits.web.services import access, auditlog, dashboard, persons, rules
 from benefits.web.services import alerts as alert_service
 from benefits.web.services import batches as batch_service
 from benefits.web.services import runs as run_service
+from benefits.web.templating import render
 
 # Who may call a route: the signed-in user holding the permission (403 otherwise).
 DashboardViewer = Annotated[Principal, Depends(require("dashboard.view"))]
