@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from benefits.accountno import account_no_problem
 from benefits.ledger import audit
-from benefits.ledger.batches import describe_state, get_batch, why_not
+from benefits.ledger.batchstate import describe_state, get_batch, why_not
 from benefits.ledger.db import Database
 from benefits.ledger.errors import Conflict, IllegalTransition, InvalidInput, LedgerError
 from benefits.ledger.faults import crashpoint

@@ -33,7 +33,8 @@ from rich.table import Table
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from benefits.idcard import mask_id
-from benefits.ledger.batches import Total, describe_state
+from benefits.ledger.batchstate import describe_state
+from benefits.ledger.batchviews import Total
 from benefits.ledger.db import display_url, resolve_url
 from benefits.ledger.errors import LedgerError, NothingToBatch
 from benefits.ledger.money import format_amount

@@ -18,7 +18,17 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select
 
-from benefits.ledger import audit, bankfile, batches, checkpoints, runs, settings
+from benefits.ledger import (
+    audit,
+    bankfile,
+    batches,
+    batchviews,
+    checkpoints,
+    drafts,
+    releases,
+    runs,
+    settings,
+)
 from benefits.ledger.clock import Clock
 from benefits.ledger.db import SCHEMA_REVISION, Database, display_url
 from benefits.ledger.errors import FourEyesViolation
@@ -91,8 +101,8 @@ class Ledger:
 
     # -- batches --------------------------------------------------------------------------
     def create_batch(self, run_id: int, by: str) -> Batch:
-        """Draft batch from a run. See :func:`batches.create_batch`."""
-        batch = batches.create_batch(self.db, run_id, by)
+        """Draft batch from a run. See :func:`drafts.create_batch`."""
+        batch = drafts.create_batch(self.db, run_id, by)
         crashpoint("create:committed")
         return batch
 
@@ -121,8 +131,8 @@ class Ledger:
         return batches.reject(self.db, batch_id, by, reason)
 
     def release(self, item_id: int, by: str, reason: str, account: str | None = None) -> BatchItem:
-        """Release a held item with a reason. See :func:`batches.release`."""
-        return batches.release(self.db, item_id, by, reason, account)
+        """Release a held item with a reason. See :func:`releases.release`."""
+        return releases.release(self.db, item_id, by, reason, account)
 
     def export(self, batch_id: int, to: Path, by: str) -> bankfile.ExportResult:
         """approved → exported, writing the bank file (re-runnable)."""
@@ -136,13 +146,13 @@ class Ledger:
         crashpoint("reconcile:committed")
         return result
 
-    def batch(self, batch_id: int) -> batches.BatchDetail:
+    def batch(self, batch_id: int) -> batchviews.BatchDetail:
         """A batch with its totals."""
-        return batches.batch_detail(self.db, batch_id)
+        return batchviews.batch_detail(self.db, batch_id)
 
     def batches(self, month: str | None = None, status: str | None = None) -> list[Batch]:
         """Batches, newest first."""
-        return batches.list_batches(self.db, month, status)
+        return batchviews.list_batches(self.db, month, status)
 
     def items(
         self,
@@ -153,7 +163,7 @@ class Ledger:
         limit: int | None = 100,
     ) -> list[BatchItem]:
         """Items of a batch."""
-        return batches.list_items(self.db, batch_id, status=status, kind=kind, limit=limit)
+        return batchviews.list_items(self.db, batch_id, status=status, kind=kind, limit=limit)
 
     # -- settings and audit ---------------------------------------------------------------
     def set_setting(self, key: str, value: str, by: str) -> None:

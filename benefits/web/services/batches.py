@@ -24,7 +24,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from benefits.idcard import mask_id
-from benefits.ledger.batches import BatchDetail, Total, get_batch
+from benefits.ledger.batchstate import get_batch
+from benefits.ledger.batchviews import BatchDetail, Total
 from benefits.ledger.models import (
     APPROVED,
     DRAFT,
