@@ -36,7 +36,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from benefits.cycle.runner import CycleOutcome
+    from benefits.cycle.outcome import CycleOutcome
     from benefits.cycle.settings import CycleSettings
 
 out = Console(soft_wrap=True)
@@ -129,7 +129,7 @@ def run_cmd(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
 ) -> None:
     """Run one month's cycle (idempotent: a finished month does nothing and says so)."""
-    from benefits.cycle.runner import run_with_retries
+    from benefits.cycle.retries import run_with_retries
 
     _logging(verbose)
     if accept_gate is not None and not by:

@@ -6,7 +6,7 @@ configured crontab, and which runs :func:`catch_up` once at start, so a month mi
 service was down is run at once. :func:`catch_up` brings every *due* month to done, oldest
 first: the current month once its first scheduled time has passed, and each of the previous
 ``catch_up_months`` months that has a landing folder and is not done yet. Each month goes
-through :func:`benefits.cycle.runner.run_with_retries`, so the month lock in the database keeps
+through :func:`benefits.cycle.retries.run_with_retries`, so the month lock in the database keeps
 two schedulers (two ``benefits serve`` processes, or a scheduler and a cron job) from running
 one month twice, and a stopped month is not retried until its delivery changes.
 
@@ -42,7 +42,9 @@ from benefits.cycle.clock import (
 )
 from benefits.cycle.models import DONE, SCHEDULER_JOBS_TABLE
 from benefits.cycle.notify import Notifier
-from benefits.cycle.runner import CycleOutcome, ensure_schema, run_with_retries
+from benefits.cycle.outcome import CycleOutcome
+from benefits.cycle.retries import run_with_retries
+from benefits.cycle.runner import ensure_schema
 from benefits.cycle.settings import CycleSettings
 from benefits.cycle.store import CycleStore
 from benefits.ledger import Ledger

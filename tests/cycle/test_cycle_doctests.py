@@ -15,6 +15,8 @@ MODULES = [
     "benefits.cycle.lock",
     "benefits.cycle.models",
     "benefits.cycle.notify",
+    "benefits.cycle.outcome",
+    "benefits.cycle.retries",
     "benefits.cycle.runner",
     "benefits.cycle.settings",
     "benefits.cycle.snapshot",

@@ -11,8 +11,9 @@ from cycle_helpers import MutableClock, corrupt_ids, counts, deliver, make_setti
 from freezegun import freeze_time
 from sqlalchemy.exc import OperationalError
 
-from benefits.cycle import runner
-from benefits.cycle.runner import run_cycle, run_with_retries
+from benefits.cycle import stages
+from benefits.cycle.retries import run_with_retries
+from benefits.cycle.runner import run_cycle
 from benefits.cycle.settings import CycleSettings
 from benefits.cycle.store import CycleStore
 from benefits.ledger import Ledger
@@ -236,7 +237,7 @@ def test_transient_failures_are_retried_with_backoff(
         retry_backoff_max_seconds=8,
     )
     deliver(settings, deliveries, "2025-01")
-    real = runner.publish_alerts
+    real = stages.publish_alerts
     failures = iter([True, True])
 
     def flaky(*args: Any, **kwargs: Any) -> Any:
@@ -244,7 +245,7 @@ def test_transient_failures_are_retried_with_backoff(
             raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "publish_alerts", flaky)
+    monkeypatch.setattr(stages, "publish_alerts", flaky)
     waits: list[float] = []
     outcome = run_with_retries(
         settings, "2025-01", sleep=waits.append, clock=MutableClock.local(2025, 1, 3, 10, 0)
@@ -274,7 +275,7 @@ def test_retries_running_out_alert_the_operator(
     def down(*args: Any, **kwargs: Any) -> Any:
         raise OperationalError("SELECT 1", {}, Exception("could not connect to server"))
 
-    monkeypatch.setattr(runner, "scan_landing", down)
+    monkeypatch.setattr(stages, "scan_landing", down)
     outcome = run_with_retries(
         settings, "2025-01", sleep=lambda s: None, clock=MutableClock.local(2025, 1, 3, 10, 0)
     )
@@ -294,7 +295,7 @@ def test_a_permanent_failure_stops_until_retried(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise ValueError("a bug")
 
-    monkeypatch.setattr(runner, "publish_alerts", broken)
+    monkeypatch.setattr(stages, "publish_alerts", broken)
     failed = run_cycle(settings, "2025-01", clock=clock)
     assert (
         failed.status == "failed" and not failed.transient and "ValueError: a bug" in failed.message
