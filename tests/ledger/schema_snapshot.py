@@ -12,9 +12,7 @@ new revision once, when it is written (recorded revisions are never rewritten):
 from __future__ import annotations
 
 import json
-import os
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -114,41 +112,28 @@ def schemas_by_revision(url: str) -> Iterator[tuple[str, dict[str, Any]]]:
         db.dispose()
 
 
-def _postgres_schema(base: str) -> Iterator[str]:
-    from tests.postgres import with_schema
-
-    schema = f"snapshot_{os.getpid()}_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield with_schema(base, schema)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 def record(tmp: Path) -> None:
     """Add the revisions the snapshot lacks (both backends); keep every recorded one."""
-    from tests.postgres import base_url
+    from tests.postgres import base_url, fresh_schema
 
     pg = base_url()
     if pg is None:
         raise SystemExit("recording needs PostgreSQL too (see tests/postgres.py)")
     snapshot = json.loads(SNAPSHOT.read_text()) if SNAPSHOT.exists() else {}
-    for dialect in ("sqlite", "postgresql"):
-        urls = (
-            iter([f"sqlite:///{tmp / 'snapshot.sqlite'}"])
-            if dialect == "sqlite"
-            else (_postgres_schema(pg))
-        )
-        for url in urls:
-            recorded = snapshot.setdefault(dialect, {})
-            before: dict[str, Any] = {"tables": {}}
-            for revision, schema in schemas_by_revision(url):
-                recorded.setdefault(revision, changes(before, schema))
-                before = schema
+    admin = create_engine(pg, isolation_level="AUTOCOMMIT")
+    try:
+        for dialect, urls in (
+            ("sqlite", iter([f"sqlite:///{tmp / 'snapshot.sqlite'}"])),
+            ("postgresql", fresh_schema(pg, admin, "snapshot")),
+        ):
+            for url in urls:
+                recorded = snapshot.setdefault(dialect, {})
+                before: dict[str, Any] = {"tables": {}}
+                for revision, schema in schemas_by_revision(url):
+                    recorded.setdefault(revision, changes(before, schema))
+                    before = schema
+    finally:
+        admin.dispose()
     SNAPSHOT.write_text(dumps(snapshot))
 
 
