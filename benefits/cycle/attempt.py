@@ -42,6 +42,7 @@ class Attempt:
     extra_audit: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def now(self) -> dt.datetime:
+        """The clock's time, as an aware UTC datetime."""
         return as_utc(self.clock())
 
     def enter(self, stage: str) -> None:
@@ -56,6 +57,7 @@ class Attempt:
         self.store.update_month(self.month, self.now(), **values)
 
     def finish(self, outcome: str, reason: str, **kw: Any) -> Finish:
+        """The attempt's end: `outcome` and `reason` at the current stage, with its details."""
         return Finish(
             outcome=outcome,
             stage=self.stage,

@@ -18,7 +18,7 @@ EXIT_CODES = {DONE: 0, ALREADY: 0, FAILED: 2, WAITING: 3, BUSY: 4, GATED: 5}
 
 @dataclass
 class CycleOutcome:
-    """What a call to :func:`run_cycle` did.
+    """What a call to :func:`benefits.cycle.runner.run_cycle` did.
 
     ``status`` is ``done``, ``already`` (finished before), ``busy`` (another instance runs
     it), ``waiting`` (delivery incomplete before the deadline), ``gated`` (stopped for a
