@@ -435,8 +435,7 @@ def _evaluation_order(
         if d.how == "household":
             deps |= references(members)[0]
         deps |= {selections[s].of for s in sels}
-        deps.discard(name)
-        needs[name] = deps
+        needs[name] = set() if d.how == "column" else deps  # the persons row is always there
     done: list[str] = []
     left = list(derivations)
     while left:

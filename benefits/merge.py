@@ -26,10 +26,10 @@ import polars as pl
 
 from benefits.catalogue import (
     Catalogue,
-    Derivation,
     Fact,
     FactKind,
     Node,
+    Selection,
     default_catalogue,
     references,
 )
@@ -100,6 +100,8 @@ class _Plan:
         for n in [cat.members, *(d.formula for d in cat.derivations.values())]:
             for sel, column in references(n)[2] if n is not None else ():
                 self.aux.setdefault(sel, set()).add(column)
+        self._frames: dict[tuple[Any, ...], tuple[pl.LazyFrame, str, list[Any]]] = {}
+        self._shape_requests = self._requests()
 
     # ------------------------------------------------------------------------------ formulas
     def expr(self, n: Node) -> pl.Expr:
@@ -146,19 +148,64 @@ class _Plan:
         raise ValueError(f"unknown formula operator {op!r}")  # pragma: no cover - parsed
 
     # ---------------------------------------------------------------------------- selections
-    def selection(self, name: str) -> tuple[pl.LazyFrame, str, str]:
-        """(grouped frame, persons key, frame key) of a selection with all its facts."""
+    def _requests(self) -> dict[tuple[Any, ...], list[tuple[Any, ...]]]:
+        """What each shape of selection (table, filters, order, pick) must aggregate.
+
+        Selections of one shape (a person's death and a parent's) share one grouped frame,
+        which the plan computes once; each joins it under its own names.
+        """
+        out: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
+        for name, sel in self.cat.selections.items():
+            if name == self.cat.person:
+                continue
+            wanted = out.setdefault(_shape(sel), [])
+            for request in self._selection_requests(name)[1]:
+                if request not in wanted:
+                    wanted.append(request)
+        return out
+
+    def _selection_requests(self, name: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """(output names, requests) of a selection: its row, formula columns and facts."""
         sel = self.cat.selections[name]
+        names: list[str] = []
+        requests: list[tuple[Any, ...]] = []
+        if sel.row:
+            names.append(sel.row)
+            requests.append(("col", "_row", False))
+        for column in sorted(self.aux.get(name, ())):
+            names.append(aux_name(name, column))
+            requests.append(("col", column, False))
+        for fact, d in self.cat.derivations.items():
+            if d.selection == name and d.how != "column":
+                names.append(fact)
+                if d.how == "pick":
+                    requests.append(("col", d.column, d.cast_int))
+                else:
+                    requests.append((d.how, d.column, d.where, d.cast_int))
+        table = self.cat.tables[sel.table]
+        if table.by_name[str(table.index)].kind == "id" and not self._by_key(sel):
+            requests.append(("col", table.index, False))  # the ID, to join a reference on
+        return names, requests
+
+    def _by_key(self, sel: Selection) -> bool:
+        """True when a selection joins on the integer ID key (a person's own rows)."""
+        table = self.cat.tables[sel.table]
+        return sel.of == "id_no" and table.by_name[str(table.index)].kind == "id"
+
+    def grouped(self, sel: Selection) -> tuple[pl.LazyFrame, str, list[tuple[Any, ...]]]:
+        """(frame, key, requests) of a selection's shape: one row per key, columns `__a{i}`."""
+        shape = _shape(sel)
+        if shape in self._frames:
+            return self._frames[shape]
+        requests = self._shape_requests[shape]
         table = self.cat.tables[sel.table]
         index = str(table.index)
         frame = self.extracts.frame(sel.table).lazy()
-        persons_kind = self.cat.tables["persons"].by_name.get(sel.of)
-        if sel.of == "id_no" and table.by_name[index].kind == "id" and persons_kind:
-            key, left = "__k", "__k"
+        if table.by_name[index].kind == "id":
+            key = "__k"
             frame = frame.with_columns(id_key(pl.col(index)).alias(key))
         else:
-            key, left = f"__key_{name}", sel.of
-            frame = frame.with_columns(pl.col(index).alias(key))
+            key = index
         for column, day in sel.before:
             frame = frame.filter(pl.col(column) < self.days[day])
         if sel.open_on is not None:
@@ -167,8 +214,18 @@ class _Plan:
             column, months = sel.window
             labels = [self.month.shift(-k).label for k in range(1, months + 1)]
             frame = frame.filter(pl.col(column).is_in(labels))
+        unique = table.key == (index,) and not sel.order and sel.pick != "all"
+        if unique and all(r[0] in ("col", "exists") for r in requests):
+            # one row per person already (ingest quarantines duplicate keys): no grouping
+            cols = [
+                (pl.lit(True) if r[0] == "exists" else _cast(pl.col(r[1]), r[2])).alias(f"__a{i}")
+                for i, r in enumerate(requests)
+            ]
+            result = (frame.select(key, *cols), key, requests)
+            self._frames[shape] = result
+            return result
         if sel.pick == "all":
-            grouped = frame.group_by(key)
+            groups = frame.group_by(key)
         else:
             by: list[pl.Expr] = [pl.col(key)]
             for column, _, rank in sel.order:
@@ -176,22 +233,35 @@ class _Plan:
                 by.append(col.replace_strict(self.rank, return_dtype=pl.Int32) if rank else col)
             by.append(pl.col("_row"))
             descending = [False, *(desc for _, desc, _ in sel.order), False]
-            frame = frame.sort(by, descending=descending)
-            grouped = frame.group_by(key, maintain_order=True)
+            groups = frame.sort(by, descending=descending).group_by(key, maintain_order=True)
 
         def picked(column: str) -> pl.Expr:
             col = pl.col(column)
             return col.first() if sel.pick == "first" else col.last()
 
-        aggs: list[pl.Expr] = []
-        if sel.row:
-            aggs.append(picked("_row").alias(sel.row))
-        for column in sorted(self.aux.get(name, ())):
-            aggs.append(picked(column).alias(aux_name(name, column)))
-        for fact, d in self.cat.derivations.items():
-            if d.selection == name and d.how != "column":
-                aggs.append(_aggregate(d, picked).alias(fact))
-        return grouped.agg(aggs), left, key
+        aggs = [_aggregate(r, picked).alias(f"__a{i}") for i, r in enumerate(requests)]
+        result = (groups.agg(aggs), key, requests)
+        self._frames[shape] = result
+        return result
+
+    def selection(self, name: str) -> tuple[pl.LazyFrame, str, str]:
+        """(frame, persons key, frame key) of a selection, its facts under their names."""
+        sel = self.cat.selections[name]
+        frame, key, requests = self.grouped(sel)
+        names, mine = self._selection_requests(name)
+        cols = [
+            pl.col(f"__a{requests.index(r)}").alias(n)
+            for n, r in zip(names, mine[: len(names)], strict=True)
+        ]
+        if self._by_key(sel):
+            return frame.select(key, *cols), "__k", key
+        table = self.cat.tables[sel.table]
+        join_on = f"__key_{name}"
+        if table.by_name[str(table.index)].kind == "id":
+            ref = pl.col(f"__a{requests.index(('col', table.index, False))}")
+        else:
+            ref = pl.col(key)
+        return frame.select(ref.alias(join_on), *cols), sel.of, join_on
 
     # ---------------------------------------------------------------------------- households
     def households(self, p: pl.LazyFrame, facts: list[str]) -> pl.LazyFrame:
@@ -278,24 +348,32 @@ class _Plan:
         return p.select(cat.columns).collect(engine="in-memory")
 
 
-def _aggregate(d: Derivation, picked: Any) -> pl.Expr:
-    """One selection fact as an aggregate of its group."""
-    if d.how == "pick":
-        e = picked(str(d.column))
-        return e.cast(pl.Int64) if d.cast_int else e
-    if d.how == "exists":
+def _shape(sel: Selection) -> tuple[Any, ...]:
+    return (sel.table, sel.before, sel.open_on, sel.window, sel.order, sel.pick)
+
+
+def _cast(e: pl.Expr, cast_int: bool) -> pl.Expr:
+    return e.cast(pl.Int64) if cast_int else e
+
+
+def _aggregate(request: tuple[Any, ...], picked: Any) -> pl.Expr:
+    """One requested column of a group: a picked row's column or an aggregate."""
+    how = request[0]
+    if how == "col":
+        return _cast(picked(str(request[1])), request[2])
+    _, column, where, cast_int = request
+    if how == "exists":
         return pl.len() > 0
-    if d.how == "count":
+    if how == "count":
         return pl.len()
-    if d.how == "sum":
-        return pl.col(str(d.column)).sum()
-    if d.how == "n_unique":
-        return pl.col(str(d.column)).n_unique()
-    col = pl.col(str(d.column))
-    if d.where is not None:
-        col = col.filter(pl.col(d.where[0]) == d.where[1])
-    e = col.first()
-    return e.cast(pl.Int64) if d.cast_int else e
+    if how == "sum":
+        return pl.col(str(column)).sum()
+    if how == "n_unique":
+        return pl.col(str(column)).n_unique()
+    col = pl.col(str(column))
+    if where is not None:
+        col = col.filter(pl.col(where[0]) == where[1])
+    return _cast(col.first(), cast_int)
 
 
 def build_facts(
