@@ -52,12 +52,9 @@ class MonthContext:
 
     month: BenefitMonth
     district: str
-    rank: dict[str, int]
     start: dt.date
     end: dt.date
-    prev_start: dt.date
     day_before: dt.date
-    window: frozenset[str]  # the 12 months before M, as YYYY-MM
     phases: tuple[tuple[tuple[Step, ...], tuple[tuple[str, str, Formula | None], ...]], ...] = (
         field(default=(), repr=False)
     )
@@ -78,12 +75,9 @@ class MonthContext:
         return cls(
             month,
             district,
-            compiler.rank,
             month.start,
             month.end,
-            month.previous.start,
             month.start - dt.timedelta(days=1),
-            frozenset(month.shift(-k).label for k in range(1, 13)),
             phases,
             members,
         )
@@ -94,15 +88,6 @@ def birthday_in_year(birth: dt.date, year: int) -> dt.date:
     if birth.month == 2 and birth.day == 29 and not calendar.isleap(year):
         return dt.date(year, 3, 1)
     return dt.date(year, birth.month, birth.day)
-
-
-def death_of(store: Store, id_no: str | None) -> Any:
-    """The earliest death row of an ID (earliest date, then earliest row), or None."""
-    best = None
-    for r in store.person_rows("deaths", id_no):
-        if best is None or (r.death_date, r.row_no) < (best.death_date, best.row_no):
-            best = r
-    return best
 
 
 class _Compiler:
