@@ -28,7 +28,7 @@ from benefits.alertid import due_from_month, fingerprint, reported_facts
 from benefits.errors import ParameterError, RuleError
 from benefits.expr import ExprError, Scope, Value, compile_expr, fen_value, names_in, to_fen
 from benefits.ingest import Extracts
-from benefits.merge import FACTS, build_facts, death_dates
+from benefits.merge import build_facts, death_dates
 from benefits.period import BenefitMonth
 from benefits.rulebook import Alert, OnePer, Policy, RulePack
 
@@ -150,7 +150,7 @@ def month_scope(pack: RulePack, month: BenefitMonth) -> tuple[Scope, dict[str, d
                 "unit": param.unit,
                 "basis": param.basis,
             }
-    facts = {name: f.kind for name, f in FACTS.items()}
+    facts = {name: f.kind for name, f in pack.catalogue.facts.items()}
     facts[PAID_PREV] = "bool"
     scope = Scope(
         facts=facts,
@@ -367,8 +367,9 @@ def evaluate(
     """
     t0 = time.perf_counter()
     facts = build_facts(
-        extracts, month, pack.info.district_code, tuple(pack.info.status_precedence)
-    ).with_row_index("__i")
+        extracts, month, pack.info.district_code, tuple(pack.info.status_precedence),
+        pack.catalogue,
+    ).with_row_index("__i")  # fmt: skip
     if with_alerts:
         paid_prev = paid_previous_month(pack, extracts, month)
         facts = facts.with_columns(pl.col("id_no").is_in(paid_prev.implode()).alias(PAID_PREV))
@@ -658,7 +659,7 @@ def evaluate_alerts(
             sc = Scope(facts=q_kinds, constants=scope.constants, params=scope.params)
             kinds = q_kinds
         else:
-            frame, sc, kinds = facts, scope, {**{k: f.kind for k, f in FACTS.items()}}
+            frame, sc, kinds = facts, scope, {k: f.kind for k, f in pack.catalogue.facts.items()}
         when, _ = _compile(alert.when, sc, where)
         cond = _bool_expr(when)
         if alert.scope == "residents":

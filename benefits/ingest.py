@@ -27,7 +27,7 @@ import polars as pl
 from benefits import idcard
 from benefits.accountno import ACCOUNT_NO_PATTERN, ACCOUNT_NO_RULE
 from benefits.errors import IngestError
-from benefits.schema import TABLE_ORDER, TABLES, Column, Table
+from benefits.schema import TABLES, Column, Table
 
 QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "table": pl.String(),
@@ -108,6 +108,7 @@ class Extracts:
     folder: Path
     tables: dict[str, LoadedTable]
     quarantine: pl.DataFrame
+    schema: dict[str, Table] = field(default_factory=lambda: TABLES)  # the declarations read
 
     def frame(self, name: str) -> pl.DataFrame:
         return self.tables[name].frame
@@ -133,7 +134,7 @@ class Extracts:
             elif "household_no" in frame.columns:
                 frame = frame.filter(pl.col("household_no").is_in(households.implode()))
             tables[name] = LoadedTable(name, frame, t.file, t.format)
-        return Extracts(self.folder, tables, self.quarantine)
+        return Extracts(self.folder, tables, self.quarantine, self.schema)
 
 
 def empty_frame(table: Table) -> pl.DataFrame:
@@ -141,8 +142,11 @@ def empty_frame(table: Table) -> pl.DataFrame:
     return pl.DataFrame(schema=table.polars_schema)
 
 
-def load_extracts(folder: Path) -> Extracts:
+def load_extracts(folder: Path, tables: dict[str, Table] | None = None) -> Extracts:
     """Read and validate every table of the data contract found in `folder`.
+
+    `tables` are the declarations to read (a rule pack's ``tables.yaml``; default: the
+    bundled pack's, :data:`benefits.schema.TABLES`).
 
     Raises :class:`IngestError` when the folder or the persons table is unusable, or when a
     table is delivered both as CSV and Parquet.
@@ -150,17 +154,18 @@ def load_extracts(folder: Path) -> Extracts:
     folder = Path(folder)
     if not folder.is_dir():
         raise IngestError(f"data folder {folder} does not exist")
-    tables: dict[str, LoadedTable] = {}
+    schema = TABLES if tables is None else tables
+    loaded_tables: dict[str, LoadedTable] = {}
     quarantines: list[pl.DataFrame] = []
     # Tables are independent: load them side by side (Polars releases the GIL), in a fixed
     # order of results so that everything downstream stays deterministic.
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="ingest") as pool:
-        loads = list(pool.map(lambda name: load_table(folder, TABLES[name]), TABLE_ORDER))
-    for name, (loaded, quarantine) in zip(TABLE_ORDER, loads, strict=True):
-        tables[name] = loaded
+        loads = list(pool.map(lambda name: load_table(folder, schema[name]), schema))
+    for name, (loaded, quarantine) in zip(schema, loads, strict=True):
+        loaded_tables[name] = loaded
         quarantines.append(quarantine)
     q = pl.concat(quarantines, how="vertical") if quarantines else pl.DataFrame()
-    return Extracts(folder, tables, q)
+    return Extracts(folder, loaded_tables, q, schema)
 
 
 def find_file(folder: Path, name: str) -> Path | None:

@@ -7,6 +7,8 @@ Layout::
     rules/policies/<group>/<id>.yaml     one file per policy
     rules/exclusions.yaml                exclusions and mutually exclusive pairs
     rules/alerts.yaml                    the proactive alerts
+    rules/tables.yaml                    the departmental tables (benefits.schema)
+    rules/facts.yaml                     the per-person facts (benefits.catalogue)
 
 Errors name the file, the rule and the field.
 
@@ -31,6 +33,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from benefits.catalogue import Catalogue, load_catalogue
 from benefits.errors import ParameterError, RuleError
 from benefits.expr import ExprError, names_in, parse
 from benefits.period import BenefitMonth
@@ -272,8 +275,10 @@ class RulePack:
         exclusions: Exclusions,
         alerts: list[Alert],
         digest: str,
+        catalogue: Catalogue | None = None,
     ) -> None:
         self.folder = folder
+        self.catalogue = catalogue or load_catalogue(folder)  # tables.yaml + facts.yaml
         self.info = info
         self.parameters = parameters
         self.policies = policies
@@ -325,8 +330,9 @@ class RulePack:
         canonical = json.dumps({k: str(v) for k, v in sorted(overrides.items())})
         digest = hashlib.sha256(f"{self.digest}+{canonical}".encode()).hexdigest()
         return RulePack(
-            self.folder, self.info, parameters, self.policies, self.exclusions, self.alerts, digest
-        )
+            self.folder, self.info, parameters, self.policies, self.exclusions, self.alerts, digest,
+            self.catalogue,
+        )  # fmt: skip
 
 
 def _read_yaml(path: Path) -> Any:
@@ -388,14 +394,12 @@ def load_pack(folder: Path | None = None) -> RulePack:
 
 def check_pack(pack: RulePack) -> None:
     """Cross-file checks: unique ids, known names, declared precedence for exclusive pairs."""
-    from benefits.merge import FACTS
-
     ids = [p.id for p in pack.policies]
     dupes = {i for i in ids if ids.count(i) > 1}
     if dupes:
         raise RuleError(f"policies: id(s) defined twice: {', '.join(sorted(dupes))}")
     builtins = {"month_start", "month_end", "prev_month_start", "prev_month_end", "month_number"}
-    known = set(FACTS) | set(pack.parameters) | builtins | {"district_code"}
+    known = set(pack.catalogue.facts) | set(pack.parameters) | builtins | {"district_code"}
     for p in pack.policies:
         local = set(p.let) | set(p.components)
         for fld, text in p.expressions():

@@ -1,7 +1,11 @@
 """The departmental extracts, declared once (data contract, "Input tables").
 
-Every check in :mod:`benefits.ingest` and every typed column of the merged facts is derived
-from these declarations; nothing else in the code lists a table's columns.
+The tables are data: ``rules/tables.yaml`` in the rule pack lists each table's columns and
+their kinds, its key, the column it hangs off (a person's ID or a household number) and the
+validity period of its rows. This module holds the vocabulary they are written in — the
+column kinds and their Polars types — and loads the declarations (validated by pydantic).
+Every check in :mod:`benefits.ingest`, every index of the event store and every typed column
+of the merged facts is derived from them; nothing else in the code lists a table's columns.
 
 Example:
     >>> TABLES["persons"].required[:3]
@@ -13,9 +17,15 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import polars as pl
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from benefits.errors import RuleError
+from benefits.resources import bundled
 
 Kind = Literal[
     "id",  # 18-character resident ID, GB 11643-1999, validated and normalised (x -> X)
@@ -67,6 +77,16 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Period:
+    """A row's validity period: in force on D when start ≤ D and (end empty or end ≥ D), and,
+    with `status`, only while column ``status[0]`` holds ``status[1]``."""
+
+    start: str
+    end: str
+    status: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
 class Table:
     """One departmental extract: its columns, key and department."""
 
@@ -76,6 +96,8 @@ class Table:
     key: tuple[str, ...] = ()
     last_row_wins: bool = False  # bank_accounts: the last accepted row per person counts
     doc: str = ""
+    index: str | None = None  # the person's ID or household number column; None: persons
+    period: Period | None = None
     by_name: dict[str, Column] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -97,171 +119,102 @@ class Table:
         return schema
 
 
-def _c(name: str, kind: Kind, required: bool = False, values: tuple[str, ...] = ()) -> Column:
-    return Column(name, kind, required, values)
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-RELATIONS = ("head", "spouse", "child", "parent", "grandchild", "other")
-HUKOU_STATUSES = ("normal", "moved_out", "cancelled")
-DEATH_SOURCES = ("police", "health", "funeral")
-ASSISTANCE_TYPES = ("dibao", "dibian", "tekun")
-DISABILITY_CATEGORIES = (
-    "visual",
-    "hearing",
-    "speech",
-    "physical",
-    "intellectual",
-    "mental",
-    "multiple",
-)
-CERT_STATUSES = ("valid", "cancelled")
-PENSION_TYPES = ("enterprise_employee", "urban_rural_resident", "civil_service")
-PENSION_STATUSES = ("contributing", "active", "suspended", "terminated")
-CARE_LEVELS = ("self_care", "partial", "full")
-SITUATIONS = (
-    "imprisoned",
-    "compulsory_rehab",
-    "missing",
-    "severely_disabled",
-    "severely_ill",
-    "guardianship_revoked",
-)
-CONDITIONS = ("serious_illness", "rare_disease")
-ACCOUNT_STATUSES = ("open", "closed")
+class ColumnDecl(_Strict):
+    name: str
+    kind: Kind
+    required: bool = False
+    values: tuple[str, ...] = ()
 
-TABLES: dict[str, Table] = {
-    t.name: t
-    for t in (
-        Table(
-            "persons",
-            "公安 hukou registry",
-            (
-                _c("id_no", "id", True),
-                _c("name", "text", True),
-                _c("sex", "enum", True, ("M", "F")),
-                _c("birth_date", "date", True),
-                _c("household_no", "code", True),
-                _c("relation", "enum", True, RELATIONS),
-                _c("hukou_district", "district", True),
-                _c("hukou_community", "community", True),
-                _c("hukou_status", "enum", True, HUKOU_STATUSES),
-                _c("moved_out_date", "date"),
-                _c("father_id_no", "ref_id"),
-                _c("mother_id_no", "ref_id"),
-            ),
-            key=("id_no",),
-        ),
-        Table(
-            "deaths",
-            "公安 / 卫健 / 殡葬",
-            (
-                _c("id_no", "id", True),
-                _c("death_date", "date", True),
-                _c("source", "enum", True, DEATH_SOURCES),
-            ),
-        ),
-        Table(
-            "assistance",
-            "民政 social assistance",
-            (
-                _c("id_no", "id", True),
-                _c("household_no", "code", True),
-                _c("assistance_type", "enum", True, ASSISTANCE_TYPES),
-                _c("approved_date", "date", True),
-                _c("next_review_date", "date"),
-            ),
-            key=("id_no", "assistance_type"),
-        ),
-        Table(
-            "household_finance",
-            "民政 核对中心 means test",
-            (
-                _c("household_no", "code", True),
-                _c("per_capita_income", "money", True),
-                _c("per_capita_assets", "money", True),
-                _c("assessed_on", "date", True),
-            ),
-        ),
-        Table(
-            "disability_certificates",
-            "残联 disabled persons' federation",
-            (
-                _c("id_no", "id", True),
-                _c("cert_no", "code", True),
-                _c("category", "enum", True, DISABILITY_CATEGORIES),
-                _c("grade", "grade", True),
-                _c("issue_date", "date", True),
-                _c("expiry_date", "date", True),
-                _c("status", "enum", True, CERT_STATUSES),
-            ),
-            key=("cert_no",),
-        ),
-        Table(
-            "pensions",
-            "人社 social insurance",
-            (
-                _c("id_no", "id", True),
-                _c("pension_type", "enum", True, PENSION_TYPES),
-                _c("status", "enum", True, PENSION_STATUSES),
-                _c("retire_date", "date"),
-                _c("monthly_pension", "money"),
-                _c("contribution_years", "number", True),
-            ),
-            key=("id_no",),
-        ),
-        Table(
-            "care_assessments",
-            "民政 / 卫健 ability assessment",
-            (
-                _c("id_no", "id", True),
-                _c("care_level", "enum", True, CARE_LEVELS),
-                _c("assessed_on", "date", True),
-                _c("institution_resident", "bool", True),
-            ),
-        ),
-        Table(
-            "parent_situations",
-            "司法 / 公安 / 法院 / 卫健",
-            (
-                _c("id_no", "id", True),
-                _c("situation", "enum", True, SITUATIONS),
-                _c("start_date", "date", True),
-                _c("end_date", "date"),
-            ),
-        ),
-        Table(
-            "health_conditions",
-            "卫健 / 医保",
-            (
-                _c("id_no", "id", True),
-                _c("condition", "enum", True, CONDITIONS),
-                _c("diagnosed_on", "date", True),
-                _c("end_date", "date"),
-            ),
-        ),
-        Table(
-            "medical_expenses",
-            "医保 medical insurance",
-            (
-                _c("id_no", "id", True),
-                _c("month", "month", True),
-                _c("out_of_pocket", "money", True),
-            ),
-            key=("id_no", "month"),
-        ),
-        Table(
-            "bank_accounts",
-            "社保卡 / partner bank",
-            (
-                _c("id_no", "id", True),
-                _c("account_no", "account", True),
-                _c("account_name", "text", True),
-                _c("financial_active", "bool", True),
-                _c("status", "enum", True, ACCOUNT_STATUSES),
-            ),
-            last_row_wins=True,
-        ),
-    )
-}
 
+class PeriodDecl(_Strict):
+    start: str
+    end: str
+    status: dict[str, str] | None = None
+
+
+class TableDecl(_Strict):
+    department: str
+    columns: list[ColumnDecl]
+    key: tuple[str, ...] = ()
+    index: str | None = None
+    period: PeriodDecl | None = None
+    last_row_wins: bool = False
+    doc: str = ""
+
+    @model_validator(mode="after")
+    def _known_columns(self) -> TableDecl:
+        names = [c.name for c in self.columns]
+        kinds = {c.name: c.kind for c in self.columns}
+        if len(set(names)) != len(names):
+            raise ValueError("a column is declared twice")
+        used = [*self.key, *([self.index] if self.index else [])]
+        if self.period:
+            used += [self.period.start, self.period.end, *(self.period.status or {})]
+            if kinds.get(self.period.start) != "date" or kinds.get(self.period.end) != "date":
+                raise ValueError("a period's start and end must be date columns")
+            if self.period.status is not None and len(self.period.status) != 1:
+                raise ValueError("a period's status names one column and its value")
+        for name in used:
+            if name not in kinds:
+                raise ValueError(f"unknown column '{name}'")
+        if any(c.kind == "enum" and not c.values for c in self.columns):
+            raise ValueError("an enum column needs its values")
+        return self
+
+
+class TablesDecl(_Strict):
+    tables: dict[str, TableDecl]
+
+    @model_validator(mode="after")
+    def _persons_first(self) -> TablesDecl:
+        if next(iter(self.tables), None) != "persons":
+            raise ValueError("the first table must be persons (the hukou registry)")
+        for name, t in self.tables.items():
+            if name != "persons" and t.index is None:
+                raise ValueError(f"table '{name}': needs `index` (the column it hangs off)")
+        return self
+
+
+def _table(name: str, d: TableDecl) -> Table:
+    period = None
+    if d.period is not None:
+        status = next(iter(d.period.status.items())) if d.period.status else None
+        period = Period(d.period.start, d.period.end, status)
+    columns = tuple(Column(c.name, c.kind, c.required, c.values) for c in d.columns)
+    return Table(name, d.department, columns, d.key, d.last_row_wins, d.doc, d.index, period)
+
+
+def load_tables(path: Path) -> dict[str, Table]:
+    """The table declarations of a rule pack's ``tables.yaml`` (errors name the file)."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise RuleError(f"{path}: cannot read the table declarations: {exc}") from exc
+    try:
+        decl = TablesDecl.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(x) for x in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()
+        )
+        raise RuleError(f"{path}: tables: {problems}") from exc
+    return {name: _table(name, d) for name, d in decl.tables.items()}
+
+
+# the bundled pack's tables: the data contract of this release
+TABLES: dict[str, Table] = load_tables(bundled("rules") / "tables.yaml")
 TABLE_ORDER: tuple[str, ...] = tuple(TABLES)
+
+
+def _values(table: str, column: str) -> tuple[str, ...]:
+    return TABLES[table].by_name[column].values
+
+
+RELATIONS = _values("persons", "relation")
+ASSISTANCE_TYPES = _values("assistance", "assistance_type")
+DISABILITY_CATEGORIES = _values("disability_certificates", "category")
+CARE_LEVELS = _values("care_assessments", "care_level")
+SITUATIONS = _values("parent_situations", "situation")

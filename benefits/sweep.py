@@ -114,7 +114,7 @@ def run_sweep(
     bm = check_sweep_month(month, pack, None)  # the pack's first month; callers add the horizon
     progress("ingest: reading and validating extracts")
     t = time.perf_counter()
-    extracts = load_extracts(Path(data))
+    extracts = load_extracts(Path(data), pack.catalogue.tables)
     timings["ingest"] = time.perf_counter() - t
     progress("merge + evaluate: facts, rules, exclusions, alerts")
     ev = evaluate(pack, extracts, bm, timings=timings)

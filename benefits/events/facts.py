@@ -1,11 +1,12 @@
 """Per-person facts for one household and one month, from the in-memory store.
 
-The same facts as :func:`benefits.merge.build_facts` (handbook §0/§2: age for the month,
-resident, alive, assistance status after precedence, the household's latest means test, the
-counting certificate, parents' situations, …) with the same meaning, computed for the members
-of one household at a time by dictionary lookups instead of a Polars plan over everyone.
-Values are plain Python: dates as :class:`datetime.date`, money as integer fen, missing as
-``None``. The differential test holds the two implementations to the same answers.
+The event path's backend of the fact declarations (``rules/facts.yaml``,
+:mod:`benefits.catalogue`): the same facts as :func:`benefits.merge.build_facts`, with the same
+meaning, computed for the members of one household at a time by dictionary lookups instead of
+a Polars plan over everyone. The declarations are compiled once per month into closures
+(:meth:`MonthContext.for_month`); a call only runs them. Values are plain Python: dates as
+:class:`datetime.date`, money as integer fen, missing as ``None``. The differential test holds
+the two backends to the same answers.
 
 Example:
     >>> ctx = MonthContext.for_month(BenefitMonth.parse("2025-01"), "330106",
@@ -20,43 +21,65 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from dataclasses import dataclass
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
+from benefits.catalogue import Catalogue, Node, Selection, default_catalogue
 from benefits.events.store import Store
-from benefits.events.validity import row_in_force
+from benefits.merge import month_days
 from benefits.period import BenefitMonth, completed_years
+from benefits.validity import row_check
 
 ORDER = "_order"  # the persons row number: file order, for one-per-group tie-breaks
+
+Facts = dict[str, Any]
+Picked = dict[str, Any]  # selection -> its picked row (for formulas that read its columns)
+Formula = Callable[[Facts, Picked], Any]
+Step = Callable[[Store, Any, Facts, Picked], None]
+
+_COMPARE = {
+    "eq": operator.eq, "ne": operator.ne, "lt": operator.lt,
+    "le": operator.le, "gt": operator.gt, "ge": operator.ge,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class MonthContext:
-    """The dates and settings a month's facts depend on."""
+    """The dates and settings a month's facts depend on, and the compiled declarations."""
 
     month: BenefitMonth
     district: str
-    rank: dict[str, int]
     start: dt.date
     end: dt.date
-    prev_start: dt.date
     day_before: dt.date
-    window: frozenset[str]  # the 12 months before M, as YYYY-MM
+    phases: tuple[tuple[tuple[Step, ...], tuple[tuple[str, str, Formula | None], ...]], ...] = (
+        field(default=(), repr=False)
+    )
+    members: Formula | None = field(default=None, repr=False)
 
     @classmethod
     def for_month(
-        cls, month: BenefitMonth, district: str, precedence: tuple[str, ...]
+        cls,
+        month: BenefitMonth,
+        district: str,
+        precedence: tuple[str, ...],
+        catalogue: Catalogue | None = None,
     ) -> MonthContext:
         """Context for `month` (precedence: the pack's status order, strongest first)."""
+        cat = catalogue or default_catalogue()
+        compiler = _Compiler(cat, month, district, {t: i for i, t in enumerate(precedence)})
+        phases, members = compiler.compile()
         return cls(
             month,
             district,
-            {t: i for i, t in enumerate(precedence)},
             month.start,
             month.end,
-            month.previous.start,
             month.start - dt.timedelta(days=1),
-            frozenset(month.shift(-k).label for k in range(1, 13)),
+            phases,
+            members,
         )
 
 
@@ -67,202 +90,276 @@ def birthday_in_year(birth: dt.date, year: int) -> dt.date:
     return dt.date(year, birth.month, birth.day)
 
 
-def _latest(rows: list[Any], date_field: str, before: dt.date) -> Any:
-    """The row with the latest date before `before`; on a tie, the later row in the file."""
-    best = None
-    for r in rows:
-        d = getattr(r, date_field)
-        if d < before and (
-            best is None
-            or (d, r.row_no) > (getattr(best, date_field), best.row_no)
-        ):
-            best = r
-    return best
+class _Compiler:
+    """Turns a catalogue into closures for one month (see module doc)."""
+
+    def __init__(
+        self, cat: Catalogue, month: BenefitMonth, district: str, rank: dict[str, int]
+    ) -> None:
+        self.cat = cat
+        self.month = month
+        self.district = district
+        self.rank = rank
+        self.days = month_days(month)
+
+    def compile(self) -> tuple[tuple[Any, ...], Formula]:
+        cat = self.cat
+        phases: list[Any] = []
+        steps: list[Step] = []
+        households: list[tuple[str, str, Formula | None]] = []
+        done: set[str] = set()
+        added = {cat.person}
+        columns = [(f, str(d.column)) for f, d in cat.derivations.items() if d.how == "column"]
+        steps.append(self.person_step(columns, str(cat.selections[cat.person].row)))
+        done |= {f for f, _ in columns}
+        for fact in cat.order:
+            if fact in done:
+                continue
+            d = cat.derivations[fact]
+            if d.how == "household":
+                fn = None if d.formula is None else self.formula(d.formula)
+                households.append((fact, str(d.household), fn))
+                done.add(fact)
+                continue
+            if households:  # a fact after a household aggregate: the next phase
+                phases.append((tuple(steps), tuple(households)))
+                steps, households = [], []
+            sels = {d.selection} if d.selection else _selections_read(d.formula, cat)
+            for s in sorted(sels - added):  # a selection's step derives all its facts
+                steps.append(self.selection_step(cat.selections[s]))
+                added.add(s)
+                done |= {f for f, x in cat.derivations.items() if x.selection == s}
+            if d.formula is not None:
+                steps.append(self.formula_step(fact, self.formula(d.formula), d.default))
+                done.add(fact)
+        phases.append((tuple(steps), tuple(households)))
+        return tuple(phases), self.formula(cat.members)
+
+    # ------------------------------------------------------------------------------- steps
+    def person_step(self, columns: list[tuple[str, str]], row: str) -> Step:
+        getters = [(fact, attrgetter(col)) for fact, col in columns]
+
+        def step(store: Store, p: Any, f: Facts, picked: Picked) -> None:
+            for fact, get in getters:
+                f[fact] = get(p)
+            f[row] = p.row_no
+            f[ORDER] = p.row_no
+
+        return step
+
+    def formula_step(self, fact: str, fn: Formula, default: Any) -> Step:
+        if default is None:
+
+            def step(store: Store, p: Any, f: Facts, picked: Picked) -> None:
+                f[fact] = fn(f, picked)
+
+        else:
+
+            def step(store: Store, p: Any, f: Facts, picked: Picked) -> None:
+                v = fn(f, picked)
+                f[fact] = default if v is None else v
+
+        return step
+
+    def selection_step(self, sel: Selection) -> Step:
+        """Find a person's rows of the selection's table, filter, order, pick, derive."""
+        cat = self.cat
+        table = cat.tables[sel.table]
+        name, of, row_fact, pick = sel.name, sel.of, sel.row, sel.pick
+        tests: list[Callable[[Any], bool]] = []
+        for column, day in sel.before:
+            get, limit = attrgetter(column), self.days[day]
+            tests.append(lambda r, get=get, limit=limit: (v := get(r)) is not None and v < limit)
+        if sel.open_on is not None:
+            check, day = row_check(table), self.days[sel.open_on]
+            tests.append(lambda r, check=check, day=day: check(r, day))
+        if sel.window is not None:
+            get = attrgetter(sel.window[0])
+            months = frozenset(self.month.shift(-k).label for k in range(1, sel.window[1] + 1))
+            tests.append(lambda r, get=get, months=months: get(r) in months)
+        sorts = []
+        for column, desc, by_rank in reversed(sel.order):
+            get = attrgetter(column)
+            key = (lambda r, get=get: self.rank[get(r)]) if by_rank else get
+            sorts.append((key, desc))
+        derived = []
+        for fact, d in cat.derivations.items():
+            if d.selection == name and d.how != "column":
+                derived.append((fact, d.how, attrgetter(str(d.column)) if d.column else None,
+                                d.where, d.default))  # fmt: skip
+
+        empty: dict[str, Any] = {row_fact: None} if row_fact else {}
+        for fact, how, _, _, default in derived:
+            empty[fact] = {"exists": False, "count": 0}.get(how, default)
+        index = sel.table
+
+        def step(store: Store, p: Any, f: Facts, picked: Picked) -> None:
+            key = f[of]
+            rows = store.rows[index].get(key, ()) if key else ()
+            if tests and rows:
+                rows = [r for r in rows if all(t(r) for t in tests)]
+            if not rows:  # the common case: nothing to pick or count
+                picked[name] = None
+                f.update(empty)
+                return
+            if sorts and len(rows) > 1:
+                rows = sorted(rows, key=_row_no)
+                for k, desc in sorts:
+                    rows.sort(key=k, reverse=desc)
+            elif len(rows) > 1:
+                rows = sorted(rows, key=_row_no)
+            one = (rows[0] if pick == "first" else rows[-1]) if rows and pick != "all" else None
+            picked[name] = one
+            if row_fact:
+                f[row_fact] = None if one is None else one.row_no
+            for fact, how, get, where, default in derived:
+                v: Any
+                if how == "pick":
+                    v = None if one is None else get(one)  # type: ignore[misc]
+                elif how == "exists":
+                    v = bool(rows)
+                elif how == "count":
+                    v = len(rows)
+                elif not rows:
+                    v = None
+                elif how == "sum":
+                    v = sum(get(r) for r in rows)  # type: ignore[misc]
+                elif how == "n_unique":
+                    v = len({get(r) for r in rows})  # type: ignore[misc]
+                else:  # first, optionally where column = value
+                    v = next(
+                        (get(r) for r in rows if where is None or getattr(r, where[0]) == where[1]),  # type: ignore[misc]
+                        None,
+                    )
+                f[fact] = default if v is None else v
+
+        return step
+
+    # ---------------------------------------------------------------------------- formulas
+    def formula(self, n: Node | None) -> Formula:
+        """A formula as a closure over (facts, picked rows); None propagates (Kleene logic)."""
+        if n is None:  # pragma: no cover - callers pass parsed formulas
+            raise ValueError("no formula")
+        op = n[0]
+        if op == "name":
+            name = n[1]
+            return lambda f, r: f[name]
+        if op in ("day", "const", "lit"):
+            value = self.days[n[1]] if op == "day" else self.district if op == "const" else n[1]
+            return lambda f, r: value
+        if op == "row":
+            row = str(self.cat.selections[n[1]].row)
+            return lambda f, r: f[row]
+        if op == "col":
+            sel, get = n[1], attrgetter(n[2])
+            return lambda f, r: None if (one := r.get(sel)) is None else get(one)
+        if op in _COMPARE and n[1][0] == "name" and n[2][0] in ("day", "const", "lit"):
+            # the common shape, a fact against a constant: one closure, no calls inside
+            cmp, name, value = _COMPARE[op], n[1][1], self.formula(n[2])({}, {})
+            if value is None:
+                return lambda f, r: None
+            return lambda f, r: None if (x := f[name]) is None else cmp(x, value)
+        if op in ("missing", "present") and n[1][0] == "name":
+            name = n[1][1]
+            if op == "missing":
+                return lambda f, r: f[name] is None
+            return lambda f, r: f[name] is not None
+        args = [self.formula(a) for a in n[1:] if op != "cases"]
+        if op in _COMPARE:
+            cmp, a, b = _COMPARE[op], args[0], args[1]
+
+            def compare(f: Facts, r: Picked) -> Any:
+                x = a(f, r)
+                if x is None:
+                    return None
+                y = b(f, r)
+                return None if y is None else cmp(x, y)
+
+            return compare
+        if op == "all":
+
+            def all_of(f: Facts, r: Picked) -> Any:
+                out: Any = True
+                for a in args:
+                    v = a(f, r)
+                    if v is False:
+                        return False
+                    if v is None:
+                        out = None
+                return out
+
+            return all_of
+        if op == "any":
+
+            def any_of(f: Facts, r: Picked) -> Any:
+                out: Any = False
+                for a in args:
+                    v = a(f, r)
+                    if v is True:
+                        return True
+                    if v is None:
+                        out = None
+                return out
+
+            return any_of
+        a = args[0] if args else None
+        if op == "not":
+            return lambda f, r: None if (v := a(f, r)) is None else not v  # type: ignore[misc]
+        if op == "missing":
+            return lambda f, r: a(f, r) is None  # type: ignore[misc]
+        if op == "present":
+            return lambda f, r: a(f, r) is not None  # type: ignore[misc]
+        if op == "strip":
+            return lambda f, r: None if (v := a(f, r)) is None else v.strip()  # type: ignore[misc]
+        if op == "completed_years":
+            day = self.days[n[2][1]]
+            return lambda f, r: None if (v := a(f, r)) is None else completed_years(v, day)  # type: ignore[misc]
+        if op == "birthday_in_year":
+            year = self.month.year
+            return lambda f, r: None if (v := a(f, r)) is None else birthday_in_year(v, year)  # type: ignore[misc]
+        if op == "cases":
+            cases = [(self.formula(w), self.formula(t)) for w, t in n[1]]
+            otherwise = self.formula(n[2])
+
+            def choose(f: Facts, r: Picked) -> Any:
+                for when, then in cases:
+                    if when(f, r) is True:
+                        return then(f, r)
+                return otherwise(f, r)
+
+            return choose
+        raise ValueError(f"unknown formula operator {op!r}")  # pragma: no cover - parsed
 
 
-def death_of(store: Store, id_no: str | None) -> Any:
-    """The earliest death row of an ID (earliest date, then earliest row), or None."""
-    best = None
-    for r in store.person_rows("deaths", id_no):
-        if best is None or (r.death_date, r.row_no) < (best.death_date, best.row_no):
-            best = r
-    return best
+def _row_no(r: Any) -> int:
+    return r.row_no
 
 
-def _situation(store: Store, id_no: str | None, day: dt.date) -> str | None:
-    """The situation of the earliest-started row in force on `day` (then the earliest row)."""
-    best = None
-    for r in store.person_rows("parent_situations", id_no):
-        if not row_in_force("parent_situations", r, day):
-            continue
-        if best is None or (r.start_date, r.row_no) < (best.start_date, best.row_no):
-            best = r
-    return None if best is None else best.situation
+def _selections_read(n: Node | None, cat: Catalogue) -> set[str]:
+    from benefits.catalogue import references
 
-
-def _resident_on(p: Any, day: dt.date, district: str) -> bool:
-    return (
-        p.birth_date < day
-        and p.hukou_district == district
-        and (
-            p.hukou_status == "normal" or (p.moved_out_date is not None and p.moved_out_date >= day)
-        )
-    )
-
-
-def _assistance(store: Store, id_no: str, ctx: MonthContext) -> dict[str, Any]:
-    rows = [r for r in store.person_rows("assistance", id_no) if r.approved_date < ctx.start]
-    out: dict[str, Any] = {f"{t}_review_date": None for t in ctx.rank}
-    if not rows:
-        out.update(status="none", assistance_row=None, assistance_types=0, assistance_households=0)
-        return out
-    first = min(rows, key=lambda r: ctx.rank[r.assistance_type])
-    for t in ctx.rank:
-        for r in rows:
-            if r.assistance_type == t:
-                out[f"{t}_review_date"] = r.next_review_date
-                break
-    out.update(
-        status=first.assistance_type,
-        assistance_row=first.row_no,
-        assistance_types=len({r.assistance_type for r in rows}),
-        assistance_households=len({r.household_no for r in rows}),
-    )
-    return out
-
-
-def _certificate(store: Store, id_no: str, start: dt.date) -> Any:
-    """The counting certificate: valid and in force on `start`, latest issue, most severe."""
-    best = None
-    best_key: tuple[Any, ...] = ()
-    for r in store.person_rows("disability_certificates", id_no):
-        if row_in_force("disability_certificates", r, start):
-            key = (-r.issue_date.toordinal(), r.grade, r.cert_no)
-            if best is None or key < best_key:
-                best, best_key = r, key
-    return best
-
-
-def person_facts(store: Store, p: Any, ctx: MonthContext) -> dict[str, Any]:
-    """The facts of one persons row for the month, without the household aggregates."""
-    start = ctx.start
-    death = death_of(store, p.id_no)
-    death_date = None if death is None else death.death_date
-    age = completed_years(p.birth_date, ctx.day_before)
-    age_end = completed_years(p.birth_date, ctx.end)
-    turning = age_end > age
-    f: dict[str, Any] = {
-        "id_no": p.id_no,
-        "name": p.name,
-        "sex": p.sex,
-        "birth_date": p.birth_date,
-        "household_no": p.household_no,
-        "relation": p.relation,
-        "hukou_district": p.hukou_district,
-        "hukou_community": p.hukou_community,
-        "hukou_status": p.hukou_status,
-        "moved_out_date": p.moved_out_date,
-        "age": age,
-        "age_turning": age_end if turning else None,
-        "birthday_in_month": birthday_in_year(p.birth_date, ctx.month.year) if turning else None,
-        "resident": _resident_on(p, start, ctx.district),
-        "alive": death_date is None or death_date >= start,
-        "resident_prev_month": _resident_on(p, ctx.prev_start, ctx.district),
-        "alive_prev_month": death_date is None or death_date >= ctx.prev_start,
-        "death_date": death_date,
-        "death_row": None if death is None else death.row_no,
-        "persons_row": p.row_no,
-        ORDER: p.row_no,
-    }
-    f.update(_assistance(store, p.id_no, ctx))
-
-    cert = _certificate(store, p.id_no, start)
-    f.update(
-        has_cert=cert is not None,
-        cert_no=None if cert is None else cert.cert_no,
-        cert_grade=None if cert is None else cert.grade,
-        cert_category=None if cert is None else cert.category,
-        cert_expiry_date=None if cert is None else cert.expiry_date,
-        cert_row=None if cert is None else cert.row_no,
-    )
-    care = _latest(store.person_rows("care_assessments", p.id_no), "assessed_on", start)
-    f.update(
-        has_care_assessment=care is not None,
-        care_level="none" if care is None else care.care_level,
-        care_assessed_on=None if care is None else care.assessed_on,
-        institution_resident=False if care is None else care.institution_resident,
-        care_row=None if care is None else care.row_no,
-    )
-    for parent in ("father", "mother"):
-        ref = getattr(p, f"{parent}_id_no")
-        pdeath = death_of(store, ref)
-        pdate = None if pdeath is None else pdeath.death_date
-        situation = _situation(store, ref, start)
-        f[f"{parent}_id_no"] = ref
-        f[f"{parent}_known"] = ref is not None
-        f[f"{parent}_death_date"] = pdate
-        f[f"{parent}_situation"] = situation
-        f[f"{parent}_dead"] = pdate is not None and pdate < start
-        f[f"{parent}_in_situation"] = situation is not None
-    f["has_open_health_condition"] = any(
-        row_in_force("health_conditions", r, start)
-        for r in store.person_rows("health_conditions", p.id_no)
-    )
-    f["oop_12m"] = sum(
-        r.out_of_pocket
-        for r in store.person_rows("medical_expenses", p.id_no)
-        if r.month in ctx.window
-    )
-    pensions = store.person_rows("pensions", p.id_no)
-    pension = pensions[0] if pensions else None
-    f.update(
-        has_pension=pension is not None,
-        pension_type="none" if pension is None else pension.pension_type,
-        pension_status="none" if pension is None else pension.status,
-        retire_date=None if pension is None else pension.retire_date,
-        monthly_pension=None if pension is None else pension.monthly_pension,
-        contribution_years=None if pension is None else pension.contribution_years,
-        pension_row=None if pension is None else pension.row_no,
-    )
-    accounts = store.person_rows("bank_accounts", p.id_no)
-    bank = max(accounts, key=lambda r: r.row_no) if accounts else None
-    if bank is None:
-        issue: str | None = "no_account"
-    elif bank.status == "closed":
-        issue = "account_closed"
-    elif not bank.financial_active:
-        issue = "not_financial_active"
-    elif bank.account_name.strip() != p.name.strip():
-        issue = "name_mismatch"
-    else:
-        issue = None
-    f.update(
-        account_no=None if bank is None else bank.account_no,
-        account_issue=issue,
-        bank_row=None if bank is None else bank.row_no,
-    )
-    return f
+    return set() if n is None else references(n)[1] - {cat.person}
 
 
 def household_facts(store: Store, household_no: str, ctx: MonthContext) -> list[dict[str, Any]]:
     """Facts of every persons row of a household (in file order), aggregates included."""
+    if not ctx.phases:  # pragma: no cover - for_month compiles
+        raise ValueError("MonthContext without compiled facts: use MonthContext.for_month")
     ids = store.members.get(household_no, ())
-    people = [person_facts(store, store.persons[i], ctx) for i in ids]
-    members = [f for f in people if f["resident"] and f["alive"]]
-    aggregates = {
-        "hh_members": len(members),
-        "hh_has_dibao": any(f["status"] == "dibao" for f in members),
-        "hh_has_dibian": any(f["status"] == "dibian" for f in members),
-        "hh_has_tekun": any(f["status"] == "tekun" for f in members),
-    }
-    finance = _latest(store.finance.get(household_no, []), "assessed_on", ctx.start)
-    aggregates.update(
-        hh_has_finance=finance is not None,
-        hh_pci=None if finance is None else finance.per_capita_income,
-        hh_assets=None if finance is None else finance.per_capita_assets,
-        hh_assessed_on=None if finance is None else finance.assessed_on,
-        hh_finance_row=None if finance is None else finance.row_no,
-    )
-    for f in people:
-        f.update(aggregates)
-    return people
+    people = [(store.persons[i], {}, {}) for i in ids]
+    members_fn = ctx.members
+    for steps, aggregates in ctx.phases:
+        for p, f, picked in people:
+            for step in steps:
+                step(store, p, f, picked)
+        if aggregates:
+            members = [(f, r) for _, f, r in people if members_fn(f, r) is True]  # type: ignore[misc]
+            values: dict[str, Any] = {}
+            for fact, how, fn in aggregates:
+                if how == "count":
+                    values[fact] = len(members)
+                else:
+                    values[fact] = any(fn(f, r) is True for f, r in members)  # type: ignore[misc]
+            for _, f, _ in people:
+                f.update(values)
+    return [f for _, f, _ in people]

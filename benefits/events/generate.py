@@ -24,9 +24,9 @@ from typing import Any, Protocol, TypeVar
 
 from benefits.events.schema import EVENT_TYPES
 from benefits.events.store import Store
-from benefits.events.validity import in_force
 from benefits.idcard import make_id
 from benefits.period import BenefitMonth
+from benefits.validity import in_force
 
 T = TypeVar("T")
 OUTSIDERS = tuple(make_id("330106", dt.date(1970 + k, 3, 1 + k), 501 + 2 * k) for k in range(3))

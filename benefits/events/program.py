@@ -25,7 +25,6 @@ from benefits.alertid import due_from_month
 from benefits.errors import RuleError
 from benefits.evaluate import PAID_PREV, AmountCase, compile_policy, month_scope
 from benefits.ingest import QUARANTINE_SCHEMA
-from benefits.merge import FACTS
 from benefits.period import BenefitMonth
 from benefits.rulebook import RulePack
 from benefits.traces import decision_parameters
@@ -196,7 +195,7 @@ def _build(pack: RulePack, month: BenefitMonth) -> MonthProgram:
         )
         for a in pack.alerts
     )
-    fact_kinds = {name: f.kind for name, f in FACTS.items()}
+    fact_kinds = {name: f.kind for name, f in pack.catalogue.facts.items()}
     fact_kinds[PAID_PREV] = "bool"
     return MonthProgram(
         key=f"{pack.digest[:16]}:{month.label}",

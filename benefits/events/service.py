@@ -155,9 +155,12 @@ class EventService:
             self.prev_program: MonthProgram | None = build_program(self.pack, self.month.previous)
         except ParameterError:  # as the sweep: nobody was paid in a month without parameters
             self.prev_program = None
-        self.ctx = MonthContext.for_month(self.month, self.district, precedence)
-        self.prev_ctx = MonthContext.for_month(self.month.previous, self.district, precedence)
-        extracts = load_extracts(Path(data))
+        catalogue = self.pack.catalogue
+        self.ctx = MonthContext.for_month(self.month, self.district, precedence, catalogue)
+        self.prev_ctx = MonthContext.for_month(
+            self.month.previous, self.district, precedence, catalogue
+        )
+        extracts = load_extracts(Path(data), catalogue.tables)
         self.store = Store.from_extracts(extracts)
         self._own_evaluator = evaluator is None
         if evaluator is None:

@@ -38,17 +38,20 @@ from benefits.events.schema import (
     ParentSituationEnded,
     ParentSituationStarted,
 )
-from benefits.events.validity import ends_after, row_in_force
 from benefits.ingest import Extracts
-from benefits.schema import TABLE_ORDER, TABLES, Column
+from benefits.schema import TABLES, Column, Table
+from benefits.validity import ends_after, row_in_force
 
-# one record type per table: the file's row number, then the contract's columns
-RECORDS: dict[str, type] = {
-    name: namedtuple(f"{name}_row", ["row_no", *TABLES[name].names])  # type: ignore[misc]
-    for name in TABLE_ORDER
-}
-# tables whose rows hang off a person's ID (all but persons and household_finance)
-PERSON_TABLES = tuple(n for n in TABLE_ORDER if n not in ("persons", "household_finance"))
+
+def records(schema: dict[str, Table]) -> dict[str, type]:
+    """One record type per table: the file's row number, then the contract's columns."""
+    return {
+        name: namedtuple(f"{name}_row", ["row_no", *t.names])  # type: ignore[misc]
+        for name, t in schema.items()
+    }
+
+
+RECORDS = records(TABLES)
 LOW_CARDINALITY = ("enum", "district", "bool", "grade", "month")
 
 
@@ -113,26 +116,30 @@ def typed_value(column: Column, text: str) -> Any:
 class Store:
     """Accepted rows of every table, indexed for the per-person facts (see module doc)."""
 
-    def __init__(self) -> None:
+    def __init__(self, schema: dict[str, Table] | None = None) -> None:
+        self.schema = TABLES if schema is None else schema  # the tables (a pack's tables.yaml)
+        self.records = RECORDS if schema is None else records(schema)
+        # each table's index column: a person's ID or a household number (tables.yaml)
+        self.index = {n: t.index for n, t in self.schema.items() if t.index is not None}
         self.persons: dict[str, Any] = {}
         self.members: dict[str, list[str]] = {}  # household_no -> ids in file order
         self.children: dict[str, list[str]] = {}  # a parent's ID -> the children's IDs
-        self.rows: dict[str, dict[str, list[Any]]] = {t: {} for t in PERSON_TABLES}
-        self.finance: dict[str, list[Any]] = {}  # household_no -> means tests
+        # table -> its index value (ID or household number) -> rows in file order
+        self.rows: dict[str, dict[str, list[Any]]] = {t: {} for t in self.index}
+        self.finance = self.rows["household_finance"]  # household_no -> means tests
         self.certs: dict[str, Any] = {}  # cert_no -> row
-        self.next_row: dict[str, int] = dict.fromkeys(TABLE_ORDER, 1)
+        self.next_row: dict[str, int] = dict.fromkeys(self.schema, 1)
         self._intern: dict[Any, Any] = {}
 
     # ---------------------------------------------------------------------------- building
     @classmethod
     def from_extracts(cls, extracts: Extracts) -> Store:
         """Index the accepted rows of a delivery (row numbers as in the files)."""
-        store = cls()
-        for name in TABLE_ORDER:
+        store = cls(extracts.schema)
+        for name, table in store.schema.items():
             loaded = extracts.tables[name]
-            table = TABLES[name]
             frame = loaded.frame.select(["_row", *table.names])
-            rec = RECORDS[name]
+            rec = store.records[name]
             shared = [
                 i + 1
                 for i, c in enumerate(table.columns)
@@ -157,10 +164,8 @@ class Store:
             for parent in (rec.father_id_no, rec.mother_id_no):
                 if parent:
                     self.children.setdefault(parent, []).append(rec.id_no)
-        elif table == "household_finance":
-            self.finance.setdefault(rec.household_no, []).append(rec)
         else:
-            self.rows[table].setdefault(rec.id_no, []).append(rec)
+            self.rows[table].setdefault(getattr(rec, self.index[table]), []).append(rec)
             if table == "disability_certificates":
                 self.certs[rec.cert_no] = rec
 
@@ -171,13 +176,12 @@ class Store:
             for parent in (rec.father_id_no, rec.mother_id_no):
                 if parent:
                     self.children[parent].remove(rec.id_no)
-        elif table == "household_finance":
-            self.finance[rec.household_no].remove(rec)
         else:
-            found = self.rows[table][rec.id_no]
+            key = getattr(rec, self.index[table])
+            found = self.rows[table][key]
             found.remove(rec)
             if not found:
-                del self.rows[table][rec.id_no]
+                del self.rows[table][key]
             if table == "disability_certificates":
                 del self.certs[rec.cert_no]
 
@@ -213,7 +217,7 @@ class Store:
         return planner(self, event, district)
 
     def _append(self, table: str, values: dict[str, str], offset: int = 0) -> RowChange:
-        full = {name: values.get(name, "") for name in TABLES[table].names}
+        full = {name: values.get(name, "") for name in self.schema[table].names}
         return RowChange("append", table, full, rows=(self.next_row[table] + offset,))
 
     def _person(self, event: EventBase) -> Any:
@@ -241,7 +245,7 @@ class Store:
         return revert
 
     def _typed(self, table: str, values: dict[str, str]) -> dict[str, Any]:
-        by_name = TABLES[table].by_name
+        by_name = self.schema[table].by_name
         out = {}
         for name, text in values.items():
             v = typed_value(by_name[name], text)
@@ -265,7 +269,7 @@ class Store:
 
     def _apply_one(self, change: RowChange) -> Callable[[], None]:
         table = change.table
-        rec_type = RECORDS[table]
+        rec_type = self.records[table]
         if change.op == "append":
             row_no = change.rows[0]
             rec = rec_type(row_no, **self._typed(table, change.values))

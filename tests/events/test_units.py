@@ -252,7 +252,7 @@ def test_row_changes_are_undone_exactly(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "module",
     ["schema", "conditions", "pyeval", "adapter", "decide", "facts", "generate", "changes",
-     "cli", "program", "validity"],
+     "cli", "program"],
 )  # fmt: skip
 def test_doctests(module: str) -> None:
     mod = importlib.import_module(f"benefits.events.{module}")

@@ -19,10 +19,10 @@ from events_helpers import apply_rows, assert_agrees, event, service_for, sweep
 from benefits.events.facts import MonthContext, household_facts
 from benefits.events.schema import EventError, parse_event
 from benefits.events.store import Store
-from benefits.events.validity import in_force, row_in_force
 from benefits.idcard import make_id
 from benefits.ingest import load_extracts
 from benefits.period import BenefitMonth
+from benefits.validity import in_force, row_in_force
 from tests.conftest import bank, person, write_delivery
 
 MONTH = "2025-02"
