@@ -25,6 +25,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import string
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -218,6 +219,7 @@ class AlertBook(Strict):
 
 
 EventValue = str | int | bool
+NOTE_NAMES = ("first_event", "first_department", "first_date", "days")  # a correlation's note
 
 
 class Reaction(Strict):
@@ -550,6 +552,16 @@ def check_events(pack: RulePack) -> None:
     for c in book.correlations:
         what = f"{where}: correlation '{c.id}'"
         both = fields_of(c.first, what) & fields_of(c.then, what)
+        try:
+            names = [n for _, n, _, _ in string.Formatter().parse(c.note) if n]
+            unknown = [n for n in names if n not in NOTE_NAMES]
+        except ValueError as exc:
+            raise RuleError(f"{what}, field note: {exc}") from exc
+        if unknown:
+            raise RuleError(
+                f"{what}, field note: unknown name {{{unknown[0]}}} (known: "
+                f"{', '.join(NOTE_NAMES)})"
+            )
         for name in [*c.same, *c.differ]:
             if name not in both:
                 raise RuleError(f"{what}: '{name}' is not a field of both {c.first} and {c.then}")

@@ -71,7 +71,7 @@ class Correlated:
 
 @dataclass
 class Matched:
-    """What an event set off: reactions in pack order, correlations, the counts."""
+    """What an event set off: the reactions (in pack order) and the correlations."""
 
     reactions: list[Reaction] = field(default_factory=list)
     correlated: list[Correlated] = field(default_factory=list)

@@ -87,6 +87,8 @@ def test_every_event_type_has_a_reaction_and_reactions_are_checked() -> None:
         (lambda b: b["reactions"][0].update(holds=["maybe"]), "holds.0"),
         (lambda b: b["correlations"][0].update(same=["cert_no"]),
          "'cert_no' is not a field of both"),
+        (lambda b: b["correlations"][0].update(note="see {first_evnt}"),
+         "unknown name {first_evnt}"),
     ],
 )  # fmt: skip
 def test_a_wrong_reaction_is_refused_when_the_pack_loads(
