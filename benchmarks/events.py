@@ -64,6 +64,9 @@ def feasible(store: object, members: list[str], etype: str) -> bool:
         return any(i in rows["disability_certificates"] for i in members)
     if etype == "assistance_ended":
         return any(i in rows["assistance"] for i in members)
+    if etype == "hukou_moved_in":
+        persons = store.persons  # type: ignore[attr-defined]
+        return any(persons[i].hukou_status == "moved_out" for i in members)
     if etype == "parent_situation_ended":
         persons = store.persons  # type: ignore[attr-defined]
         parents = [x for i in members for x in (persons[i].father_id_no, persons[i].mother_id_no)]

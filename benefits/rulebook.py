@@ -9,6 +9,7 @@ Layout::
     rules/alerts.yaml                    the proactive alerts
     rules/tables.yaml                    the departmental tables (benefits.schema)
     rules/facts.yaml                     the per-person facts (benefits.catalogue)
+    rules/events.yaml                    the event reactions and correlations (event service)
 
 Errors name the file, the rule and the field.
 
@@ -26,6 +27,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import string
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -219,6 +221,55 @@ class AlertBook(Strict):
     alerts: list[Alert]
 
 
+EventValue = str | int | bool
+NOTE_NAMES = ("first_event", "first_department", "first_date", "days")  # a correlation's note
+
+
+class Reaction(Strict):
+    """What one kind of departmental change sets off (rules/events.yaml)."""
+
+    id: Annotated[str, Field(pattern=IDENT)]
+    label: Label
+    basis: str
+    events: Annotated[list[str], Field(min_length=1)]
+    where: dict[str, EventValue | list[EventValue]] = {}
+    touches: Annotated[list[str], Field(min_length=1)]
+    redecide: Annotated[list[dict[Literal["household_of", "children_of", "household"], str]],
+                        Field(min_length=1)]  # fmt: skip
+    policies: Literal["all"] | list[str]
+    alerts: Literal["all"] | list[str] = []
+    holds: list[Literal["stop", "held"]] = []
+
+    @field_validator("redecide")
+    @classmethod
+    def _one_target_each(cls, v: Any) -> Any:
+        for target in v:
+            if len(target) != 1:
+                raise ValueError("each redecide entry names one target, e.g. {household_of: id_no}")
+        return v
+
+
+class Correlation(Strict):
+    """A later event read together with an earlier one of the same person (rules/events.yaml)."""
+
+    id: Annotated[str, Field(pattern=IDENT)]
+    label: Label
+    basis: str
+    first: str
+    then: str
+    same: Annotated[list[str], Field(min_length=1)]
+    differ: list[str] = []
+    within_days: Annotated[int, Field(ge=0, le=366)]
+    order: Literal["after", "either"] = "either"
+    effect: Literal["confirm", "follow"]
+    note: str
+
+
+class EventBook(Strict):
+    reactions: list[Reaction] = []
+    correlations: list[Correlation] = []
+
+
 class Parameter(Strict):
     label: Label
     unit: str
@@ -276,6 +327,7 @@ class RulePack:
         alerts: list[Alert],
         digest: str,
         catalogue: Catalogue | None = None,
+        events: EventBook | None = None,
     ) -> None:
         self.folder = folder
         self.catalogue = catalogue or load_catalogue(folder)  # tables.yaml + facts.yaml
@@ -285,6 +337,7 @@ class RulePack:
         self.exclusions = exclusions
         self.alerts = alerts
         self.digest = digest
+        self.events = events or EventBook()
         self.by_id = {p.id: p for p in policies}
 
     @property
@@ -330,8 +383,8 @@ class RulePack:
         canonical = json.dumps({k: str(v) for k, v in sorted(overrides.items())})
         digest = hashlib.sha256(f"{self.digest}+{canonical}".encode()).hexdigest()
         return RulePack(
-            self.folder, self.info, parameters, self.policies, self.exclusions, self.alerts, digest,
-            self.catalogue,
+            self.folder, self.info, parameters, self.policies, self.exclusions, self.alerts,
+            digest, self.catalogue, self.events,
         )  # fmt: skip
 
 
@@ -387,7 +440,15 @@ def load_pack(folder: Path | None = None) -> RulePack:
     alerts = _validated(
         AlertBook, _read_yaml(folder / "alerts.yaml"), folder / "alerts.yaml", "alerts"
     ).alerts
-    pack = RulePack(folder, info, parameters, policies, exclusions, alerts, pack_digest(folder))
+    events_file = folder / "events.yaml"
+    events = (
+        _validated(EventBook, _read_yaml(events_file) or {}, events_file, "events")
+        if events_file.exists()
+        else EventBook()
+    )
+    pack = RulePack(
+        folder, info, parameters, policies, exclusions, alerts, pack_digest(folder), events=events
+    )
     check_pack(pack)
     return pack
 
@@ -452,3 +513,58 @@ def check_pack(pack: RulePack) -> None:
     for a in pack.alerts:
         if a.policy and a.policy not in pack.by_id:
             raise RuleError(f"alerts.yaml: alert '{a.id}' names unknown policy '{a.policy}'")
+    check_events(pack)
+
+
+def check_events(pack: RulePack) -> None:
+    """events.yaml: known event types, event fields, tables, policies and alert kinds."""
+    from benefits.events.schema import EVENT_TYPES
+    from benefits.schema import TABLES
+
+    where = pack.folder / "events.yaml"
+    book = pack.events
+    ids = [r.id for r in book.reactions] + [c.id for c in book.correlations]
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    if twice:
+        raise RuleError(f"{where}: id(s) used by more than one reaction: {', '.join(twice)}")
+    kinds = {a.kind for a in pack.alerts}
+
+    def fields_of(etype: str, what: str) -> set[str]:
+        if etype not in EVENT_TYPES:
+            known = ", ".join(EVENT_TYPES)
+            raise RuleError(f"{what}: unknown event type '{etype}' (known: {known})")
+        return set(EVENT_TYPES[etype].model_fields)
+
+    for r in book.reactions:
+        what = f"{where}: reaction '{r.id}'"
+        for etype in r.events:
+            known = fields_of(etype, what)
+            used = [*r.where, *(f for t in r.redecide for f in t.values())]
+            missing = [f for f in used if f not in known]
+            if missing:
+                raise RuleError(f"{what}: {etype} events have no field '{missing[0]}'")
+        for table in r.touches:
+            if table not in TABLES:
+                raise RuleError(f"{what}, field touches: unknown table '{table}'")
+        for pid in [] if r.policies == "all" else r.policies:
+            if pid not in pack.by_id:
+                raise RuleError(f"{what}, field policies: unknown policy '{pid}'")
+        for kind in [] if r.alerts == "all" else r.alerts:
+            if kind not in kinds:
+                raise RuleError(f"{what}, field alerts: no alert of kind '{kind}' in alerts.yaml")
+    for c in book.correlations:
+        what = f"{where}: correlation '{c.id}'"
+        both = fields_of(c.first, what) & fields_of(c.then, what)
+        try:
+            names = [n for _, n, _, _ in string.Formatter().parse(c.note) if n]
+            unknown = [n for n in names if n not in NOTE_NAMES]
+        except ValueError as exc:
+            raise RuleError(f"{what}, field note: {exc}") from exc
+        if unknown:
+            raise RuleError(
+                f"{what}, field note: unknown name {{{unknown[0]}}} (known: "
+                f"{', '.join(NOTE_NAMES)})"
+            )
+        for name in [*c.same, *c.differ]:
+            if name not in both:
+                raise RuleError(f"{what}: '{name}' is not a field of both {c.first} and {c.then}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from benefits.errors import RuleError
 from benefits.expr import names_in
 from benefits.rulebook import Alert, Basis, Parameter, Policy, RulePack, load_pack
 
@@ -434,3 +435,73 @@ def write_rules_doc(rules: Path | None = None, out: Path | None = None) -> str:
     if out is not None:
         out.write_text(text, encoding="utf-8")
     return text
+
+
+# ------------------------------------------------------------------------- event reactions
+
+REACTIONS_BEGIN = (
+    "<!-- reactions: generated from rules/events.yaml by "
+    "`benefits events reactions --doc docs/events.md`; do not edit by hand -->"
+)
+REACTIONS_END = "<!-- end of the generated reactions -->"
+
+
+def _target(target: dict[str, str]) -> str:
+    ((how, name),) = target.items()
+    return {
+        "household_of": f"household of `{name}`",
+        "children_of": f"households of the children of `{name}`",
+        "household": f"household `{name}`",
+    }[how]
+
+
+def render_reactions(pack: RulePack) -> str:
+    """The reactions and correlations of the pack's events.yaml as Markdown tables."""
+    book = pack.events
+    out = [REACTIONS_BEGIN, ""]
+    out += _table(
+        ["reaction", "on", "where", "touches", "re-decides", "policies", "alerts", "holds",
+         "basis"],
+        [
+            [
+                f"`{r.id}` {r.label.text()}",
+                ", ".join(f"`{t}`" for t in r.events),
+                ", ".join(f"{k} = {v}" for k, v in r.where.items()) or "—",
+                ", ".join(f"`{t}`" for t in r.touches),
+                "; ".join(_target(t) for t in r.redecide),
+                "all" if r.policies == "all" else ", ".join(
+                    f"{pack.by_id[p].number} `{p}`" for p in r.policies
+                ),
+                "all" if r.alerts == "all" else ", ".join(f"`{a}`" for a in r.alerts) or "—",
+                ", ".join(r.holds) or "—",
+                r.basis,
+            ]
+            for r in book.reactions
+        ],
+    )  # fmt: skip
+    out += [""]
+    out += _table(
+        ["correlation", "first → later", "same", "differ", "window", "effect", "the result says"],
+        [
+            [
+                f"`{c.id}` {c.label.text()}",
+                f"`{c.first}` → `{c.then}`",
+                ", ".join(c.same),
+                ", ".join(c.differ) or "—",
+                f"{c.within_days} days " + ("after" if c.order == "after" else "either way"),
+                c.effect,
+                c.note,
+            ]
+            for c in book.correlations
+        ],
+    )  # fmt: skip
+    out += ["", REACTIONS_END]
+    return "\n".join(out)
+
+
+def splice_reactions(text: str, pack: RulePack) -> str:
+    """`text` (docs/events.md) with its generated reactions section replaced."""
+    start, end = text.find(REACTIONS_BEGIN), text.find(REACTIONS_END)
+    if start < 0 or end < start:
+        raise RuleError("the events document has no generated reactions section (markers)")
+    return text[:start] + render_reactions(pack) + text[end + len(REACTIONS_END) :]

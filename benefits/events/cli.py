@@ -41,6 +41,30 @@ def main() -> None:
     """Apply departmental change events at once, through the same rule pack."""
 
 
+@events_app.command("reactions")
+def reactions(
+    rules: Annotated[Path | None, typer.Option(help="Rule pack folder [default: bundled].")] = None,
+    doc: Annotated[
+        Path | None,
+        typer.Option(help="Rewrite the generated reactions section of this file (docs/events.md)."),
+    ] = None,
+) -> None:
+    """List the event reactions and correlations of the rule pack (rules/events.yaml)."""
+    from benefits.rulebook import load_pack
+    from benefits.rulesdoc import render_reactions, splice_reactions
+
+    try:
+        pack = load_pack(rules)
+        if doc is None:
+            sys.stdout.write(render_reactions(pack) + "\n")
+            return
+        doc.write_text(splice_reactions(doc.read_text(encoding="utf-8"), pack), encoding="utf-8")
+    except (BenefitsError, OSError) as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    err.print(f"wrote the reactions of {pack.folder / 'events.yaml'} into {doc}")
+
+
 @events_app.command("types")
 def types() -> None:
     """List the event types (schema version 1): departments, fields, the record changed."""
@@ -101,9 +125,14 @@ def _text(result: Any, out: Console) -> None:
     if result.status == "duplicate":
         out.print(f"{head} (already applied: nothing changes)")
         return
+    if not result.rows and result.notes:  # a report confirming an earlier one
+        out.print(f"{head} — {'; '.join(result.notes)}")
+        return
     rows = ", ".join(f"{r.op} {r.table} row {'/'.join(map(str, r.rows))}" for r in result.rows)
     hh = ", ".join(result.households) or "none"
     out.print(f"{head} — {rows}; households {hh}; {len(result.changes)} change(s)")
+    for note in result.notes:
+        out.print(f"  {note}")
     for c in result.changes:
         out.print(f"  {c.id_no}  {c.describe()}")
     for h in result.holds:

@@ -124,6 +124,9 @@ def next_event(
         )  # fmt: skip
     if etype == "hukou_moved_out":
         return _event(etype, eid, "police", day, id_no=who)
+    if etype == "hukou_moved_in":  # mostly someone moved out (else refused)
+        away = [i for i in ids if getattr(store.persons.get(i), "hukou_status", "") == "moved_out"]
+        return _event(etype, eid, "police", day, id_no=c.choice(away) if away else who)
     if etype == "certificate_issued":
         used = next(iter(store.certs), f"C{n}")
         return _event(

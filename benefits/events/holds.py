@@ -4,21 +4,23 @@ When an event stops a person's ``pay``/``credit`` entitlement for the month — 
 move out of the district, a status ended — and the ledger has that person × policy × month
 as a *pending* item in a batch that has not gone to the bank (draft, submitted or approved),
 the item is held right away with the event as the reason, so it is not in the bank file.
-Likewise when the event makes the payment held (the bank account was closed). It stays held
+Likewise when the event makes the payment held (the bank account was closed). Which of the
+two holds is declared by the reactions that fired (``holds: [stop, held]`` in
+rules/events.yaml). It stays held
 until an officer releases it (``benefits batch release``), exactly like an item the sweep
 held. Each hold is one audit entry (``item.hold``) written in the same transaction as the
 change, through the ledger's own audit chain. An item already held, sent or paid is left
 alone, so applying an event twice holds nothing the second time.
 
 Example:
-    >>> held = hold_items(ledger, [stop_change], event, by="events")   # doctest: +SKIP
+    >>> held = hold_items(ledger, [stop_change], event, "events", {"stop"})  # doctest: +SKIP
     >>> held[0]["item"], held[0]["batch"]                             # doctest: +SKIP
     (17, 3)
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import select, update
@@ -33,13 +35,14 @@ from benefits.ledger.sealed import id_index
 HOLD_MODES = ("pay", "credit")
 
 
-def needs_hold(change: Change) -> bool:
-    """A stop of a pay/credit entitlement, or a payment that became held."""
+def needs_hold(change: Change, kinds: Collection[str]) -> bool:
+    """A pay/credit entitlement that stops (kind ``stop``) or becomes held (``held``)."""
     if change.mode not in HOLD_MODES:
         return False
     if change.kind == "stop":
-        return True
-    return change.kind == "hold_change" and bool(change.after and change.after.get("held"))
+        return "stop" in kinds
+    held = change.kind == "hold_change" and bool(change.after and change.after.get("held"))
+    return held and "held" in kinds
 
 
 def reason_for(change: Change, event: EventBase) -> str:
@@ -55,13 +58,14 @@ def reason_for(change: Change, event: EventBase) -> str:
 
 
 def hold_items(
-    ledger: Ledger, changes: Sequence[Change], event: EventBase, by: str
+    ledger: Ledger, changes: Sequence[Change], event: EventBase, by: str, kinds: Collection[str]
 ) -> list[dict[str, Any]]:
-    """Hold the pending items of unexported batches these changes stop; audited, one transaction.
+    """Hold the pending items of unexported batches these changes stop or hold (`kinds`);
+    audited, one transaction.
 
     Returns one record per item held: item, batch, batch status, id_no, policy, month, reason.
     """
-    wanted = [c for c in changes if needs_hold(c)]
+    wanted = [c for c in changes if needs_hold(c, kinds)]
     if not wanted:
         return []
     db = ledger.db

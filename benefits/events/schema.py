@@ -276,6 +276,21 @@ class HukouMovedOut(EventBase):
     description: ClassVar[str] = "moved_out_date = effective_date"
 
 
+class HukouMovedIn(EventBase):
+    """A hukou moved back into the district → ``persons`` status ``normal``, no moved-out date.
+
+    Only a person the registry lists as moved out can move back in (a newcomer's row comes
+    with the registry's next delivery). A move back within the window declared in
+    rules/events.yaml after a move out withdraws it (the result says so).
+    """
+
+    type: Literal["hukou_moved_in"]
+    id_no: ResidentId
+    departments: ClassVar[tuple[str, ...]] = ("police",)
+    table: ClassVar[str] = "persons"
+    description: ClassVar[str] = "hukou_status = normal; moved_out_date emptied"
+
+
 class CertificateIssued(EventBase):
     """A disability certificate issued → a new ``disability_certificates`` row (valid)."""
 
@@ -424,6 +439,7 @@ EVENT_TYPES: dict[str, type[EventBase]] = {
         DeathRegistered,
         BirthRegistered,
         HukouMovedOut,
+        HukouMovedIn,
         CertificateIssued,
         CertificateCancelled,
         AssistanceApproved,
@@ -440,6 +456,7 @@ ChangeEvent = (
     DeathRegistered
     | BirthRegistered
     | HukouMovedOut
+    | HukouMovedIn
     | CertificateIssued
     | CertificateCancelled
     | AssistanceApproved

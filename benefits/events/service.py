@@ -7,16 +7,21 @@ month, with the current decisions of every person. :meth:`EventService.apply` ta
 1. validates it (:mod:`benefits.events.schema`) — an invalid one goes to the dead-letter file;
 2. ignores it when its ``event_id`` was applied already (same content), refuses it when the id
    was used for different content;
-3. plans the row changes (:mod:`benefits.events.store`) — refused when they do not fit the
-   data (cancelling a certificate that does not exist …) — and makes them;
-4. re-derives the facts of the households concerned (the person's own, and their children's
-   for a parent's death or situation) and decides them in the rules worker
+3. matches it against the rule pack's reactions and correlations (rules/events.yaml, run by
+   durable_rules in :mod:`benefits.events.reactions`) — a later report that confirms an
+   earlier one changes nothing and says so;
+4. plans the row changes (:mod:`benefits.events.store`) — refused when they do not fit the
+   data (cancelling a certificate that does not exist …) or touch a table no reaction that
+   fired declares — and makes them;
+5. re-derives the facts of the households the reactions name (the person's own, their
+   children's for a parent's death or situation, a means test's household) and decides them
+   in the rules worker
    (:mod:`benefits.events.worker`), which restarts and replays if durable_rules crashes; when
    the worker cannot decide the event, the row changes are undone and the event goes to the
    dead-letter file;
-5. compares with the decisions before (:mod:`benefits.events.changes`) and, with a ledger,
-   holds the pending items of unexported batches that the event stops
-   (:mod:`benefits.events.holds`).
+6. compares with the decisions before (:mod:`benefits.events.changes`) and, with a ledger,
+   holds the pending items of unexported batches whose payment stops or becomes held, as
+   the fired reactions declare (:mod:`benefits.events.holds`).
 
 The decisions before the first event come from the sweep's own evaluation (``baseline=
 "sweep"``, fast) or from the event path itself (``baseline="rules"``).
@@ -50,6 +55,7 @@ from benefits.events.decide import Alert, Entitlement, PersonOutcome, trace_reco
 from benefits.events.facts import MonthContext, household_facts
 from benefits.events.holds import hold_items
 from benefits.events.program import MonthProgram, build_program
+from benefits.events.reactions import Reactions
 from benefits.events.schema import EventBase, EventError, parse_event
 from benefits.events.store import RowChange, Store
 from benefits.events.worker import (
@@ -84,6 +90,8 @@ class ApplyResult:
     holds: list[dict[str, Any]] = field(default_factory=list)
     ledger_error: str | None = None
     seconds: float = 0.0
+    reactions: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -99,6 +107,10 @@ class ApplyResult:
         }
         if self.error:
             out["error"] = self.error
+        if self.reactions:
+            out["reactions"] = self.reactions
+        if self.notes:
+            out["notes"] = self.notes
         out["rows"] = [r.as_dict() for r in self.rows]
         out["households"] = self.households
         out["changes"] = [c.as_dict() for c in self.changes]
@@ -162,6 +174,7 @@ class EventService:
         )
         extracts = load_extracts(Path(data), catalogue.tables)
         self.store = Store.from_extracts(extracts)
+        self.reactions = Reactions(self.pack.events)
         self._own_evaluator = evaluator is None
         if evaluator is None:
             evaluator = WorkerEvaluator(engine) if isolate else LocalEvaluator(engine)
@@ -326,13 +339,22 @@ class EventService:
                 "different content",
                 "rejected", source, t0,
             )  # fmt: skip
+        matched = self.reactions.match(event)
+        confirmed = matched.confirms
+        if confirmed is not None:  # a second report of the same change: nothing to do
+            self._record(event, digest, journal)
+            return ApplyResult(
+                "applied", event.event_id, event.type, reactions=matched.describe(),
+                notes=[confirmed.note(event)], seconds=time.perf_counter() - t0,
+            )  # fmt: skip
         try:
             rows = self.store.plan(event, self.district)
         except EventError as exc:
             return self._refuse(raw, event, str(exc), "rejected", source, t0)
         undo = self.store.apply(rows)
         try:
-            households = sorted(self.store.affected_households(rows))
+            self.reactions.check_tables(matched, event, rows)
+            households = sorted(self.reactions.households(matched, event, self.store))
             decided, facts = self._decide(households, traces=True)
         except WorkerFailed as exc:
             undo()
@@ -350,20 +372,28 @@ class EventService:
                         change = replace(change, trace=trace)
                     changes.append(change)
                 self._keep(new)
+        self._record(event, digest, journal)
+        self.reactions.remember(event)
+        result = ApplyResult(
+            "applied", event.event_id, event.type, None, rows, households, changes,
+            reactions=matched.describe(), notes=[c.note(event) for c in matched.correlated],
+        )  # fmt: skip
+        kinds = matched.holds()
+        if hold and self.ledger is not None and changes and kinds:
+            try:
+                result.holds = hold_items(self.ledger, changes, event, self.by, kinds)
+            except Exception as exc:  # the event stays applied; the officer is told
+                result.ledger_error = f"{type(exc).__name__}: {exc}"
+        result.seconds = time.perf_counter() - t0
+        return result
+
+    def _record(self, event: EventBase, digest: str, journal: bool) -> None:
+        """The event id is applied: counted, and written to the journal."""
         self.applied[event.event_id] = digest
         self.counts["applied"] += 1
         if journal and self.journal is not None:
             with self.journal.open("a", encoding="utf-8") as fh:
                 fh.write(digest + "\n")
-        result = ApplyResult("applied", event.event_id, event.type, None, rows, households,
-                             changes)  # fmt: skip
-        if hold and self.ledger is not None and changes:
-            try:
-                result.holds = hold_items(self.ledger, changes, event, self.by)
-            except Exception as exc:  # the event stays applied; the officer is told
-                result.ledger_error = f"{type(exc).__name__}: {exc}"
-        result.seconds = time.perf_counter() - t0
-        return result
 
     def _refuse(
         self, raw: Any, event: EventBase | None, error: str, status: Status,
@@ -463,6 +493,11 @@ class EventService:
             "persons": len(self.store.persons),
             "households": len(self.store.members),
             "events": dict(self.counts),
+            "reactions": {
+                "engine": "durable_rules",
+                "rules": len(self.pack.events.reactions) + len(self.pack.events.correlations),
+                "remembered": self.reactions.remembered,
+            },
             "worker": {
                 "pid": getattr(ev, "pid", None),
                 "restarts": getattr(ev, "restarts", 0),

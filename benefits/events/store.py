@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import namedtuple
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
@@ -34,6 +34,7 @@ from benefits.events.schema import (
     EventBase,
     EventError,
     FinanceAssessed,
+    HukouMovedIn,
     HukouMovedOut,
     ParentSituationEnded,
     ParentSituationStarted,
@@ -192,17 +193,6 @@ class Store:
             return []
         return self.rows[table].get(id_no, [])
 
-    def households_of(self, ids: Iterable[str]) -> set[str]:
-        """Households whose facts depend on these people: their own, and their children's."""
-        out: set[str] = set()
-        for id_no in ids:
-            rec = self.persons.get(id_no)
-            if rec is not None:
-                out.add(rec.household_no)
-            for child in self.children.get(id_no, ()):
-                out.add(self.persons[child].household_no)
-        return out
-
     # ---------------------------------------------------------------------------- planning
     def plan(self, event: EventBase, district: str) -> list[RowChange]:
         """The row changes an event makes; :class:`EventError` when it does not fit the data.
@@ -333,21 +323,6 @@ class Store:
         else:
             self.rows[table][rec.id_no].sort(key=lambda r: r.row_no)
 
-    # ----------------------------------------------------------------------------- effects
-    def affected_households(self, changes: list[RowChange]) -> set[str]:
-        """Households to re-evaluate after these changes (before or after applying them)."""
-        ids: set[str] = set()
-        households: set[str] = set()
-        for change in changes:
-            source = change.values if change.op == "append" else change.match
-            if change.table == "household_finance":
-                households.add(source["household_no"])
-            else:
-                ids.add(source["id_no"].upper())
-            if change.table == "persons" and change.op == "append":
-                households.add(change.values["household_no"])
-        return households | self.households_of(ids)
-
 
 # ---------------------------------------------------------------------------------- planners
 
@@ -394,6 +369,24 @@ def _plan_moved_out(store: Store, e: HukouMovedOut, district: str) -> list[RowCh
             "update",
             "persons",
             {"hukou_status": "moved_out", "moved_out_date": text_value(e.effective_date)},
+            {"id_no": e.id_no},
+            (rec.row_no,),
+        )
+    ]
+
+
+def _plan_moved_in(store: Store, e: HukouMovedIn, district: str) -> list[RowChange]:
+    rec = store._person(e)
+    if rec.hukou_status != "moved_out":
+        raise EventError(
+            f"{e.label()}: the hukou of {e.id_no} is {rec.hukou_status}, not moved out: "
+            "nothing to move back in"
+        )
+    return [
+        RowChange(
+            "update",
+            "persons",
+            {"hukou_status": "normal", "moved_out_date": ""},
             {"id_no": e.id_no},
             (rec.row_no,),
         )
@@ -577,6 +570,7 @@ _PLANNERS: dict[type, Callable[[Store, Any, str], list[RowChange]]] = {
     DeathRegistered: _plan_death,
     BirthRegistered: _plan_birth,
     HukouMovedOut: _plan_moved_out,
+    HukouMovedIn: _plan_moved_in,
     CertificateIssued: _plan_cert_issued,
     CertificateCancelled: _plan_cert_cancelled,
     AssistanceApproved: _plan_approved,

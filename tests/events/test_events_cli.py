@@ -137,3 +137,26 @@ def test_months_outside_the_range_and_no_month_exit_2(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "no valid event to apply; give --month" in " ".join(result.output.split())
     assert "unknown name" not in result.output  # not the 2000-01 substitute's parameter error
+
+
+def test_a_confirming_report_says_so_and_the_reactions_command_lists_the_pack(
+    tmp_path: Path,
+) -> None:
+    again = event("death_registered", "h1", "health", "2025-01-10", id_no=ELDER["id_no"])
+    file = events_file(tmp_path, DEATH, again)
+    result = runner.invoke(events_app, ["apply", "--data", str(delivery(tmp_path)), str(file),
+                                        "--in-process", "--format", "jsonl"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    first, second = (json.loads(line) for line in result.stdout.splitlines()[:2])
+    assert first["reactions"][0]["reaction"] == "death_stops_payments"
+    assert second["rows"] == [] and second["changes"] == []
+    assert second["notes"] == [
+        "confirms the death reported by event d1 (police, 2025-01-10): nothing changes"
+    ]
+    listed = runner.invoke(events_app, ["reactions"])
+    assert listed.exit_code == 0
+    assert "| `death_confirmed`" in listed.output and "3 days either way" in listed.output
+    doc = tmp_path / "events.md"
+    doc.write_text("# head\n\nold\n", encoding="utf-8")
+    refused = runner.invoke(events_app, ["reactions", "--doc", str(doc)])
+    assert refused.exit_code == 2 and "no generated reactions section" in refused.output

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from events_helpers import PACK, event, shared_evaluator
 
 from benefits.events.service import EventService
 from benefits.ledger import Ledger
 from benefits.ledger.clock import fixed_clock
+from benefits.rulebook import default_rules_folder, load_pack
 from benefits.sweep import run_sweep
 from tests.conftest import bank, person, write_delivery
 
@@ -112,3 +115,24 @@ def test_a_ledger_failure_does_not_lose_the_event(tmp_path: Path) -> None:
         assert result.status == "applied" and result.changes
         assert "NotInitialised" in (result.ledger_error or "")
     broken.close()
+
+
+def test_holds_are_what_the_reactions_declare(
+    month_in_ledger: tuple[Ledger, Path, int], tmp_path: Path
+) -> None:
+    """A copy of the pack whose death reactions hold nothing: the stop is reported, no hold."""
+    ledger, data, batch_id = month_in_ledger
+    rules = tmp_path / "rules"
+    shutil.copytree(default_rules_folder(), rules)
+    book = yaml.safe_load((rules / "events.yaml").read_text(encoding="utf-8"))
+    for reaction in book["reactions"]:
+        if "death_registered" in reaction["events"]:
+            reaction.pop("holds", None)
+    (rules / "events.yaml").write_text(yaml.safe_dump(book, allow_unicode=True), encoding="utf-8")
+    with EventService(data, MONTH, pack=load_pack(rules), evaluator=shared_evaluator(),
+                      ledger=ledger, freeze_gc=False) as svc:  # fmt: skip
+        result = svc.apply(event("death_registered", "gab-18", "police", "2025-01-10",
+                                 id_no=ELDER["id_no"]))  # fmt: skip
+        assert ("stop", "old_age_allowance") in [(c.kind, c.policy_id) for c in result.changes]
+        assert result.holds == [] and result.ledger_error is None
+        assert {i.status for i in ledger.items(batch_id)} == {"pending"}

@@ -38,6 +38,7 @@ VALID = {
                          "name": "新生", "sex": "M", "household_no": "H1",
                          "hukou_community": "330106001", "effective_date": "2025-01-03"},
     "hukou_moved_out": {"department": "police", "id_no": ID},
+    "hukou_moved_in": {"department": "police", "id_no": ID},
     "certificate_issued": {"department": "disabled_federation", "id_no": ID, "cert_no": "C1",
                            "category": "mental", "grade": 3, "expiry_date": "2030-01-01"},
     "certificate_cancelled": {"department": "disabled_federation", "id_no": ID, "cert_no": "C1"},
@@ -227,7 +228,7 @@ def test_row_changes_are_undone_exactly(tmp_path: Path) -> None:
     })  # fmt: skip
     store = Store.from_extracts(load_extracts(data))
     assert store.next_row == {**store.next_row, "persons": 3, "assistance": 2, "deaths": 1}
-    assert store.households_of([a["id_no"]]) == {"H1", "H2"}  # her child's household too
+    assert store.children[a["id_no"]] == [kid["id_no"]]  # her child, in another household
     snapshot = (dict(store.persons), {k: list(v) for k, v in store.members.items()},
                 {k: list(v) for k, v in store.rows["assistance"].items()})  # fmt: skip
     changes = []
