@@ -26,8 +26,10 @@ import polars as pl
 
 from benefits.alertid import due_from_month, fingerprint, reported_facts
 from benefits.errors import ParameterError, RuleError
-from benefits.expr import ExprError, Scope, Value, compile_expr, fen_value, names_in, to_fen
+from benefits.expr import ExprError, Scope, Value, fen_value, names_in, to_fen
 from benefits.ingest import Extracts
+from benefits.lang import Node, check, check_amount
+from benefits.lang.polars import to_polars
 from benefits.merge import FACTS, build_facts, death_dates
 from benefits.period import BenefitMonth
 from benefits.rulebook import Alert, OnePer, Policy, RulePack
@@ -74,6 +76,7 @@ class CompiledCondition:
     expr: pl.Expr
     facts: list[str]
     params: list[str]
+    node: Node | None = None  # the checked expression (the event path runs it in Python)
 
 
 @dataclass
@@ -84,6 +87,17 @@ class AmountCase:
     when: str  # the test, or "otherwise" for the last case
     value: str
     facts: list[str]  # facts read to choose it: this case's test and every earlier one's
+
+
+@dataclass(frozen=True)
+class PolicyNodes:
+    """A policy's expressions checked once (:mod:`benefits.lang`): what both paths run."""
+
+    considers: Node
+    conditions: tuple[Node, ...]
+    components: dict[str, Node]  # amounts: read through check_amount
+    amount: tuple[tuple[Node | None, Node], ...]  # (when, value) cases; the last has no when
+    one_per: tuple[tuple[Node, bool], ...] | None  # ordering keys (expression, descending)
 
 
 @dataclass
@@ -99,6 +113,7 @@ class CompiledPolicy:
     considers_facts: list[str] = field(default_factory=list)  # facts the target group reads
     cases: list[AmountCase] = field(default_factory=list)  # empty for a single formula
     case_final: pl.Expr | None = None  # number of the case that chose the final amount
+    nodes: PolicyNodes | None = None  # the checked expressions, for the event path
 
     @property
     def id(self) -> str:
@@ -189,12 +204,18 @@ def _require_params(pack: RulePack, texts: list[str], scope: Scope, month: Benef
                 pack.parameter_at(name, month)  # raises ParameterError naming both
 
 
-def _compile(text: str, scope: Scope, where: str) -> tuple[Value, Scope]:
+def _check(text: str, scope: Scope, where: str, amount: bool = False) -> tuple[Node, Scope]:
     s = scope.fresh()
     try:
-        return compile_expr(text, s), s
+        node = check(text, s)
+        return (check_amount(node, text) if amount else node), s
     except ExprError as exc:
         raise RuleError(f"{where}: {exc}") from exc
+
+
+def _compile(text: str, scope: Scope, where: str) -> tuple[Value, Scope]:
+    node, s = _check(text, scope, where)
+    return to_polars(node, scope), s
 
 
 def _bool_expr(v: Value) -> pl.Expr:
@@ -230,62 +251,80 @@ def compile_policy(
             if key not in used_params:
                 used_params.append(key)
 
-    considered, s = _compile(policy.considers, scope, f"{where}, field considers")
+    considers_node, s = _check(policy.considers, scope, f"{where}, field considers")
     track(s)
     considers_facts = list(s.used_facts)
-    considered_expr = _bool_expr(considered)
+    considered_expr = _bool_expr(to_polars(considers_node, scope))
     conditions = []
     for c in policy.conditions:
-        v, s = _compile(c.when, scope, f"{where}, condition {c.id}")
+        node, s = _check(c.when, scope, f"{where}, condition {c.id}")
         track(s)
         conditions.append(
             CompiledCondition(
                 c.id,
                 c.label.text(),
                 c.when,
-                _bool_expr(v),
+                _bool_expr(to_polars(node, scope)),
                 s.used_facts,
                 s.used_params + [f"previous_month({p})" for p in s.used_prev_params],
+                node,
             )
         )
     components: dict[str, pl.Expr] = {}
+    component_nodes: dict[str, Node] = {}
     for name, text in policy.components.items():
-        v, s = _compile(text, scope, f"{where}, component {name}")
+        node, s = _check(text, scope, f"{where}, component {name}")
         track(s)
-        components[name] = to_fen(v, text)
+        component_nodes[name] = check_amount(node, text)
+        components[name] = to_fen(to_polars(node, scope), text)
 
     cases: list[AmountCase] = []
+    # the amount's cases, checked once (in the cases' reading order: the last first)
+    amount_scope = Scope(
+        **{
+            **scope.__dict__,
+            "columns": {**scope.columns, **_component_types(policy.id, components)},
+        }
+    )
+    case_nodes: list[tuple[Node | None, Node]] = []
+    if isinstance(policy.amount, str):
+        node, s = _check(policy.amount, amount_scope, f"{where}, field amount", amount=True)
+        track(s)
+        case_nodes.append((None, node))
+    else:
+        read: dict[int, list[str]] = {}  # case → facts its test reads
+        for i in reversed(range(len(policy.amount))):
+            case = policy.amount[i]
+            node, s = _check(case.value, amount_scope, f"{where}, field amount", amount=True)
+            track(s)
+            test_node = None
+            if case.when is not None:
+                test_node, s2 = _check(case.when, amount_scope, f"{where}, field amount")
+                track(s2)
+                read[i] = s2.used_facts
+            case_nodes.insert(0, (test_node, node))
+        for i, case in enumerate(policy.amount):
+            facts: list[str] = []
+            for k in range(i + 1):
+                facts += [n for n in read.get(k, []) if n not in facts]
+            cases.append(AmountCase(i + 1, case.when or "otherwise", case.value, facts))
 
     def amount_with(columns: dict[str, Value]) -> tuple[pl.Expr, pl.Expr | None]:
         """The amount in fen and, for a list of cases, the number of the case that chose it."""
         sc = Scope(**{**scope.__dict__, "columns": {**scope.columns, **columns}})
         if isinstance(policy.amount, str):
-            v, s = _compile(policy.amount, sc, f"{where}, field amount")
-            track(s)
-            return to_fen(v, policy.amount), None
+            return to_fen(to_polars(case_nodes[0][1], sc), policy.amount), None
         out: pl.Expr | None = None
         number: pl.Expr | None = None
-        read: dict[int, list[str]] = {}  # case → facts its test reads
-        for i in reversed(range(len(policy.amount))):
-            case = policy.amount[i]
-            v, s = _compile(case.value, sc, f"{where}, field amount")
-            track(s)
-            value = to_fen(v, case.value)
-            if case.when is None:
+        for i in reversed(range(len(case_nodes))):
+            when, value_node = case_nodes[i]
+            value = to_fen(to_polars(value_node, sc), policy.amount[i].value)
+            if when is None:
                 out, number = value, pl.lit(i + 1, pl.Int32)
             else:
-                t, s2 = _compile(case.when, sc, f"{where}, field amount")
-                track(s2)
-                read[i] = s2.used_facts
-                test = _bool_expr(t)
+                test = _bool_expr(to_polars(when, sc))
                 out = pl.when(test).then(value).otherwise(out)
                 number = pl.when(test).then(pl.lit(i + 1, pl.Int32)).otherwise(number)
-        if not cases:
-            for i, case in enumerate(policy.amount):
-                facts: list[str] = []
-                for k in range(i + 1):
-                    facts += [n for n in read.get(k, []) if n not in facts]
-                cases.append(AmountCase(i + 1, case.when or "otherwise", case.value, facts))
         assert out is not None
         return out, number
 
@@ -301,8 +340,17 @@ def compile_policy(
     amount_raw, _ = amount_with(raw_cols)
     amount_final, case_final = amount_with(final_cols)
     one_per = None
+    one_per_nodes = None
     if policy.one_per:
-        one_per = _compile_one_per(policy.one_per, scope, where)
+        one_per_nodes = _check_one_per(policy.one_per, scope, where)
+        one_per = _lower_one_per(policy.one_per.by, one_per_nodes, scope)
+    nodes = PolicyNodes(
+        considers_node,
+        tuple(c.node for c in conditions if c.node is not None),
+        component_nodes,
+        tuple(case_nodes),
+        one_per_nodes,
+    )
     return CompiledPolicy(
         policy,
         considered_expr,
@@ -315,17 +363,36 @@ def compile_policy(
         considers_facts,
         cases,
         case_final,
+        nodes,
     )
+
+
+def _component_types(policy_id: str, components: dict[str, Any]) -> dict[str, Value]:
+    return {n: fen_value(pl.col(col_name(policy_id, "comp", n))) for n in components}
+
+
+def _check_one_per(spec: OnePer, scope: Scope, where: str) -> tuple[tuple[Node, bool], ...]:
+    """The ordering keys of a one-per-group selection, checked."""
+    return tuple(
+        (_check(key.expr, scope, f"{where}, one_per.order")[0], key.descending)
+        for key in spec.order
+    )
+
+
+def _lower_one_per(
+    by: str, keys: tuple[tuple[Node, bool], ...], scope: Scope
+) -> tuple[str, list[tuple[pl.Expr, bool]]]:
+    out = []
+    for node, descending in keys:
+        v = to_polars(node, scope)
+        out.append((v.num_parts()[0] if v.kind == "num" else v.polars(), descending))
+    return by, out
 
 
 def _compile_one_per(
     spec: OnePer, scope: Scope, where: str
 ) -> tuple[str, list[tuple[pl.Expr, bool]]]:
-    keys = []
-    for key in spec.order:
-        v, _ = _compile(key.expr, scope, f"{where}, one_per.order")
-        keys.append((v.num_parts()[0] if v.kind == "num" else v.polars(), key.descending))
-    return spec.by, keys
+    return _lower_one_per(spec.by, _check_one_per(spec, scope, where), scope)
 
 
 def _select_one_per(

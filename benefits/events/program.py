@@ -1,10 +1,11 @@
 """A month's rule program: the rule pack resolved for one benefit month, as plain data.
 
-Built in the service from the same rule files the sweep reads, with the sweep's own compiler
-for everything the trace shows (which facts each condition reads, which parameters with
-their effective dates), so the two paths cannot drift apart on what they explain. It is
-plain, picklable data — expressions stay text — because the rules worker compiles it again
-for its engine (:mod:`benefits.events.decide`).
+Built in the service from the same rule files the sweep reads, with the sweep's own checker
+(:mod:`benefits.lang`) and compiler for everything the trace shows (which facts each
+condition reads, which parameters with their effective dates), so the two paths cannot drift
+apart on what they decide or explain. Every expression is carried as its checked node
+(:class:`benefits.lang.Node`, the one the sweep lowered to Polars); the decider lowers the
+same nodes to Python (:mod:`benefits.events.decide`). The texts stay for the trace.
 
 Example:
     >>> from benefits.rulebook import load_pack
@@ -23,8 +24,10 @@ from typing import Any
 
 from benefits.alertid import due_from_month
 from benefits.errors import RuleError
-from benefits.evaluate import PAID_PREV, AmountCase, compile_policy, month_scope
+from benefits.evaluate import PAID_PREV, AmountCase, PolicyNodes, compile_policy, month_scope
+from benefits.expr import ExprError
 from benefits.ingest import QUARANTINE_SCHEMA
+from benefits.lang import MONEY, Node, Scope, check, check_condition
 from benefits.merge import FACTS
 from benefits.period import BenefitMonth
 from benefits.rulebook import RulePack
@@ -39,6 +42,7 @@ class ConditionSpec:
     label: str
     test: str
     facts: tuple[str, ...]  # facts the condition reads, in the sweep's order (for the trace)
+    node: Node
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class PolicySpec:
     params: dict[str, dict[str, str]]  # name -> {"value", "from"} (the trace's "parameters")
     considers_facts: tuple[str, ...] = ()  # facts the target group test reads (for the trace)
     cases: tuple[AmountCase, ...] = ()  # the amount cases as the trace names them
+    nodes: PolicyNodes | None = None  # the checked expressions
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,7 @@ class ExclusionSpec:
     target: str
     component: str | None
     winner: str
+    node: Node | None = None  # the checked `when`
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,9 @@ class AlertSpec:
     one_per: tuple[tuple[str, bool], ...] | None
     party_by: str | None = None  # the one_per group (household_no): the alert's party
     due_from_month: bool = False  # the due date is the month's: the subject is empty
+    when_node: Node | None = None
+    due_node: Node | None = None
+    order_nodes: tuple[tuple[Node, bool], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -157,7 +166,8 @@ def _build(pack: RulePack, month: BenefitMonth) -> MonthProgram:
                 version=policy.version,
                 considers=policy.considers,
                 conditions=tuple(
-                    ConditionSpec(c.id, c.label, c.test, tuple(c.facts)) for c in cp.conditions
+                    ConditionSpec(c.id, c.label, c.test, tuple(c.facts), c.node)  # type: ignore[arg-type]
+                    for c in cp.conditions
                 ),
                 lets=dict(policy.let),
                 components=dict(policy.components),
@@ -166,13 +176,33 @@ def _build(pack: RulePack, month: BenefitMonth) -> MonthProgram:
                 params=decision_parameters(cp.params),
                 considers_facts=tuple(cp.considers_facts),
                 cases=tuple(cp.cases),
+                nodes=cp.nodes,
             )
         )
     ids = {p.id for p in policies}
+    columns: dict[str, object] = {}
+    for p in policies:
+        columns[f"{p.id}.amount"] = MONEY
+        for n in p.components:
+            columns[f"{p.id}.{n}"] = MONEY
+    x_scope = Scope(**{**scope.__dict__, "columns": columns})
     exclusions = tuple(
-        ExclusionSpec(e.id, e.between, e.when, e.target_policy, e.component, e.winner)
+        ExclusionSpec(
+            e.id,
+            e.between,
+            e.when,
+            e.target_policy,
+            e.component,
+            e.winner,
+            _check(e.when, x_scope, f"exclusions.yaml: exclusion '{e.id}'") if e.when else None,
+        )
         for e in pack.exclusions.exclusions
         if all(pid in ids for pid in e.between)
+    )
+    q_scope = Scope(
+        facts={c: ("int" if c == "row" else "str") for c in QUARANTINE_SCHEMA},
+        constants=scope.constants,
+        params=scope.params,
     )
     pairs = tuple(
         (p.policies[0], p.policies[1], p.resolved_by)
@@ -193,6 +223,7 @@ def _build(pack: RulePack, month: BenefitMonth) -> MonthProgram:
             _one_per(a.one_per, f"alerts.yaml: alert '{a.id}'"),
             a.one_per.by if a.one_per else None,
             due_from_month(a.due, pack.parameters),
+            *_alert_nodes(a, q_scope if a.source == "quarantine" else scope),
         )
         for a in pack.alerts
     )
@@ -218,6 +249,30 @@ def _build(pack: RulePack, month: BenefitMonth) -> MonthProgram:
         pack_version=pack.version,
         pack_digest=pack.digest,
     )
+
+
+def _check(text: str, scope: Scope, where: str) -> Node:
+    try:
+        return check_condition(check(text, scope.fresh()))
+    except ExprError as exc:
+        raise RuleError(f"{where}: {exc}") from exc
+
+
+def _alert_nodes(a: Any, scope: Scope) -> tuple[Node, Node, tuple[tuple[Node, bool], ...] | None]:
+    """An alert's `when`, `due` and one-per ordering keys, checked."""
+    where = f"alerts.yaml: alert '{a.id}'"
+    try:
+        due = check(a.due, scope.fresh())
+        order = (
+            tuple((check(k.expr, scope.fresh()), k.descending) for k in a.one_per.order)
+            if a.one_per
+            else None
+        )
+    except ExprError as exc:
+        raise RuleError(f"{where}: {exc}") from exc
+    if due.kind != "date":
+        raise RuleError(f"{where}: due must be a date, got {due.kind}")
+    return _check(a.when, scope, where), due, order
 
 
 __all__ = ["AlertSpec", "ExclusionSpec", "MonthProgram", "PolicySpec", "build_program"]
