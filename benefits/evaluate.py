@@ -15,7 +15,6 @@ Example:
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -24,7 +23,7 @@ from typing import Any
 
 import polars as pl
 
-from benefits.alertid import due_from_month, fingerprint, reported_facts
+from benefits.alertid import fingerprint
 from benefits.errors import ParameterError, RuleError
 from benefits.expr import ExprError, Scope, Value, fen_value, names_in, to_fen
 from benefits.ingest import Extracts
@@ -32,7 +31,15 @@ from benefits.lang import Node, check, check_amount
 from benefits.lang.polars import to_polars
 from benefits.merge import FACTS, build_facts, death_dates
 from benefits.period import BenefitMonth
-from benefits.rulebook import Alert, OnePer, Policy, RulePack
+from benefits.pipeline import (
+    AlertStage,
+    ExclusionStage,
+    OnePer,
+    alert_stages,
+    exclusion_stages,
+    one_per_stage,
+)
+from benefits.rulebook import Policy, RulePack
 
 PAID_PREV = "paid_or_credited_prev_month"
 PAY_MODES_PREV = ("pay", "credit")
@@ -97,7 +104,7 @@ class PolicyNodes:
     conditions: tuple[Node, ...]
     components: dict[str, Node]  # amounts: read through check_amount
     amount: tuple[tuple[Node | None, Node], ...]  # (when, value) cases; the last has no when
-    one_per: tuple[tuple[Node, bool], ...] | None  # ordering keys (expression, descending)
+    one_per: OnePer | None  # one per group: the group and the ordering keys
 
 
 @dataclass
@@ -339,11 +346,8 @@ def compile_policy(
     }
     amount_raw, _ = amount_with(raw_cols)
     amount_final, case_final = amount_with(final_cols)
-    one_per = None
-    one_per_nodes = None
-    if policy.one_per:
-        one_per_nodes = _check_one_per(policy.one_per, scope, where)
-        one_per = _lower_one_per(policy.one_per.by, one_per_nodes, scope)
+    one_per_nodes = one_per_stage(policy.one_per, scope, where)
+    one_per = _lower_one_per(one_per_nodes, scope) if one_per_nodes else None
     nodes = PolicyNodes(
         considers_node,
         tuple(c.node for c in conditions if c.node is not None),
@@ -371,28 +375,13 @@ def _component_types(policy_id: str, components: dict[str, Any]) -> dict[str, Va
     return {n: fen_value(pl.col(col_name(policy_id, "comp", n))) for n in components}
 
 
-def _check_one_per(spec: OnePer, scope: Scope, where: str) -> tuple[tuple[Node, bool], ...]:
-    """The ordering keys of a one-per-group selection, checked."""
-    return tuple(
-        (_check(key.expr, scope, f"{where}, one_per.order")[0], key.descending)
-        for key in spec.order
-    )
-
-
-def _lower_one_per(
-    by: str, keys: tuple[tuple[Node, bool], ...], scope: Scope
-) -> tuple[str, list[tuple[pl.Expr, bool]]]:
+def _lower_one_per(spec: OnePer, scope: Scope) -> tuple[str, list[tuple[pl.Expr, bool]]]:
+    """A one-per declaration's group and ordering keys as Polars expressions."""
     out = []
-    for node, descending in keys:
+    for node, descending in spec.keys:
         v = to_polars(node, scope)
         out.append((v.num_parts()[0] if v.kind == "num" else v.polars(), descending))
-    return by, out
-
-
-def _compile_one_per(
-    spec: OnePer, scope: Scope, where: str
-) -> tuple[str, list[tuple[pl.Expr, bool]]]:
-    return _lower_one_per(spec.by, _check_one_per(spec, scope, where), scope)
+    return spec.by, out
 
 
 def _select_one_per(
@@ -477,7 +466,8 @@ def evaluate(
             cols.append(eligible.alias(col_name(cp.id, "candidate")))
     facts = facts.with_columns(cols)
 
-    facts = apply_exclusions(pack, compiled, facts, scope)
+    exclusions = exclusion_stages(pack, scope, {cp.id: cp.components for cp in compiled})
+    facts = apply_exclusions(exclusions, compiled, facts, scope)
 
     # final amounts
     cols = []
@@ -485,8 +475,8 @@ def evaluate(
         pid = cp.id
         excluded = [
             pl.col(col_name(pid, "excl", e.id))
-            for e in pack.exclusions.exclusions
-            if e.target_policy == pid and e.component is None and _active(e, compiled)
+            for e in exclusions
+            if e.target == pid and e.component is None
         ]
         paid = pl.col(col_name(pid, "candidate"))
         if excluded:
@@ -512,13 +502,11 @@ def evaluate(
     return Evaluation(month, facts, compiled, entitlements, alerts, shown)
 
 
-def _active(e: Any, compiled: list[CompiledPolicy]) -> bool:
-    ids = {cp.id for cp in compiled}
-    return all(p in ids for p in e.between)
-
-
 def apply_exclusions(
-    pack: RulePack, compiled: list[CompiledPolicy], facts: pl.DataFrame, scope: Scope
+    exclusions: tuple[ExclusionStage, ...],
+    compiled: list[CompiledPolicy],
+    facts: pl.DataFrame,
+    scope: Scope,
 ) -> pl.DataFrame:
     """Evaluate every declared exclusion on the candidates; two firing on one pair is an error."""
     columns: dict[str, Value] = {}
@@ -529,18 +517,15 @@ def apply_exclusions(
     sc = Scope(**{**scope.__dict__, "columns": {**scope.columns, **columns}})
     cols: list[pl.Expr] = []
     fired_by_pair: dict[frozenset[str], list[str]] = {}
-    for e in pack.exclusions.exclusions:
-        if not _active(e, compiled):
-            continue
+    for e in exclusions:
         a, b = e.between
         fires = pl.col(col_name(a, "candidate")) & pl.col(col_name(b, "candidate"))
-        if e.when:
-            v, _ = _compile(e.when, sc, f"exclusions.yaml: exclusion '{e.id}'")
-            fires = fires & _bool_expr(v)
+        if e.when is not None:
+            fires = fires & _bool_expr(to_polars(e.when, sc))
         name = (
-            col_name(e.target_policy, "drop", e.component)
+            col_name(e.target, "drop", e.component)
             if e.component
-            else col_name(e.target_policy, "excl", e.id)
+            else col_name(e.target, "excl", e.id)
         )
         cols.append(fires.alias(name))
         fired_by_pair.setdefault(frozenset(e.between), []).append(name)
@@ -635,8 +620,6 @@ def paid_previous_month(pack: RulePack, extracts: Extracts, month: BenefitMonth)
 
 # ------------------------------------------------------------------------------- alerts
 
-_PLACEHOLDER = re.compile(r"\{(\w+)\}")
-
 
 def display_expr(name: str, kind: str) -> pl.Expr:
     """A fact rendered for people: money as yuan with 2 decimals, dates ISO."""
@@ -659,20 +642,16 @@ def yuan_expr(fen: pl.Expr) -> pl.Expr:
     )
 
 
-def _message(template: str, kinds: dict[str, str]) -> pl.Expr:
-    parts = _PLACEHOLDER.split(template)
-    pieces: list[pl.Expr] = []
-    for i, part in enumerate(parts):
-        if i % 2 == 0:
-            if part:
-                pieces.append(pl.lit(part))
-        elif part == "due_date":
-            pieces.append(pl.col("__due").dt.strftime("%Y-%m-%d").fill_null(""))
-        elif part in kinds:
-            pieces.append(display_expr(part, kinds[part]).fill_null(""))
+def _message(pieces: tuple[tuple[str, str], ...]) -> pl.Expr:
+    out: list[pl.Expr] = []
+    for text, kind in pieces:
+        if kind == "":
+            out.append(pl.lit(text))
+        elif kind == "due":
+            out.append(pl.col("__due").dt.strftime("%Y-%m-%d").fill_null(""))
         else:
-            raise RuleError(f"alerts.yaml: message placeholder {{{part}}} is not a fact")
-    return pl.concat_str(pieces) if pieces else pl.lit("")
+            out.append(display_expr(text, kind).fill_null(""))
+    return pl.concat_str(out) if out else pl.lit("")
 
 
 def _fingerprints(texts: pl.Series) -> pl.Series:
@@ -680,23 +659,25 @@ def _fingerprints(texts: pl.Series) -> pl.Series:
     return pl.Series([fingerprint(row) for row in texts.to_list()], dtype=pl.String)
 
 
-def _identity_columns(alert: Alert, kinds: dict[str, str], pack: RulePack) -> list[pl.Expr]:
+def _identity_columns(alert: AlertStage) -> list[pl.Expr]:
     """rule_id, party, subject and fingerprint of an alert rule's rows (:mod:`benefits.alertid`).
 
     The facts are rendered as the message renders them, so the event path, which renders them
     the same way, gives the same fingerprint.
     """
     party = pl.col("id_no").cast(pl.String)
-    if alert.one_per:
-        group = pl.col(alert.one_per.by).cast(pl.String)
+    if alert.party_by:
+        group = pl.col(alert.party_by).cast(pl.String)
         party = pl.when(group.fill_null("") != "").then(group).otherwise(party)
-    if due_from_month(alert.due, pack.parameters):
-        subject = pl.lit("")
-    else:
+    if alert.subject_from_due:
         subject = pl.col("__due").dt.strftime("%Y-%m-%d").fill_null("")
-    names = reported_facts(alert.message)
-    if names:
-        facts = pl.struct([display_expr(n, kinds[n]).fill_null("").alias(n) for n in names])
+    else:
+        subject = pl.lit("")
+    kinds = dict(p for p in alert.message if p[1] not in ("", "due"))
+    if alert.reported:
+        facts = pl.struct(
+            [display_expr(n, kinds[n]).fill_null("").alias(n) for n in alert.reported]
+        )
         prints = facts.map_batches(_fingerprints, return_dtype=pl.String, is_elementwise=True)
     else:
         prints = pl.lit(fingerprint({}))
@@ -717,41 +698,29 @@ def evaluate_alerts(
 ) -> pl.DataFrame:
     """Every alert of the pack for the month, each identity once."""
     frames = []
-    q_kinds = {c: ("int" if c == "row" else "str") for c in quarantine.columns}
-    for alert in pack.alerts:
-        where = f"alerts.yaml: alert '{alert.id}'"
+    q_scope = Scope(constants=scope.constants, params=scope.params)
+    for alert in alert_stages(pack, scope):
         if alert.source == "quarantine":
-            frame = quarantine.with_row_index("__i")
-            sc = Scope(facts=q_kinds, constants=scope.constants, params=scope.params)
-            kinds = q_kinds
+            frame, sc = quarantine.with_row_index("__i"), q_scope
         else:
-            frame, sc, kinds = facts, scope, {**{k: f.kind for k, f in FACTS.items()}}
-        when, _ = _compile(alert.when, sc, where)
-        cond = _bool_expr(when)
+            frame, sc = facts, scope
+        cond = _bool_expr(to_polars(alert.when, sc))
         if alert.scope == "residents":
             cond = cond & pl.col("resident") & pl.col("alive")
         if alert.one_per:
-            spec = _compile_one_per(alert.one_per, sc, where)
-            cond = cond & _select_one_per(frame, cond, spec)
-        due, _ = _compile(alert.due, sc, where)
-        if due.kind != "date":
-            raise RuleError(f"{where}: due must be a date, got {due.kind}")
-        try:
-            msg = _message(alert.message, kinds)
-        except RuleError as exc:
-            raise RuleError(f"{where}: {exc}") from exc
+            cond = cond & _select_one_per(frame, cond, _lower_one_per(alert.one_per, sc))
         frames.append(
             frame.lazy()
             .filter(cond)
-            .with_columns(due.polars().alias("__due"))
+            .with_columns(to_polars(alert.due, sc).polars().alias("__due"))
             .select(
                 pl.col("id_no"),
                 pl.lit(alert.kind).alias("kind"),
-                pl.lit(alert.policy or "").alias("policy_id"),
+                pl.lit(alert.policy).alias("policy_id"),
                 pl.col("__due").alias("due_date"),
-                msg.alias("message"),
+                _message(alert.message).alias("message"),
                 pl.lit(alert.holds, pl.String).alias("holds"),
-                *_identity_columns(alert, kinds, pack),
+                *_identity_columns(alert),
             )
         )
     if not frames:

@@ -25,7 +25,6 @@ Example:
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,15 +33,14 @@ from benefits.alertid import NOT_FACTS, fingerprint
 from benefits.errors import RuleError
 from benefits.evaluate import PAID_PREV
 from benefits.events.facts import ORDER
-from benefits.events.program import AlertSpec, MonthProgram, PolicySpec
-from benefits.lang import Node
+from benefits.events.program import MonthProgram, PolicySpec
 from benefits.lang.python import Fn, to_fen, to_python
 from benefits.merge import FACTS
+from benefits.pipeline import AlertStage, OnePer
 from benefits.traces import with_inputs
 
 DECISIONS = {"pay": "paid", "credit": "credited", "lead": "lead", "notice": "notice"}
 MODES = ("pay", "credit", "lead", "notice")
-_PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
 def paid_key(policy_id: str) -> str:
@@ -176,15 +174,15 @@ class _CompiledPolicy:
 
 @dataclass
 class _CompiledAlert:
-    spec: AlertSpec
+    spec: AlertStage
     test: Fn
     due: Fn
-    message: list[tuple[str, str]]  # (literal or fact name, kind) pieces
     order: tuple[tuple[Fn, bool], ...] | None
 
 
-def _order(keys: tuple[tuple[Node, bool], ...] | None) -> tuple[tuple[Fn, bool], ...] | None:
-    return tuple((to_python(n, FUNCTIONS), d) for n, d in keys) if keys else None
+def _order(one_per: OnePer | None) -> tuple[tuple[Fn, bool], ...] | None:
+    """A one-per declaration's ordering keys as closures (the group is the household)."""
+    return tuple((to_python(n, FUNCTIONS), d) for n, d in one_per.keys) if one_per else None
 
 
 def _true(fn: Fn, env: Mapping[str, Any]) -> bool:
@@ -204,7 +202,7 @@ class MonthDecider:
         self.policies = [self._compile_policy(s) for s in program.policies]
         self.by_id = {cp.spec.id: cp for cp in self.policies}
         self.exclusions = [
-            None if e.node is None else to_python(e.node, FUNCTIONS) for e in program.exclusions
+            None if e.when is None else to_python(e.when, FUNCTIONS) for e in program.exclusions
         ]
         self.alerts = [self._compile_alert(a) for a in program.alerts]
 
@@ -224,29 +222,16 @@ class MonthDecider:
             _order(nodes.one_per),
         )
 
-    def _compile_alert(self, a: AlertSpec) -> _CompiledAlert:
-        where = f"alerts.yaml: alert '{a.id}'"
-        kinds = self.program.quarantine_kinds if a.source == "quarantine" else self.kinds
-        assert a.when_node is not None and a.due_node is not None
-        test = to_python(a.when_node, FUNCTIONS)
+    @staticmethod
+    def _compile_alert(a: AlertStage) -> _CompiledAlert:
+        test = to_python(a.when, FUNCTIONS)
         if a.scope == "residents":
             when = test
 
             def test(env: Mapping[str, Any]) -> Any:
                 return when(env) is True and env.get("resident") is True and env.get("alive")
 
-        pieces: list[tuple[str, str]] = []
-        for i, part in enumerate(_PLACEHOLDER.split(a.message)):
-            if i % 2 == 0:
-                if part:
-                    pieces.append((part, ""))
-            elif part == "due_date":
-                pieces.append((part, "due"))
-            elif part in kinds:
-                pieces.append((part, kinds[part]))
-            else:
-                raise RuleError(f"{where}: message placeholder {{{part}}} is not a fact")
-        return _CompiledAlert(a, test, to_python(a.due_node), pieces, _order(a.order_nodes))
+        return _CompiledAlert(a, test, to_python(a.due), _order(a.one_per))
 
     # ----------------------------------------------------------------------------- helpers
     @staticmethod
@@ -427,7 +412,7 @@ class MonthDecider:
         due = ca.due(facts)
         parts = []
         reported: dict[str, str] = {}  # the facts the message reports, as it shows them
-        for text, kind in ca.message:
+        for text, kind in ca.spec.message:
             if kind == "":
                 parts.append(text)
             elif kind == "due":
@@ -440,7 +425,7 @@ class MonthDecider:
         party = id_no
         if spec.party_by and facts.get(spec.party_by):
             party = str(facts[spec.party_by])
-        subject = "" if spec.due_from_month or due is None else due.isoformat()
+        subject = due.isoformat() if spec.subject_from_due and due is not None else ""
         return Alert(
             id_no, spec.kind, spec.policy, due, "".join(parts), spec.holds,
             spec.id, party, subject, fingerprint(reported),

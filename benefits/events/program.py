@@ -22,14 +22,18 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from benefits.alertid import due_from_month
 from benefits.errors import RuleError
 from benefits.evaluate import PAID_PREV, AmountCase, PolicyNodes, compile_policy, month_scope
-from benefits.expr import ExprError
-from benefits.ingest import QUARANTINE_SCHEMA
-from benefits.lang import MONEY, Node, Scope, check, check_condition
+from benefits.lang import Node
 from benefits.merge import FACTS
 from benefits.period import BenefitMonth
+from benefits.pipeline import (
+    QUARANTINE_KINDS,
+    AlertStage,
+    ExclusionStage,
+    alert_stages,
+    exclusion_stages,
+)
 from benefits.rulebook import RulePack
 from benefits.traces import decision_parameters
 
@@ -63,34 +67,9 @@ class PolicySpec:
     nodes: PolicyNodes | None = None  # the checked expressions
 
 
-@dataclass(frozen=True)
-class ExclusionSpec:
-    id: str
-    between: tuple[str, str]
-    when: str | None
-    target: str
-    component: str | None
-    winner: str
-    node: Node | None = None  # the checked `when`
-
-
-@dataclass(frozen=True)
-class AlertSpec:
-    id: str
-    kind: str
-    policy: str
-    scope: str
-    source: str
-    when: str
-    due: str
-    message: str
-    holds: str | None
-    one_per: tuple[tuple[str, bool], ...] | None
-    party_by: str | None = None  # the one_per group (household_no): the alert's party
-    due_from_month: bool = False  # the due date is the month's: the subject is empty
-    when_node: Node | None = None
-    due_node: Node | None = None
-    order_nodes: tuple[tuple[Node, bool], ...] | None = None
+# the exclusion and alert stages are the sweep's declarations (benefits.pipeline)
+ExclusionSpec = ExclusionStage
+AlertSpec = AlertStage
 
 
 @dataclass(frozen=True)
@@ -180,53 +159,15 @@ def _build(pack: RulePack, month: BenefitMonth) -> MonthProgram:
             )
         )
     ids = {p.id for p in policies}
-    columns: dict[str, object] = {}
-    for p in policies:
-        columns[f"{p.id}.amount"] = MONEY
-        for n in p.components:
-            columns[f"{p.id}.{n}"] = MONEY
-    x_scope = Scope(**{**scope.__dict__, "columns": columns})
-    exclusions = tuple(
-        ExclusionSpec(
-            e.id,
-            e.between,
-            e.when,
-            e.target_policy,
-            e.component,
-            e.winner,
-            _check(e.when, x_scope, f"exclusions.yaml: exclusion '{e.id}'") if e.when else None,
-        )
-        for e in pack.exclusions.exclusions
-        if all(pid in ids for pid in e.between)
-    )
-    q_scope = Scope(
-        facts={c: ("int" if c == "row" else "str") for c in QUARANTINE_SCHEMA},
-        constants=scope.constants,
-        params=scope.params,
-    )
+    exclusions = exclusion_stages(pack, scope, {p.id: p.components for p in policies})
     pairs = tuple(
         (p.policies[0], p.policies[1], p.resolved_by)
         for p in pack.exclusions.mutually_exclusive
         if p.policies[0] in ids and p.policies[1] in ids
     )
-    alerts = tuple(
-        AlertSpec(
-            a.id,
-            a.kind,
-            a.policy or "",
-            a.scope,
-            a.source,
-            a.when,
-            a.due,
-            a.message,
-            a.holds,
-            _one_per(a.one_per, f"alerts.yaml: alert '{a.id}'"),
-            a.one_per.by if a.one_per else None,
-            due_from_month(a.due, pack.parameters),
-            *_alert_nodes(a, q_scope if a.source == "quarantine" else scope),
-        )
-        for a in pack.alerts
-    )
+    alerts = alert_stages(pack, scope)
+    for a in pack.alerts:
+        _one_per(a.one_per, f"alerts.yaml: alert '{a.id}'")
     fact_kinds = {name: f.kind for name, f in FACTS.items()}
     fact_kinds[PAID_PREV] = "bool"
     return MonthProgram(
@@ -241,7 +182,7 @@ def _build(pack: RulePack, month: BenefitMonth) -> MonthProgram:
         prev_params=dict(scope.prev_params),
         constants=dict(scope.constants),
         fact_kinds=fact_kinds,
-        quarantine_kinds={c: ("int" if c == "row" else "str") for c in QUARANTINE_SCHEMA},
+        quarantine_kinds=dict(QUARANTINE_KINDS),
         policies=tuple(policies),
         exclusions=exclusions,
         exclusive_pairs=pairs,
@@ -249,30 +190,6 @@ def _build(pack: RulePack, month: BenefitMonth) -> MonthProgram:
         pack_version=pack.version,
         pack_digest=pack.digest,
     )
-
-
-def _check(text: str, scope: Scope, where: str) -> Node:
-    try:
-        return check_condition(check(text, scope.fresh()))
-    except ExprError as exc:
-        raise RuleError(f"{where}: {exc}") from exc
-
-
-def _alert_nodes(a: Any, scope: Scope) -> tuple[Node, Node, tuple[tuple[Node, bool], ...] | None]:
-    """An alert's `when`, `due` and one-per ordering keys, checked."""
-    where = f"alerts.yaml: alert '{a.id}'"
-    try:
-        due = check(a.due, scope.fresh())
-        order = (
-            tuple((check(k.expr, scope.fresh()), k.descending) for k in a.one_per.order)
-            if a.one_per
-            else None
-        )
-    except ExprError as exc:
-        raise RuleError(f"{where}: {exc}") from exc
-    if due.kind != "date":
-        raise RuleError(f"{where}: due must be a date, got {due.kind}")
-    return _check(a.when, scope, where), due, order
 
 
 __all__ = ["AlertSpec", "ExclusionSpec", "MonthProgram", "PolicySpec", "build_program"]
