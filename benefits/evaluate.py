@@ -137,6 +137,7 @@ class Evaluation:
     entitlements: pl.DataFrame
     alerts: pl.DataFrame
     params: dict[str, dict[str, str]] = field(default_factory=dict)
+    exclusions: tuple[ExclusionStage, ...] = ()  # the exclusion stages between policies in force
 
 
 # ----------------------------------------------------------------------------- the scope
@@ -499,7 +500,7 @@ def evaluate(
     if timings is not None:
         timings["merge"] = t1 - t0
         timings["evaluate"] = time.perf_counter() - t1
-    return Evaluation(month, facts, compiled, entitlements, alerts, shown)
+    return Evaluation(month, facts, compiled, entitlements, alerts, shown, exclusions)
 
 
 def apply_exclusions(

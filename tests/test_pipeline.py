@@ -129,3 +129,25 @@ def test_an_exclusion_compares_amounts_in_fen_on_the_event_path() -> None:
     assert fires(env) is True
     assert fires({**env, "severe_disability_nursing_subsidy.amount": 10000}) is False
     assert fires({**env, "tekun_support.care_supplement": None}) is None  # unknown: no
+
+
+@pytest.mark.parametrize(
+    ("flags", "held", "mode", "word"),
+    [
+        ((False, False, False), False, "pay", "not_eligible"),
+        ((True, False, False), True, "pay", "not_selected"),
+        ((True, True, False), True, "pay", "excluded"),
+        ((True, True, True), True, "pay", "held"),
+        ((True, True, True), True, "credit", "credited"),  # only payments are held
+        ((True, True, True), False, "lead", "lead"),
+    ],
+)
+def test_the_decision_word_is_declared_once(
+    flags: tuple[bool, bool, bool], held: bool, mode: str, word: str
+) -> None:
+    program = build_program(PACK, MONTH)
+    spec = next(p for p in program.policies if p.mode == mode)
+    assert spec.layout is not None
+    names = dict(zip(("eligible", "candidate", "paid"), flags, strict=True))
+    assert spec.layout.decision(names, held) == word
+    assert spec.layout.header["policy_id"] == spec.id

@@ -35,11 +35,9 @@ from benefits.evaluate import PAID_PREV
 from benefits.events.facts import ORDER
 from benefits.events.program import MonthProgram, PolicySpec
 from benefits.lang.python import Fn, to_fen, to_python
-from benefits.merge import FACTS
 from benefits.pipeline import AlertStage, OnePer
-from benefits.traces import with_inputs
+from benefits.traces import fact_kind, source_rows
 
-DECISIONS = {"pay": "paid", "credit": "credited", "lead": "lead", "notice": "notice"}
 MODES = ("pay", "credit", "lead", "notice")
 
 
@@ -458,82 +456,58 @@ def trace_record(
     st: PolicyState,
     held: bool,
 ) -> dict[str, Any]:
-    """The sweep's trace record (``traces.jsonl``) of one person × policy considered."""
+    """The sweep's trace record (``traces.jsonl``) of one person × policy considered, laid
+    out as the policy's :class:`benefits.traces.DecisionLayout` says."""
     spec = next(p for p in program.policies if p.id == policy_id)
-    if not st.eligible:
-        decision = "not_eligible"
-    elif not st.candidate:
-        decision = "not_selected"
-    elif not st.paid:
-        decision = "excluded"
-    elif held and spec.mode == "pay":
-        decision = "held"
-    else:
-        decision = DECISIONS[spec.mode]
-    conditions = {}
-    for c, holds in zip(spec.conditions, st.conditions, strict=True):
-        names = with_inputs(list(c.facts))
-        conditions[c.id] = {
-            "holds": holds,
-            "values": {n: display(_kind(n), facts.get(n)) for n in names},
-            "sources": sources(names, facts),
-        }
+    layout = spec.layout
+    assert layout is not None, "a program's policies carry their decision layout"
+
+    def values(names: Sequence[str]) -> dict[str, Any]:
+        return {n: display(fact_kind(n), facts.get(n)) for n in names}
+
+    def sources(names: Sequence[str]) -> dict[str, Any]:
+        return {table: facts.get(row) for table, row in source_rows(tuple(names)).items()}
+
+    flags = {"eligible": st.eligible, "candidate": st.candidate, "paid": st.paid}
     record: dict[str, Any] = {
-        "record": "decision",
-        "month": program.month,
-        "policy_id": spec.id,
-        "rule_version": spec.version,
+        **layout.header,
         "id_no": facts["id_no"],
         "household_no": facts["household_no"],
-        "decision": decision,
+        "decision": layout.decision(flags, held),
         "amount": yuan(st.final) if st.paid else None,
     }
-    if spec.cases and st.paid and st.case:
-        case = spec.cases[st.case - 1]
+    if layout.cases and st.paid and st.case:
+        case = layout.cases[st.case - 1]
         record["amount_branch"] = {
             "case": case.number,
             "when": case.when,
             "value": case.value,
-            "values": {n: display(_kind(n), facts.get(n)) for n in case.facts},
+            "values": values(case.facts),
         }
     record["target_group"] = {
-        "test": spec.considers,
-        "values": {n: display(_kind(n), facts.get(n)) for n in spec.considers_facts},
-        "sources": sources(spec.considers_facts, facts),
+        "test": layout.considers,
+        "values": values(layout.considers_facts),
+        "sources": sources(layout.considers_facts),
     }
-    record["conditions"] = conditions
-    if spec.components:
+    record["conditions"] = {
+        cid: {"holds": holds, "values": values(names), "sources": sources(names)}
+        for (cid, names), holds in zip(layout.conditions, st.conditions, strict=True)
+    }
+    if layout.components:
         record["components"] = {
             n: {"amount": yuan(st.components.get(n)) or "", "dropped": n in st.dropped}
-            for n in spec.components
+            for n in layout.components
         }
-    record["parameters"] = spec.params
-    exclusions = []
-    for e in program.exclusions:
-        if e.target != spec.id:
-            continue
-        fired = e.component in st.dropped if e.component else e.id in st.excluded
-        if fired:
-            effect = f"component {e.component} dropped" if e.component else "not paid"
-            exclusions.append({"id": e.id, "effect": effect, "in_favour_of": e.winner})
-    if spec.one_per and st.eligible and not st.candidate:
-        exclusions.append({"id": "one_per_household_no", "effect": "not selected"})
+    record["parameters"] = layout.parameters
+    exclusions = [
+        entry
+        for eid, component, entry in layout.exclusions
+        if (component in st.dropped if component else eid in st.excluded)
+    ]
+    if layout.one_per and st.eligible and not st.candidate:
+        exclusions.append(layout.one_per)
     record["exclusions"] = exclusions
     return record
-
-
-def _kind(name: str) -> str:
-    return FACTS[name].kind if name in FACTS else "bool"
-
-
-def sources(names: Sequence[str], facts: Mapping[str, Any]) -> dict[str, Any]:
-    """Department table → source row number, for the facts read."""
-    rows: dict[str, Any] = {}
-    for n in names:
-        fact = FACTS.get(n)
-        if fact and fact.row and fact.source not in rows:
-            rows[fact.source] = facts.get(fact.row)
-    return rows
 
 
 def dedupe(alerts: Sequence[Alert]) -> list[Alert]:

@@ -35,7 +35,7 @@ from benefits.pipeline import (
     exclusion_stages,
 )
 from benefits.rulebook import RulePack
-from benefits.traces import decision_parameters
+from benefits.traces import DecisionLayout, decision_layout, decision_parameters
 
 EVENT_ONE_PER = "household_no"  # the event path evaluates whole households
 
@@ -65,6 +65,7 @@ class PolicySpec:
     considers_facts: tuple[str, ...] = ()  # facts the target group test reads (for the trace)
     cases: tuple[AmountCase, ...] = ()  # the amount cases as the trace names them
     nodes: PolicyNodes | None = None  # the checked expressions
+    layout: DecisionLayout | None = None  # what its decision records hold (the sweep's)
 
 
 # the exclusion and alert stages are the sweep's declarations (benefits.pipeline)
@@ -129,9 +130,11 @@ def build_program(pack: RulePack, month: BenefitMonth) -> MonthProgram:
 
 def _build(pack: RulePack, month: BenefitMonth) -> MonthProgram:
     scope, shown = month_scope(pack, month)
+    compiled = [compile_policy(pack, p, scope, shown, month) for p in pack.policies_for(month)]
+    exclusions = exclusion_stages(pack, scope, {cp.id: cp.components for cp in compiled})
     policies = []
-    for policy in pack.policies_for(month):
-        cp = compile_policy(pack, policy, scope, shown, month)
+    for cp in compiled:
+        policy = cp.policy
         amount: tuple[tuple[str | None, str], ...]
         if isinstance(policy.amount, str):
             amount = ((None, policy.amount),)
@@ -156,10 +159,10 @@ def _build(pack: RulePack, month: BenefitMonth) -> MonthProgram:
                 considers_facts=tuple(cp.considers_facts),
                 cases=tuple(cp.cases),
                 nodes=cp.nodes,
+                layout=decision_layout(month.label, cp, exclusions),
             )
         )
     ids = {p.id for p in policies}
-    exclusions = exclusion_stages(pack, scope, {p.id: p.components for p in policies})
     pairs = tuple(
         (p.policies[0], p.policies[1], p.resolved_by)
         for p in pack.exclusions.mutually_exclusive
