@@ -38,6 +38,7 @@ from benefits.pipeline import (
     alert_stages,
     exclusion_stages,
     one_per_stage,
+    text_rule,
 )
 from benefits.rulebook import Policy, RulePack
 
@@ -623,13 +624,14 @@ def paid_previous_month(pack: RulePack, extracts: Extracts, month: BenefitMonth)
 
 
 def display_expr(name: str, kind: str) -> pl.Expr:
-    """A fact rendered for people: money as yuan with 2 decimals, dates ISO."""
+    """A fact rendered for people, by the kind's :func:`benefits.pipeline.text_rule`."""
     c = pl.col(name)
-    if kind == "money":
+    rule = text_rule(kind)
+    if rule == "yuan":
         return yuan_expr(c)
-    if kind == "date":
+    if rule == "iso":
         return c.dt.strftime("%Y-%m-%d")
-    if kind == "bool":
+    if rule == "true_false":
         return pl.when(c).then(pl.lit("true")).when(~c).then(pl.lit("false"))
     return c.cast(pl.String)
 

@@ -11,14 +11,19 @@ render a value). Declared here, with every expression checked once (:mod:`benefi
   components, what is excluded (the policy or one component) and in whose favour;
 - **alerts** (:class:`AlertStage`): the test, the due date, the message as literal and fact
   pieces, the hold, the one-per group, and the identity columns' rules (party, subject,
-  reported facts: :mod:`benefits.alertid`).
+  reported facts: :mod:`benefits.alertid`);
+- **display** (:func:`text_rule`): how a value of each kind is written for people — money as
+  yuan with two decimals, dates ISO, flags ``true``/``false`` — and which kinds a trace
+  record writes as text (:data:`TRACE_AS_TEXT`; the others stay JSON numbers and booleans).
 
 Example:
     >>> from benefits.evaluate import month_scope
-    >>> pack, month = load_pack(), BenefitMonth.parse("2025-01")
-    >>> scope, _ = month_scope(pack, month)
-    >>> [a.id for a in alert_stages(pack, scope)][:2]                  # doctest: +SKIP
-    ['death_stop', 'birthday_80']
+    >>> from benefits.period import BenefitMonth
+    >>> from benefits.rulebook import load_pack
+    >>> pack = load_pack()
+    >>> scope, _ = month_scope(pack, BenefitMonth.parse("2025-01"))
+    >>> [a.id for a in alert_stages(pack, scope)][:2]
+    ['cert_expiring', 'age_milestone']
 """
 
 from __future__ import annotations
@@ -35,6 +40,19 @@ from benefits.rulebook import OnePer as OnePerRule
 from benefits.rulebook import RulePack
 
 QUARANTINE_KINDS = {c: ("int" if c == "row" else "str") for c in QUARANTINE_SCHEMA}
+TEXT_RULES = {"money": "yuan", "date": "iso", "bool": "true_false"}  # any other kind: "str"
+TRACE_AS_TEXT = frozenset({"money", "date"})
+
+
+def text_rule(kind: str) -> str:
+    """How a value of `kind` is written for people: yuan, iso, true_false or str.
+
+    >>> text_rule("money"), text_rule("int")
+    ('yuan', 'str')
+    """
+    return TEXT_RULES.get(kind, "str")
+
+
 Piece = tuple[str, str]  # (literal text, "") | ("due_date", "due") | (fact name, fact kind)
 
 
@@ -184,6 +202,8 @@ def alert_stages(pack: RulePack, scope: Scope) -> tuple[AlertStage, ...]:
 
 __all__ = [
     "QUARANTINE_KINDS",
+    "TEXT_RULES",
+    "TRACE_AS_TEXT",
     "AlertStage",
     "ExclusionStage",
     "OnePer",
@@ -192,4 +212,5 @@ __all__ = [
     "exclusion_stages",
     "message_pieces",
     "one_per_stage",
+    "text_rule",
 ]

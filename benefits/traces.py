@@ -39,7 +39,7 @@ from benefits.evaluate import (
     yuan_expr,
 )
 from benefits.merge import FACTS
-from benefits.pipeline import ExclusionStage
+from benefits.pipeline import TRACE_AS_TEXT, ExclusionStage
 from benefits.rulebook import RulePack
 
 DECISIONS = {
@@ -133,8 +133,8 @@ def decision_layout(
 
 def _json_value(name: str) -> pl.Expr:
     """A fact as a JSON-ready value: numbers and booleans typed, money/dates as text."""
-    kind = FACTS[name].kind if name in FACTS else "bool"
-    if kind in ("money", "date"):
+    kind = fact_kind(name)
+    if kind in TRACE_AS_TEXT:
         return display_expr(name, kind).alias(name)
     return pl.col(name).alias(name)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import doctest
+import importlib
 from fractions import Fraction
 from typing import Any
 
@@ -198,3 +200,13 @@ def test_a_money_column_type_is_fen_over_100() -> None:
     node = check("p.amount + 1", s)
     assert (node.kind, node.den) == ("num", 100)
     assert to_python(node)({"p.amount": 1234}) == Fraction(1334, 100)
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["benefits.lang.check", "benefits.lang.nodes", "benefits.lang.polars",
+     "benefits.lang.python", "benefits.expr", "benefits.pipeline"],
+)  # fmt: skip
+def test_doctests(module: str) -> None:
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0

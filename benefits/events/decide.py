@@ -35,7 +35,7 @@ from benefits.evaluate import PAID_PREV
 from benefits.events.facts import ORDER
 from benefits.events.program import MonthProgram, PolicySpec
 from benefits.lang.python import Fn, to_fen, to_python
-from benefits.pipeline import AlertStage, OnePer
+from benefits.pipeline import TRACE_AS_TEXT, AlertStage, OnePer, text_rule
 from benefits.traces import fact_kind, source_rows
 
 MODES = ("pay", "credit", "lead", "notice")
@@ -66,25 +66,22 @@ def yuan(fen: int | None) -> str | None:
 
 
 def display(kind: str, value: Any) -> Any:
-    """A fact as the trace shows it: money as yuan text, dates ISO, others as they are."""
-    if value is None:
-        return None
-    if kind == "money":
-        return yuan(value)
-    if kind == "date":
-        return value.isoformat()
-    return value
+    """A fact as the trace shows it: the kinds of ``TRACE_AS_TEXT`` as text, others as they are."""
+    if value is None or kind not in TRACE_AS_TEXT:
+        return value
+    return text_of(kind, value)
 
 
 def text_of(kind: str, value: Any) -> str:
-    """A fact as an alert message shows it (empty when unknown)."""
+    """A fact as an alert message shows it, by the kind's ``text_rule`` (empty when unknown)."""
     if value is None:
         return ""
-    if kind == "money":
+    rule = text_rule(kind)
+    if rule == "yuan":
         return yuan(value) or ""
-    if kind == "date":
+    if rule == "iso":
         return value.isoformat()
-    if kind == "bool":
+    if rule == "true_false":
         return "true" if value else "false"
     return str(value)
 
