@@ -222,11 +222,6 @@ def _check(text: str, scope: Scope, where: str, amount: bool = False) -> tuple[N
         raise RuleError(f"{where}: {exc}") from exc
 
 
-def _compile(text: str, scope: Scope, where: str) -> tuple[Value, Scope]:
-    node, s = _check(text, scope, where)
-    return to_polars(node, scope), s
-
-
 def _bool_expr(v: Value) -> pl.Expr:
     if v.kind not in ("bool", "null"):
         raise ExprError(f"expected a condition, got a {v.kind}")
