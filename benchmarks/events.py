@@ -2,13 +2,14 @@
 
 Loads the town (generated with ``benefits.synth.generate`` and cached under
 ``benchmarks/data/``, shared with benchmarks/sweep.py) into an event service for the month —
-the rules in durable_rules in their supervised worker process, as in production — then applies
+eligibility decided in process, as in production — then applies
 mixed events of all twelve types to at least 5,000 distinct households, one by one, and prints
 events per second, per-event latency (p50/p90/p99/max, measured around
-``EventService.apply``: validation, row changes, facts, the round trip to the worker, the
-decisions with traces, the comparison), and the resident memory of the service and of the
-worker after warm-up and at the end. Targets (issue 4): p99 < 10 ms; memory flat within 10 %
-after warm-up. The load average is printed too: other processes share the CPUs.
+``EventService.apply``: validation, row changes, facts, the decisions with traces, the
+comparison), and the resident memory of the service (and of a worker process, when an
+evaluator has one: none today) after warm-up and at the end. Targets (issue 4): p99 < 10 ms;
+memory flat within 10 % after warm-up. The load average is printed too: other processes
+share the CPUs.
 
     python benchmarks/events.py                          # 330,000 people, 10,000 events
     python benchmarks/events.py --events 2000 --persons 50000
@@ -90,7 +91,7 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--households", type=int, default=5_000, help="distinct, at least")
     parser.add_argument("--warmup", type=int, default=1_000)
-    parser.add_argument("--in-process", action="store_true", help="no worker process")
+    parser.add_argument("--in-process", action="store_true", help="no effect: always in process")
     args = parser.parse_args()
 
     from benefits.events.generate import TYPES, RandomChooser, next_event
@@ -99,7 +100,7 @@ def main() -> int:
     data = ensure_data(args.persons, args.seed, args.month)
     load_before = os.getloadavg()
     t0 = time.perf_counter()
-    service = EventService(data, args.month, isolate=not args.in_process)
+    service = EventService(data, args.month)
     load_s = time.perf_counter() - t0
     worker = service.evaluator
     rss_loaded = rss_mib(os.getpid())

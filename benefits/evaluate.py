@@ -15,7 +15,6 @@ Example:
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -24,13 +23,24 @@ from typing import Any
 
 import polars as pl
 
-from benefits.alertid import due_from_month, fingerprint, reported_facts
+from benefits.alertid import fingerprint
 from benefits.errors import ParameterError, RuleError
-from benefits.expr import ExprError, Scope, Value, compile_expr, fen_value, names_in, to_fen
+from benefits.expr import ExprError, Scope, Value, fen_value, names_in, to_fen
 from benefits.ingest import Extracts
+from benefits.lang import Node, check, check_amount
+from benefits.lang.polars import to_polars
 from benefits.merge import build_facts, death_dates
 from benefits.period import BenefitMonth
-from benefits.rulebook import Alert, OnePer, Policy, RulePack
+from benefits.pipeline import (
+    AlertStage,
+    ExclusionStage,
+    OnePer,
+    alert_stages,
+    exclusion_stages,
+    one_per_stage,
+    text_rule,
+)
+from benefits.rulebook import Policy, RulePack
 
 PAID_PREV = "paid_or_credited_prev_month"
 PAY_MODES_PREV = ("pay", "credit")
@@ -74,6 +84,7 @@ class CompiledCondition:
     expr: pl.Expr
     facts: list[str]
     params: list[str]
+    node: Node | None = None  # the checked expression (the event path runs it in Python)
 
 
 @dataclass
@@ -84,6 +95,17 @@ class AmountCase:
     when: str  # the test, or "otherwise" for the last case
     value: str
     facts: list[str]  # facts read to choose it: this case's test and every earlier one's
+
+
+@dataclass(frozen=True)
+class PolicyNodes:
+    """A policy's expressions checked once (:mod:`benefits.lang`): what both paths run."""
+
+    considers: Node
+    conditions: tuple[Node, ...]
+    components: dict[str, Node]  # amounts: read through check_amount
+    amount: tuple[tuple[Node | None, Node], ...]  # (when, value) cases; the last has no when
+    one_per: OnePer | None  # one per group: the group and the ordering keys
 
 
 @dataclass
@@ -99,6 +121,7 @@ class CompiledPolicy:
     considers_facts: list[str] = field(default_factory=list)  # facts the target group reads
     cases: list[AmountCase] = field(default_factory=list)  # empty for a single formula
     case_final: pl.Expr | None = None  # number of the case that chose the final amount
+    nodes: PolicyNodes | None = None  # the checked expressions, for the event path
 
     @property
     def id(self) -> str:
@@ -115,6 +138,7 @@ class Evaluation:
     entitlements: pl.DataFrame
     alerts: pl.DataFrame
     params: dict[str, dict[str, str]] = field(default_factory=dict)
+    exclusions: tuple[ExclusionStage, ...] = ()  # the exclusion stages between policies in force
 
 
 # ----------------------------------------------------------------------------- the scope
@@ -189,10 +213,11 @@ def _require_params(pack: RulePack, texts: list[str], scope: Scope, month: Benef
                 pack.parameter_at(name, month)  # raises ParameterError naming both
 
 
-def _compile(text: str, scope: Scope, where: str) -> tuple[Value, Scope]:
+def _check(text: str, scope: Scope, where: str, amount: bool = False) -> tuple[Node, Scope]:
     s = scope.fresh()
     try:
-        return compile_expr(text, s), s
+        node = check(text, s)
+        return (check_amount(node, text) if amount else node), s
     except ExprError as exc:
         raise RuleError(f"{where}: {exc}") from exc
 
@@ -230,62 +255,80 @@ def compile_policy(
             if key not in used_params:
                 used_params.append(key)
 
-    considered, s = _compile(policy.considers, scope, f"{where}, field considers")
+    considers_node, s = _check(policy.considers, scope, f"{where}, field considers")
     track(s)
     considers_facts = list(s.used_facts)
-    considered_expr = _bool_expr(considered)
+    considered_expr = _bool_expr(to_polars(considers_node, scope))
     conditions = []
     for c in policy.conditions:
-        v, s = _compile(c.when, scope, f"{where}, condition {c.id}")
+        node, s = _check(c.when, scope, f"{where}, condition {c.id}")
         track(s)
         conditions.append(
             CompiledCondition(
                 c.id,
                 c.label.text(),
                 c.when,
-                _bool_expr(v),
+                _bool_expr(to_polars(node, scope)),
                 s.used_facts,
                 s.used_params + [f"previous_month({p})" for p in s.used_prev_params],
+                node,
             )
         )
     components: dict[str, pl.Expr] = {}
+    component_nodes: dict[str, Node] = {}
     for name, text in policy.components.items():
-        v, s = _compile(text, scope, f"{where}, component {name}")
+        node, s = _check(text, scope, f"{where}, component {name}")
         track(s)
-        components[name] = to_fen(v, text)
+        component_nodes[name] = check_amount(node, text)
+        components[name] = to_fen(to_polars(node, scope), text)
 
     cases: list[AmountCase] = []
+    # the amount's cases, checked once (in the cases' reading order: the last first)
+    amount_scope = Scope(
+        **{
+            **scope.__dict__,
+            "columns": {**scope.columns, **_component_types(policy.id, components)},
+        }
+    )
+    case_nodes: list[tuple[Node | None, Node]] = []
+    if isinstance(policy.amount, str):
+        node, s = _check(policy.amount, amount_scope, f"{where}, field amount", amount=True)
+        track(s)
+        case_nodes.append((None, node))
+    else:
+        read: dict[int, list[str]] = {}  # case → facts its test reads
+        for i in reversed(range(len(policy.amount))):
+            case = policy.amount[i]
+            node, s = _check(case.value, amount_scope, f"{where}, field amount", amount=True)
+            track(s)
+            test_node = None
+            if case.when is not None:
+                test_node, s2 = _check(case.when, amount_scope, f"{where}, field amount")
+                track(s2)
+                read[i] = s2.used_facts
+            case_nodes.insert(0, (test_node, node))
+        for i, case in enumerate(policy.amount):
+            facts: list[str] = []
+            for k in range(i + 1):
+                facts += [n for n in read.get(k, []) if n not in facts]
+            cases.append(AmountCase(i + 1, case.when or "otherwise", case.value, facts))
 
     def amount_with(columns: dict[str, Value]) -> tuple[pl.Expr, pl.Expr | None]:
         """The amount in fen and, for a list of cases, the number of the case that chose it."""
         sc = Scope(**{**scope.__dict__, "columns": {**scope.columns, **columns}})
         if isinstance(policy.amount, str):
-            v, s = _compile(policy.amount, sc, f"{where}, field amount")
-            track(s)
-            return to_fen(v, policy.amount), None
+            return to_fen(to_polars(case_nodes[0][1], sc), policy.amount), None
         out: pl.Expr | None = None
         number: pl.Expr | None = None
-        read: dict[int, list[str]] = {}  # case → facts its test reads
-        for i in reversed(range(len(policy.amount))):
-            case = policy.amount[i]
-            v, s = _compile(case.value, sc, f"{where}, field amount")
-            track(s)
-            value = to_fen(v, case.value)
-            if case.when is None:
+        for i in reversed(range(len(case_nodes))):
+            when, value_node = case_nodes[i]
+            value = to_fen(to_polars(value_node, sc), policy.amount[i].value)
+            if when is None:
                 out, number = value, pl.lit(i + 1, pl.Int32)
             else:
-                t, s2 = _compile(case.when, sc, f"{where}, field amount")
-                track(s2)
-                read[i] = s2.used_facts
-                test = _bool_expr(t)
+                test = _bool_expr(to_polars(when, sc))
                 out = pl.when(test).then(value).otherwise(out)
                 number = pl.when(test).then(pl.lit(i + 1, pl.Int32)).otherwise(number)
-        if not cases:
-            for i, case in enumerate(policy.amount):
-                facts: list[str] = []
-                for k in range(i + 1):
-                    facts += [n for n in read.get(k, []) if n not in facts]
-                cases.append(AmountCase(i + 1, case.when or "otherwise", case.value, facts))
         assert out is not None
         return out, number
 
@@ -300,9 +343,15 @@ def compile_policy(
     }
     amount_raw, _ = amount_with(raw_cols)
     amount_final, case_final = amount_with(final_cols)
-    one_per = None
-    if policy.one_per:
-        one_per = _compile_one_per(policy.one_per, scope, where)
+    one_per_nodes = one_per_stage(policy.one_per, scope, where)
+    one_per = _lower_one_per(one_per_nodes, scope) if one_per_nodes else None
+    nodes = PolicyNodes(
+        considers_node,
+        tuple(c.node for c in conditions if c.node is not None),
+        component_nodes,
+        tuple(case_nodes),
+        one_per_nodes,
+    )
     return CompiledPolicy(
         policy,
         considered_expr,
@@ -315,17 +364,21 @@ def compile_policy(
         considers_facts,
         cases,
         case_final,
+        nodes,
     )
 
 
-def _compile_one_per(
-    spec: OnePer, scope: Scope, where: str
-) -> tuple[str, list[tuple[pl.Expr, bool]]]:
-    keys = []
-    for key in spec.order:
-        v, _ = _compile(key.expr, scope, f"{where}, one_per.order")
-        keys.append((v.num_parts()[0] if v.kind == "num" else v.polars(), key.descending))
-    return spec.by, keys
+def _component_types(policy_id: str, components: dict[str, Any]) -> dict[str, Value]:
+    return {n: fen_value(pl.col(col_name(policy_id, "comp", n))) for n in components}
+
+
+def _lower_one_per(spec: OnePer, scope: Scope) -> tuple[str, list[tuple[pl.Expr, bool]]]:
+    """A one-per declaration's group and ordering keys as Polars expressions."""
+    out = []
+    for node, descending in spec.keys:
+        v = to_polars(node, scope)
+        out.append((v.num_parts()[0] if v.kind == "num" else v.polars(), descending))
+    return spec.by, out
 
 
 def _select_one_per(
@@ -411,7 +464,8 @@ def evaluate(
             cols.append(eligible.alias(col_name(cp.id, "candidate")))
     facts = facts.with_columns(cols)
 
-    facts = apply_exclusions(pack, compiled, facts, scope)
+    exclusions = exclusion_stages(pack, scope, {cp.id: cp.components for cp in compiled})
+    facts = apply_exclusions(exclusions, compiled, facts, scope)
 
     # final amounts
     cols = []
@@ -419,8 +473,8 @@ def evaluate(
         pid = cp.id
         excluded = [
             pl.col(col_name(pid, "excl", e.id))
-            for e in pack.exclusions.exclusions
-            if e.target_policy == pid and e.component is None and _active(e, compiled)
+            for e in exclusions
+            if e.target == pid and e.component is None
         ]
         paid = pl.col(col_name(pid, "candidate"))
         if excluded:
@@ -443,16 +497,14 @@ def evaluate(
     if timings is not None:
         timings["merge"] = t1 - t0
         timings["evaluate"] = time.perf_counter() - t1
-    return Evaluation(month, facts, compiled, entitlements, alerts, shown)
-
-
-def _active(e: Any, compiled: list[CompiledPolicy]) -> bool:
-    ids = {cp.id for cp in compiled}
-    return all(p in ids for p in e.between)
+    return Evaluation(month, facts, compiled, entitlements, alerts, shown, exclusions)
 
 
 def apply_exclusions(
-    pack: RulePack, compiled: list[CompiledPolicy], facts: pl.DataFrame, scope: Scope
+    exclusions: tuple[ExclusionStage, ...],
+    compiled: list[CompiledPolicy],
+    facts: pl.DataFrame,
+    scope: Scope,
 ) -> pl.DataFrame:
     """Evaluate every declared exclusion on the candidates; two firing on one pair is an error."""
     columns: dict[str, Value] = {}
@@ -463,18 +515,15 @@ def apply_exclusions(
     sc = Scope(**{**scope.__dict__, "columns": {**scope.columns, **columns}})
     cols: list[pl.Expr] = []
     fired_by_pair: dict[frozenset[str], list[str]] = {}
-    for e in pack.exclusions.exclusions:
-        if not _active(e, compiled):
-            continue
+    for e in exclusions:
         a, b = e.between
         fires = pl.col(col_name(a, "candidate")) & pl.col(col_name(b, "candidate"))
-        if e.when:
-            v, _ = _compile(e.when, sc, f"exclusions.yaml: exclusion '{e.id}'")
-            fires = fires & _bool_expr(v)
+        if e.when is not None:
+            fires = fires & _bool_expr(to_polars(e.when, sc))
         name = (
-            col_name(e.target_policy, "drop", e.component)
+            col_name(e.target, "drop", e.component)
             if e.component
-            else col_name(e.target_policy, "excl", e.id)
+            else col_name(e.target, "excl", e.id)
         )
         cols.append(fires.alias(name))
         fired_by_pair.setdefault(frozenset(e.between), []).append(name)
@@ -569,17 +618,16 @@ def paid_previous_month(pack: RulePack, extracts: Extracts, month: BenefitMonth)
 
 # ------------------------------------------------------------------------------- alerts
 
-_PLACEHOLDER = re.compile(r"\{(\w+)\}")
-
 
 def display_expr(name: str, kind: str) -> pl.Expr:
-    """A fact rendered for people: money as yuan with 2 decimals, dates ISO."""
+    """A fact rendered for people, by the kind's :func:`benefits.pipeline.text_rule`."""
     c = pl.col(name)
-    if kind == "money":
+    rule = text_rule(kind)
+    if rule == "yuan":
         return yuan_expr(c)
-    if kind == "date":
+    if rule == "iso":
         return c.dt.strftime("%Y-%m-%d")
-    if kind == "bool":
+    if rule == "true_false":
         return pl.when(c).then(pl.lit("true")).when(~c).then(pl.lit("false"))
     return c.cast(pl.String)
 
@@ -593,20 +641,16 @@ def yuan_expr(fen: pl.Expr) -> pl.Expr:
     )
 
 
-def _message(template: str, kinds: dict[str, str]) -> pl.Expr:
-    parts = _PLACEHOLDER.split(template)
-    pieces: list[pl.Expr] = []
-    for i, part in enumerate(parts):
-        if i % 2 == 0:
-            if part:
-                pieces.append(pl.lit(part))
-        elif part == "due_date":
-            pieces.append(pl.col("__due").dt.strftime("%Y-%m-%d").fill_null(""))
-        elif part in kinds:
-            pieces.append(display_expr(part, kinds[part]).fill_null(""))
+def _message(pieces: tuple[tuple[str, str], ...]) -> pl.Expr:
+    out: list[pl.Expr] = []
+    for text, kind in pieces:
+        if kind == "":
+            out.append(pl.lit(text))
+        elif kind == "due":
+            out.append(pl.col("__due").dt.strftime("%Y-%m-%d").fill_null(""))
         else:
-            raise RuleError(f"alerts.yaml: message placeholder {{{part}}} is not a fact")
-    return pl.concat_str(pieces) if pieces else pl.lit("")
+            out.append(display_expr(text, kind).fill_null(""))
+    return pl.concat_str(out) if out else pl.lit("")
 
 
 def _fingerprints(texts: pl.Series) -> pl.Series:
@@ -614,23 +658,25 @@ def _fingerprints(texts: pl.Series) -> pl.Series:
     return pl.Series([fingerprint(row) for row in texts.to_list()], dtype=pl.String)
 
 
-def _identity_columns(alert: Alert, kinds: dict[str, str], pack: RulePack) -> list[pl.Expr]:
+def _identity_columns(alert: AlertStage) -> list[pl.Expr]:
     """rule_id, party, subject and fingerprint of an alert rule's rows (:mod:`benefits.alertid`).
 
     The facts are rendered as the message renders them, so the event path, which renders them
     the same way, gives the same fingerprint.
     """
     party = pl.col("id_no").cast(pl.String)
-    if alert.one_per:
-        group = pl.col(alert.one_per.by).cast(pl.String)
+    if alert.party_by:
+        group = pl.col(alert.party_by).cast(pl.String)
         party = pl.when(group.fill_null("") != "").then(group).otherwise(party)
-    if due_from_month(alert.due, pack.parameters):
-        subject = pl.lit("")
-    else:
+    if alert.subject_from_due:
         subject = pl.col("__due").dt.strftime("%Y-%m-%d").fill_null("")
-    names = reported_facts(alert.message)
-    if names:
-        facts = pl.struct([display_expr(n, kinds[n]).fill_null("").alias(n) for n in names])
+    else:
+        subject = pl.lit("")
+    kinds = dict(p for p in alert.message if p[1] not in ("", "due"))
+    if alert.reported:
+        facts = pl.struct(
+            [display_expr(n, kinds[n]).fill_null("").alias(n) for n in alert.reported]
+        )
         prints = facts.map_batches(_fingerprints, return_dtype=pl.String, is_elementwise=True)
     else:
         prints = pl.lit(fingerprint({}))
@@ -651,41 +697,29 @@ def evaluate_alerts(
 ) -> pl.DataFrame:
     """Every alert of the pack for the month, each identity once."""
     frames = []
-    q_kinds = {c: ("int" if c == "row" else "str") for c in quarantine.columns}
-    for alert in pack.alerts:
-        where = f"alerts.yaml: alert '{alert.id}'"
+    q_scope = Scope(constants=scope.constants, params=scope.params)
+    for alert in alert_stages(pack, scope):
         if alert.source == "quarantine":
-            frame = quarantine.with_row_index("__i")
-            sc = Scope(facts=q_kinds, constants=scope.constants, params=scope.params)
-            kinds = q_kinds
+            frame, sc = quarantine.with_row_index("__i"), q_scope
         else:
-            frame, sc, kinds = facts, scope, {k: f.kind for k, f in pack.catalogue.facts.items()}
-        when, _ = _compile(alert.when, sc, where)
-        cond = _bool_expr(when)
+            frame, sc = facts, scope
+        cond = _bool_expr(to_polars(alert.when, sc))
         if alert.scope == "residents":
             cond = cond & pl.col("resident") & pl.col("alive")
         if alert.one_per:
-            spec = _compile_one_per(alert.one_per, sc, where)
-            cond = cond & _select_one_per(frame, cond, spec)
-        due, _ = _compile(alert.due, sc, where)
-        if due.kind != "date":
-            raise RuleError(f"{where}: due must be a date, got {due.kind}")
-        try:
-            msg = _message(alert.message, kinds)
-        except RuleError as exc:
-            raise RuleError(f"{where}: {exc}") from exc
+            cond = cond & _select_one_per(frame, cond, _lower_one_per(alert.one_per, sc))
         frames.append(
             frame.lazy()
             .filter(cond)
-            .with_columns(due.polars().alias("__due"))
+            .with_columns(to_polars(alert.due, sc).polars().alias("__due"))
             .select(
                 pl.col("id_no"),
                 pl.lit(alert.kind).alias("kind"),
-                pl.lit(alert.policy or "").alias("policy_id"),
+                pl.lit(alert.policy).alias("policy_id"),
                 pl.col("__due").alias("due_date"),
-                msg.alias("message"),
+                _message(alert.message).alias("message"),
                 pl.lit(alert.holds, pl.String).alias("holds"),
-                *_identity_columns(alert, kinds, pack),
+                *_identity_columns(alert),
             )
         )
     if not frames:

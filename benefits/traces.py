@@ -9,7 +9,8 @@ whether it held, the fact values it read and the source rows (table → 1-based 
 the delivered file), the parameters' values and effective dates (their labels and bases are
 in the rule record), the components and the exclusions applied. Lines are assembled with
 Polars string expressions (no Python loop per person); the event path
-(:func:`benefits.events.decide.trace_record`) builds the same records.
+(:func:`benefits.events.decide.trace_record`) builds the same records from the same
+:class:`DecisionLayout` — what a policy's decision records hold, declared once.
 
 Example decision line (abridged)::
 
@@ -23,6 +24,7 @@ Example decision line (abridged)::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -37,6 +39,7 @@ from benefits.evaluate import (
     yuan_expr,
 )
 from benefits.merge import FACTS
+from benefits.pipeline import TRACE_AS_TEXT, ExclusionStage
 from benefits.rulebook import RulePack
 
 DECISIONS = {
@@ -45,12 +48,93 @@ DECISIONS = {
     "lead": "lead",
     "notice": "notice",
 }
+# the decision of a person considered: the first step whose flag is false, else held (a pay
+# entitlement whose person has a holding alert), else the mode's word
+DECISION_STEPS = (("eligible", "not_eligible"), ("candidate", "not_selected"), ("paid", "excluded"))
+
+
+def fact_kind(name: str) -> str:
+    """The kind a trace renders a name with (names that are not facts are flags)."""
+    return FACTS[name].kind if name in FACTS else "bool"
+
+
+def source_rows(names: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """Department table → the column holding its source row number, for the facts read."""
+    rows: dict[str, str] = {}
+    for n in names:
+        fact = FACTS.get(n)
+        if fact and fact.row and fact.source not in rows:
+            rows[fact.source] = fact.row
+    return rows
+
+
+@dataclass(frozen=True)
+class DecisionLayout:
+    """What the decision records of one policy hold, for both paths (see module doc)."""
+
+    header: dict[str, str]  # record, month, policy_id, rule_version
+    mode: str
+    considers: str
+    considers_facts: tuple[str, ...]
+    conditions: tuple[tuple[str, tuple[str, ...]], ...]  # condition id → facts shown
+    cases: tuple[AmountCase, ...]
+    components: tuple[str, ...]
+    parameters: dict[str, dict[str, str]]
+    exclusions: tuple[tuple[str, str | None, dict[str, str]], ...]  # (id, component, entry)
+    one_per: dict[str, str] | None  # the entry of a member not selected
+
+    def decision(self, flags: dict[str, bool], held: bool) -> str:
+        """The decision word from the person's flags (eligible, candidate, paid)."""
+        for flag, word in DECISION_STEPS:
+            if not flags[flag]:
+                return word
+        return "held" if held and self.mode == "pay" else DECISIONS[self.mode]
+
+
+def decision_layout(
+    month: str, cp: CompiledPolicy, exclusions: tuple[ExclusionStage, ...]
+) -> DecisionLayout:
+    """The layout of a compiled policy's decision records for `month`."""
+    policy = cp.policy
+    return DecisionLayout(
+        header={
+            "record": "decision",
+            "month": month,
+            "policy_id": cp.id,
+            "rule_version": policy.version,
+        },
+        mode=policy.mode,
+        considers=policy.considers,
+        considers_facts=tuple(cp.considers_facts),
+        conditions=tuple((c.id, tuple(with_inputs(c.facts))) for c in cp.conditions),
+        cases=tuple(cp.cases),
+        components=tuple(cp.components),
+        parameters=decision_parameters(cp.params),
+        exclusions=tuple(
+            (
+                e.id,
+                e.component,
+                {
+                    "id": e.id,
+                    "effect": f"component {e.component} dropped" if e.component else "not paid",
+                    "in_favour_of": e.winner,
+                },
+            )
+            for e in exclusions
+            if e.target == cp.id
+        ),
+        one_per=(
+            {"id": f"one_per_{policy.one_per.by}", "effect": "not selected"}
+            if policy.one_per
+            else None
+        ),
+    )
 
 
 def _json_value(name: str) -> pl.Expr:
     """A fact as a JSON-ready value: numbers and booleans typed, money/dates as text."""
-    kind = FACTS[name].kind if name in FACTS else "bool"
-    if kind in ("money", "date"):
+    kind = fact_kind(name)
+    if kind in TRACE_AS_TEXT:
         return display_expr(name, kind).alias(name)
     return pl.col(name).alias(name)
 
@@ -69,18 +153,14 @@ def with_inputs(names: list[str]) -> list[str]:
     return out
 
 
-def _object(names: list[str]) -> pl.Expr:
+def _object(names: list[str] | tuple[str, ...]) -> pl.Expr:
     if not names:
         return pl.lit("{}")
     return pl.struct([_json_value(n) for n in names]).struct.json_encode()
 
 
-def _sources(names: list[str]) -> pl.Expr:
-    rows: dict[str, str] = {}
-    for n in names:
-        fact = FACTS.get(n)
-        if fact and fact.row and fact.source not in rows:
-            rows[fact.source] = fact.row
+def _sources(names: list[str] | tuple[str, ...]) -> pl.Expr:
+    rows = source_rows(names)
     if not rows:
         return pl.lit("{}")
     return pl.struct([pl.col(r).alias(t) for t, r in rows.items()]).struct.json_encode()
@@ -168,37 +248,19 @@ def policy_lines(
 
 def _line(pack: RulePack, ev: Evaluation, cp: CompiledPolicy, held_ids: pl.Series) -> pl.Expr:
     """The decision record of one person for one policy, as a string expression."""
-    pid, policy = cp.id, cp.policy
-    header = json_const(
-        {
-            "record": "decision",
-            "month": ev.month.label,
-            "policy_id": pid,
-            "rule_version": policy.version,
-        }
-    )[:-1]  # reopen the object
+    pid = cp.id
+    layout = decision_layout(ev.month.label, cp, ev.exclusions)
     pieces: list[pl.Expr] = [
-        pl.lit(header + ',"id_no":'),
+        pl.lit(json_const(layout.header)[:-1] + ',"id_no":'),  # reopen the object
         _json_string("id_no"),
         pl.lit(',"household_no":'),
         _json_string("household_no"),
     ]
-    eligible = pl.col(col_name(pid, "eligible"))
-    candidate = pl.col(col_name(pid, "candidate"))
-    paid = pl.col(col_name(pid, "paid"))
-    paid_word = DECISIONS[policy.mode]
-    is_held = pl.col("id_no").is_in(held_ids.implode()) if policy.mode == "pay" else pl.lit(False)
-    decision = (
-        pl.when(~eligible)
-        .then(pl.lit("not_eligible"))
-        .when(~candidate)
-        .then(pl.lit("not_selected"))
-        .when(~paid)
-        .then(pl.lit("excluded"))
-        .when(is_held)
-        .then(pl.lit("held"))
-        .otherwise(pl.lit(paid_word))
-    )
+    flags = {flag: pl.col(col_name(pid, flag)) for flag, _ in DECISION_STEPS}
+    is_held = pl.col("id_no").is_in(held_ids.implode()) if layout.mode == "pay" else pl.lit(False)
+    decision = pl.when(is_held).then(pl.lit("held")).otherwise(pl.lit(DECISIONS[layout.mode]))
+    for flag, word in reversed(DECISION_STEPS):
+        decision = pl.when(~flags[flag]).then(pl.lit(word)).otherwise(decision)
     pieces += [pl.lit(',"decision":"'), decision, pl.lit('","amount":')]
     amount = pl.col(col_name(pid, "final_amount"))
     pieces.append(
@@ -206,21 +268,20 @@ def _line(pack: RulePack, ev: Evaluation, cp: CompiledPolicy, held_ids: pl.Serie
         .then(pl.concat_str([pl.lit('"'), yuan_expr(amount), pl.lit('"')]))
         .otherwise(pl.lit("null"))
     )
-    if cp.cases:
+    if layout.cases:
         pieces.append(_branch(cp))
     pieces += [
-        pl.lit(',"target_group":{"test":' + json_const(policy.considers) + ',"values":'),
-        _object(cp.considers_facts),
+        pl.lit(',"target_group":{"test":' + json_const(layout.considers) + ',"values":'),
+        _object(layout.considers_facts),
         pl.lit(',"sources":'),
-        _sources(cp.considers_facts),
+        _sources(layout.considers_facts),
         pl.lit("}"),
     ]
     pieces.append(pl.lit(',"conditions":{'))
-    for i, c in enumerate(cp.conditions):
-        names = with_inputs(c.facts)
+    for i, (cid, names) in enumerate(layout.conditions):
         pieces += [
-            pl.lit(("," if i else "") + json_const(c.id) + ':{"holds":'),
-            _bool_text(pl.col(col_name(pid, "c", c.id))),
+            pl.lit(("," if i else "") + json_const(cid) + ':{"holds":'),
+            _bool_text(pl.col(col_name(pid, "c", cid))),
             pl.lit(',"values":'),
             _object(names),
             pl.lit(',"sources":'),
@@ -228,9 +289,9 @@ def _line(pack: RulePack, ev: Evaluation, cp: CompiledPolicy, held_ids: pl.Serie
             pl.lit("}"),
         ]
     pieces.append(pl.lit("}"))
-    if cp.components:
+    if layout.components:
         pieces.append(pl.lit(',"components":{'))
-        for i, name in enumerate(cp.components):
+        for i, name in enumerate(layout.components):
             pieces += [
                 pl.lit(("," if i else "") + json_const(name) + ':{"amount":"'),
                 yuan_expr(pl.col(col_name(pid, "comp", name))).fill_null(""),
@@ -239,26 +300,15 @@ def _line(pack: RulePack, ev: Evaluation, cp: CompiledPolicy, held_ids: pl.Serie
                 pl.lit("}"),
             ]
         pieces.append(pl.lit("}"))
-    pieces.append(pl.lit(',"parameters":' + json_const(decision_parameters(cp.params))))
+    pieces.append(pl.lit(',"parameters":' + json_const(layout.parameters)))
     pieces.append(pl.lit(',"exclusions":['))
     excl: list[pl.Expr] = []
-    for e in pack.exclusions.exclusions:
-        if e.target_policy != pid:
-            continue
-        flag = col_name(pid, "drop", e.component) if e.component else col_name(pid, "excl", e.id)
-        if flag not in ev.facts.columns:
-            continue
-        text = json_const(
-            {
-                "id": e.id,
-                "effect": f"component {e.component} dropped" if e.component else "not paid",
-                "in_favour_of": e.winner,
-            }
-        )
-        excl.append(pl.when(pl.col(flag)).then(pl.lit(text)))
-    if policy.one_per:
-        text = json_const({"id": f"one_per_{policy.one_per.by}", "effect": "not selected"})
-        excl.append(pl.when(eligible & ~candidate).then(pl.lit(text)))
+    for eid, component, entry in layout.exclusions:
+        flag = col_name(pid, "drop", component) if component else col_name(pid, "excl", eid)
+        excl.append(pl.when(pl.col(flag)).then(pl.lit(json_const(entry))))
+    if layout.one_per:
+        not_selected = flags["eligible"] & ~flags["candidate"]
+        excl.append(pl.when(not_selected).then(pl.lit(json_const(layout.one_per))))
     if excl:
         pieces.append(pl.concat_list(excl).list.drop_nulls().list.join(","))
     pieces.append(pl.lit("]}"))

@@ -1,11 +1,11 @@
-"""Instant re-evaluation: departmental change events through the same rules, via durable_rules.
+"""Instant re-evaluation: departmental change events through the same rules as the sweep.
 
 A death, a birth, a move out of the district, a disability certificate issued or cancelled, a
 低保/低边/特困 status approved or ended, a means test, a care assessment, a parent's situation,
 a new bank account: each is a typed, versioned event (:mod:`benefits.events.schema`). The
 :class:`EventService` applies it to the month's facts held in memory, re-decides the
-households concerned with the rule pack in ``rules/`` compiled for durable_rules (in a
-supervised worker process), and returns what changed — entitlements started, stopped or
+households concerned with the rule pack in ``rules/`` (the sweep's checked expressions, run
+in Python: :mod:`benefits.lang`), and returns what changed — entitlements started, stopped or
 changed, alerts raised or cleared, with the sweep's traces — holding the ledger items a stop
 concerns. See ``docs/events.md``.
 
@@ -21,8 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# Imported on first use, so the rules worker (``python -m benefits.events.worker``) starts
-# without the service's dependencies (the ledger, SQLAlchemy).
+# Imported on first use: importing a submodule does not load the service's dependencies.
 _EXPORTS = {
     "EVENT_TYPES": "benefits.events.schema",
     "SCHEMA_VERSION": "benefits.events.schema",

@@ -178,11 +178,13 @@ def apply(
     ] = None,
     output: Annotated[str, typer.Option("--format", help="text or jsonl.")] = "text",
     in_process: Annotated[
-        bool, typer.Option(help="Run the rule engine in this process (no crash isolation).")
+        bool,
+        typer.Option(hidden=True, help="No effect: eligibility is always decided in process."),
     ] = False,
-    engine: Annotated[str, typer.Option(help="Rule engine: durable_rules or reference.")] = (
-        "durable_rules"
-    ),
+    engine: Annotated[
+        str | None,
+        typer.Option(hidden=True, help="No effect: eligibility uses no rule engine any more."),
+    ] = None,
 ) -> None:
     """Apply events and print the changed entitlements (start, stop, amount) and alerts.
 
@@ -217,7 +219,7 @@ def apply(
             ledger.db.require_ready()
         service = EventService(
             data, month, pack=pack, ledger=ledger, by=by, dead_letter=dead_letter,
-            journal=journal, isolate=not in_process, engine=engine,
+            journal=journal,
         )  # fmt: skip
     except (BenefitsError, SQLAlchemyError, ValueError, OSError) as exc:
         err.print(f"error: {exc}")

@@ -1,60 +1,44 @@
-"""Decide one household for one month: the sweep's stages, run through a rule engine.
+"""Decide one household for one month: the sweep's stages over one household's members.
 
-The stages are the sweep's (:mod:`benefits.evaluate`), for the members of one household:
+The stages are the sweep's (:mod:`benefits.evaluate`), for the members of one household, and
+every expression is the node the sweep checked (:mod:`benefits.lang`), lowered to a Python
+closure (:mod:`benefits.lang.python`) — no second parser, no rule engine:
 
-1. **conditions** — every policy's `considers` and conditions, as rules of one ruleset; each
-   person is asserted as a fact and the rules that fired are the conditions that hold;
+1. **conditions** — every policy's `considers` and conditions; a condition holds when it is
+   true (unknown does not hold, as in the sweep);
 2. **one per household** (e.g. one temporary-assistance lead) — among the eligible members,
-   by the policy's ordering, ties by file order;
-3. **exclusions** — the declared exclusions as rules over the candidates and their amounts;
-4. **amounts** — the exact evaluator (:mod:`benefits.events.pyeval`), integer fen, half-up;
-5. **alerts** — the alert rules over the facts plus what was paid, then due dates, messages
-   and holds (an ``account_problem`` holds the person's payments).
+   by the policy's ordering, ties by file order, unknowns last;
+3. **exclusions** — the declared exclusions over the candidates and their amounts;
+4. **amounts** — exact fractions, integer fen, half-up once;
+5. **alerts** — the alert conditions over the facts plus what was paid, then due dates,
+   messages and holds (an ``account_problem`` holds the person's payments).
 
 The result per person — entitlements, alerts, and on request the trace records, in the shape
 of the sweep's ``traces.jsonl`` — is what the service compares with what it had before.
 
 Example:
-    >>> decider = MonthDecider(build_program(load_pack(), BenefitMonth.parse("2025-01")),
-    ...                        DurableRulesEngine())                     # doctest: +SKIP
+    >>> program = build_program(load_pack(), BenefitMonth.parse("2025-01"))  # doctest: +SKIP
+    >>> decider = MonthDecider(program)                                 # doctest: +SKIP
     >>> outcomes = decider.decide(household_facts(store, "H1", ctx))   # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any
 
 from benefits.alertid import NOT_FACTS, fingerprint
 from benefits.errors import RuleError
 from benefits.evaluate import PAID_PREV
-from benefits.events.adapter import RulesEngine
-from benefits.events.conditions import (
-    And,
-    Cmp,
-    Cond,
-    ConditionCompiler,
-    Const,
-    encode_date,
-    encode_value,
-    fields_of,
-)
 from benefits.events.facts import ORDER
-from benefits.events.program import AlertSpec, MonthProgram, PolicySpec
-from benefits.events.pyeval import Fn, PyEval, to_fen
-from benefits.expr import ExprError
-from benefits.merge import FACTS
-from benefits.traces import with_inputs
+from benefits.events.program import MonthProgram, PolicySpec
+from benefits.lang.python import Fn, to_fen, to_python
+from benefits.pipeline import TRACE_AS_TEXT, AlertStage, OnePer, text_rule
+from benefits.traces import fact_kind, source_rows
 
-DECISIONS = {"pay": "paid", "credit": "credited", "lead": "lead", "notice": "notice"}
 MODES = ("pay", "credit", "lead", "notice")
-_PLACEHOLDER = re.compile(r"\{(\w+)\}")
-Test = bool | str  # a condition decided at compile time, or the name of its rule
 
 
 def paid_key(policy_id: str) -> str:
@@ -82,25 +66,22 @@ def yuan(fen: int | None) -> str | None:
 
 
 def display(kind: str, value: Any) -> Any:
-    """A fact as the trace shows it: money as yuan text, dates ISO, others as they are."""
-    if value is None:
-        return None
-    if kind == "money":
-        return yuan(value)
-    if kind == "date":
-        return value.isoformat()
-    return value
+    """A fact as the trace shows it: the kinds of ``TRACE_AS_TEXT`` as text, others as they are."""
+    if value is None or kind not in TRACE_AS_TEXT:
+        return value
+    return text_of(kind, value)
 
 
 def text_of(kind: str, value: Any) -> str:
-    """A fact as an alert message shows it (empty when unknown)."""
+    """A fact as an alert message shows it, by the kind's ``text_rule`` (empty when unknown)."""
     if value is None:
         return ""
-    if kind == "money":
+    rule = text_rule(kind)
+    if rule == "yuan":
         return yuan(value) or ""
-    if kind == "date":
+    if rule == "iso":
         return value.isoformat()
-    if kind == "bool":
+    if rule == "true_false":
         return "true" if value else "false"
     return str(value)
 
@@ -179,167 +160,75 @@ class PolicyState:
 @dataclass
 class _CompiledPolicy:
     spec: PolicySpec
-    considers: Test
-    tests: tuple[Test, ...]
-    components: tuple[tuple[str, str, Fn], ...]
-    cases: tuple[tuple[Fn | None, Fn, str], ...]
+    considers: Fn
+    tests: tuple[Fn, ...]
+    components: tuple[tuple[str, Fn], ...]
+    cases: tuple[tuple[Fn | None, Fn], ...]
     order: tuple[tuple[Fn, bool], ...] | None
 
 
 @dataclass
 class _CompiledAlert:
-    spec: AlertSpec
-    test: Test
+    spec: AlertStage
+    test: Fn
     due: Fn
-    message: list[tuple[str, str]]  # (literal or fact name, kind) pieces
     order: tuple[tuple[Fn, bool], ...] | None
+
+
+def _order(one_per: OnePer | None) -> tuple[tuple[Fn, bool], ...] | None:
+    """A one-per declaration's ordering keys as closures (the group is the household)."""
+    return tuple((to_python(n, FUNCTIONS), d) for n, d in one_per.keys) if one_per else None
+
+
+def _true(fn: Fn, env: Mapping[str, Any]) -> bool:
+    """A condition holds when it is true: unknown does not hold."""
+    return fn(env) is True
 
 
 # --------------------------------------------------------------------------------- compiling
 
 
 class MonthDecider:
-    """The month's rules compiled for a rule engine, and the decision pipeline."""
+    """The month's checked rules as Python closures, and the decision pipeline."""
 
-    _ids = itertools.count()
-
-    def __init__(self, program: MonthProgram, engine: RulesEngine) -> None:
+    def __init__(self, program: MonthProgram) -> None:
         self.program = program
-        self.engine = engine
-        p = program
-        self.kinds = dict(p.fact_kinds)
-        names = {"params": p.params, "prev_params": p.prev_params, "constants": p.constants}
-        self.ev = PyEval(facts=self.kinds, functions=FUNCTIONS, **names)
-        self.cc = ConditionCompiler(facts=self.kinds, functions=FUNCTIONS, **names)
-        prefix = f"m{next(self._ids)}"
-        self.rs = {s: f"{prefix}/{p.month}/{s}" for s in ("policies", "exclusions", "alerts",
-                                                           "quarantine")}  # fmt: skip
-        self._rules: dict[str, dict[str, Cond]] = {s: {} for s in self.rs}
-        self._names: dict[str, dict[Cond, str]] = {s: {} for s in self.rs}
-        self.policies = [self._compile_policy(s) for s in p.policies]
+        self.kinds = dict(program.fact_kinds)
+        self.policies = [self._compile_policy(s) for s in program.policies]
         self.by_id = {cp.spec.id: cp for cp in self.policies}
-        self.exclusions = [self._compile_exclusion(i, e) for i, e in enumerate(p.exclusions)]
-        self.alerts = [self._compile_alert(i, a) for i, a in enumerate(p.alerts)]
-        self.fields = {
-            s: sorted(set().union(*(fields_of(c) for c in rules.values())) if rules else set())
-            for s, rules in self._rules.items()
-        }
-        kinds = {**self.kinds, **self.program.quarantine_kinds}
-        self._fields = {
-            s: [(n, kinds.get(n) == "date" and s != "quarantine") for n in names]
-            for s, names in self.fields.items()
-        }
-        for stage, rules in self._rules.items():
-            engine.define(self.rs[stage], rules)
-
-    def _where(self, what: str) -> str:
-        return f"rule pack {self.program.pack_version} for {self.program.month}: {what}"
-
-    def _test(self, stage: str, cond: Cond) -> Test:
-        """A compile-time constant, or the name of the (shared) rule that tests `cond`."""
-        if isinstance(cond, Const):
-            return bool(cond.value)
-        names = self._names[stage]
-        if cond not in names:
-            names[cond] = f"r{len(names)}"
-            self._rules[stage][names[cond]] = cond
-        return names[cond]
-
-    def _compile_policy(self, spec: PolicySpec) -> _CompiledPolicy:
-        where = self._where(f"policy '{spec.id}'")
-        cc = self.cc.with_lets(spec.lets)
-        ev = self.ev.with_lets(spec.lets, columns=frozenset(spec.components))
-        try:
-            considers = self._test("policies", cc.compile(spec.considers))
-            tests = tuple(self._test("policies", cc.compile(c.test)) for c in spec.conditions)
-            components = tuple((n, t, ev.compile(t)) for n, t in spec.components.items())
-            cases = tuple(
-                (None if when is None else ev.compile(when), ev.compile(value), value)
-                for when, value in spec.amount
-            )
-            order = (
-                tuple((ev.compile(t), desc) for t, desc in spec.one_per)
-                if spec.one_per
-                else None
-            )
-        except ExprError as exc:
-            raise RuleError(f"{where}: {exc}") from exc
-        return _CompiledPolicy(spec, considers, tests, components, cases, order)
-
-    def _compile_exclusion(self, index: int, e: Any) -> Test:
-        columns: dict[str, tuple[str, str]] = {}
-        for cp in self.policies:
-            columns[f"{cp.spec.id}.amount"] = (f"amt__{cp.spec.id}", "money")
-            for n in cp.spec.components:
-                columns[f"{cp.spec.id}.{n}"] = (f"comp__{cp.spec.id}__{n}", "money")
-        cc = ConditionCompiler(
-            facts=self.kinds, columns=columns, functions=FUNCTIONS,
-            params=self.program.params, prev_params=self.program.prev_params,
-            constants=self.program.constants,
-        )  # fmt: skip
-        a, b = e.between
-        both: list[Cond] = [Cmp("eq", f"cand__{a}", True), Cmp("eq", f"cand__{b}", True)]
-        if e.when:
-            try:
-                both.append(cc.compile(e.when))
-            except ExprError as exc:
-                raise RuleError(f"exclusions.yaml: exclusion '{e.id}': {exc}") from exc
-        cond = And(tuple(both))
-        name = f"x{index}"
-        self._rules["exclusions"][name] = cond
-        return name
-
-    def _compile_alert(self, index: int, a: AlertSpec) -> _CompiledAlert:
-        where = f"alerts.yaml: alert '{a.id}'"
-        if a.source == "quarantine":
-            kinds = self.program.quarantine_kinds
-            cc = ConditionCompiler(facts=kinds, params=self.program.params,
-                                   constants=self.program.constants)  # fmt: skip
-            ev = PyEval(facts=kinds, params=self.program.params, constants=self.program.constants)
-            stage = "quarantine"
-        else:
-            kinds, cc, ev, stage = self.kinds, self.cc, self.ev, "alerts"
-        try:
-            cond = cc.compile(a.when)
-            if a.scope == "residents":
-                cond = cc.compile(f"({a.when}) and resident and alive")
-            due = ev.compile(a.due)
-            order = tuple((ev.compile(t), d) for t, d in a.one_per) if a.one_per else None
-        except ExprError as exc:
-            raise RuleError(f"{where}: {exc}") from exc
-        pieces: list[tuple[str, str]] = []
-        for i, part in enumerate(_PLACEHOLDER.split(a.message)):
-            if i % 2 == 0:
-                if part:
-                    pieces.append((part, ""))
-            elif part == "due_date":
-                pieces.append((part, "due"))
-            elif part in kinds:
-                pieces.append((part, kinds[part]))
-            else:
-                raise RuleError(f"{where}: message placeholder {{{part}}} is not a fact")
-        test: Test
-        if isinstance(cond, Const):
-            test = bool(cond.value)
-        else:
-            test = f"a{index}"
-            self._rules[stage][test] = cond
-        return _CompiledAlert(a, test, due, pieces, order)
-
-    # ----------------------------------------------------------------------------- helpers
-    def _encode(self, facts: Mapping[str, Any], stage: str, extra: Mapping[str, Any] = {}) -> dict:
-        """The fact as the engine sees it: the fields the stage's rules read, unknowns left out."""
-        out = {}
-        for name, is_date in self._fields[stage]:
-            value = extra[name] if name in extra else facts.get(name)
-            if value is not None:
-                out[name] = encode_date(value) if is_date else value
-        return out
+        self.exclusions = [
+            None if e.when is None else to_python(e.when, FUNCTIONS) for e in program.exclusions
+        ]
+        self.alerts = [self._compile_alert(a) for a in program.alerts]
 
     @staticmethod
-    def _holds(test: Test, fired: set[str]) -> bool:
-        return test if test.__class__ is bool else test in fired  # type: ignore[return-value]
+    def _compile_policy(spec: PolicySpec) -> _CompiledPolicy:
+        nodes = spec.nodes
+        assert nodes is not None, "a program's policies carry their checked nodes"
+        return _CompiledPolicy(
+            spec,
+            to_python(nodes.considers, FUNCTIONS),
+            tuple(to_python(n, FUNCTIONS) for n in nodes.conditions),
+            tuple((n, to_python(node, FUNCTIONS)) for n, node in nodes.components.items()),
+            tuple(
+                (None if when is None else to_python(when, FUNCTIONS), to_python(value, FUNCTIONS))
+                for when, value in nodes.amount
+            ),
+            _order(nodes.one_per),
+        )
 
+    @staticmethod
+    def _compile_alert(a: AlertStage) -> _CompiledAlert:
+        test = to_python(a.when, FUNCTIONS)
+        if a.scope == "residents":
+            when = test
+
+            def test(env: Mapping[str, Any]) -> Any:
+                return when(env) is True and env.get("resident") is True and env.get("alive")
+
+        return _CompiledAlert(a, test, to_python(a.due), _order(a.one_per))
+
+    # ----------------------------------------------------------------------------- helpers
     @staticmethod
     def _select(rows: list[tuple[int, dict]], keys: tuple[tuple[Fn, bool], ...]) -> int | None:
         """Index (into the household) of the member chosen by the ordering keys."""
@@ -354,20 +243,18 @@ class MonthDecider:
             ranked = [r for _, r in known] + unknown
         return ranked[0][0]
 
+    @staticmethod
     def _amount(
-        self, cp: _CompiledPolicy, env: dict[str, Any], comps: dict[str, int | None],
+        cp: _CompiledPolicy, env: dict[str, Any], comps: dict[str, int | None],
         dropped: set[str],
     ) -> tuple[int | None, int]:  # fmt: skip
         """The amount in fen and the number (1-based) of the amount case that chose it."""
         scope = dict(env)
         for n, fen in comps.items():
-            if n in dropped:
-                scope[n] = Fraction(0)
-            else:
-                scope[n] = None if fen is None else Fraction(fen, 100)
-        for number, (when, value, text) in enumerate(cp.cases, start=1):
+            scope[n] = 0 if n in dropped else fen
+        for number, (when, value) in enumerate(cp.cases, start=1):
             if when is None or when(scope) is True:
-                return to_fen(value(scope), text), number
+                return to_fen(value(scope)), number
         return None, 0  # pragma: no cover - the last case has no when
 
     # --------------------------------------------------------------------------- deciding
@@ -379,19 +266,15 @@ class MonthDecider:
         traces: bool = False,
     ) -> list[PersonOutcome]:
         """Decide the members of one household (their facts, file order) for the month."""
+        states: list[dict[str, PolicyState]] = []
         for p in people:
             p.setdefault(PAID_PREV, False)
-        facts = [self._encode(p, "policies") for p in people]
-        fired = self.engine.match(self.rs["policies"], facts)
-        states: list[dict[str, PolicyState]] = []
-        for p, hit in zip(people, fired, strict=True):
             mine: dict[str, PolicyState] = {}
             for cp in self.policies:
-                considers = cp.considers
-                if not (considers if considers.__class__ is bool else considers in hit):
+                if not _true(cp.considers, p):
                     continue
-                conds = tuple(t if t.__class__ is bool else t in hit for t in cp.tests)
-                comps = {n: to_fen(fn(p), text) for n, text, fn in cp.components}
+                conds = tuple(_true(t, p) for t in cp.tests)
+                comps = {n: to_fen(fn(p)) for n, fn in cp.components}
                 amount, _ = self._amount(cp, p, comps, set())
                 mine[cp.spec.id] = PolicyState(conds, all(conds), comps, amount)
             states.append(mine)
@@ -438,7 +321,10 @@ class MonthDecider:
                 st = mine.get(cp.spec.id)
                 if st is not None and st.paid:
                     out.entitlements[cp.spec.id] = Entitlement(
-                        cp.spec.id, cp.spec.mode, st.final, number=cp.spec.number  # type: ignore[arg-type]
+                        cp.spec.id,
+                        cp.spec.mode,
+                        st.final,
+                        number=cp.spec.number,  # type: ignore[arg-type]
                     )
             outcomes.append(out)
         if with_alerts:
@@ -450,31 +336,24 @@ class MonthDecider:
 
     def _exclusions(self, people: Sequence[dict], states: list[dict[str, PolicyState]]) -> None:
         specs = self.program.exclusions
-        todo = [
-            i for i, mine in enumerate(states)
-            if any(all(x in mine and mine[x].candidate for x in e.between) for e in specs)
-        ]  # fmt: skip
-        if not todo:
-            return
-        facts = []
-        for i in todo:
-            extra: dict[str, Any] = {}
-            for cp in self.policies:
-                st = states[i].get(cp.spec.id)
-                pid = cp.spec.id
-                extra[f"cand__{pid}"] = bool(st and st.candidate)
-                extra[f"amt__{pid}"] = st.amount if st else None
-                for n in cp.spec.components:
-                    extra[f"comp__{pid}__{n}"] = st.components.get(n) if st else None
-            facts.append(self._encode(people[i], "exclusions", extra))
-        fired = self.engine.match(self.rs["exclusions"], facts)
-        for i, hit in zip(todo, fired, strict=True):
+        for i, mine in enumerate(states):
+            active = [
+                (e, when) for e, when in zip(specs, self.exclusions, strict=True)
+                if all(x in mine and mine[x].candidate for x in e.between)
+            ]  # fmt: skip
+            if not active:
+                continue
+            env: dict[str, Any] = dict(people[i])
+            for pid, st in mine.items():
+                env[f"{pid}.amount"] = st.amount
+                for n, fen in st.components.items():
+                    env[f"{pid}.{n}"] = fen
             pairs: dict[frozenset[str], list[str]] = {}
-            for e, name in zip(specs, self.exclusions, strict=True):
-                if name not in hit:
+            for e, when in active:
+                if when is not None and not _true(when, env):
                     continue
                 pairs.setdefault(frozenset(e.between), []).append(e.id)
-                st = states[i][e.target]
+                st = mine[e.target]
                 if e.component:
                     st.dropped.add(e.component)
                 else:
@@ -493,24 +372,18 @@ class MonthDecider:
         states: list[dict[str, PolicyState]],
         outcomes: list[PersonOutcome],
     ) -> None:
-        facts = []
         for p, mine in zip(people, states, strict=True):
-            extra: dict[str, Any] = {
-                paid_key(cp.spec.id): bool(cp.spec.id in mine and mine[cp.spec.id].paid)
-                for cp in self.policies
-            }
+            for cp in self.policies:
+                p[paid_key(cp.spec.id)] = bool(cp.spec.id in mine and mine[cp.spec.id].paid)
             for mode in MODES:
-                extra[has_key(mode)] = any(
+                p[has_key(mode)] = any(
                     st.paid for pid, st in mine.items() if self.by_id[pid].spec.mode == mode
                 )
-            p.update(extra)
-            facts.append(self._encode(p, "alerts"))
-        fired = self.engine.match(self.rs["alerts"], facts)
         raised: list[list[Alert]] = [[] for _ in people]
         for ca in self.alerts:
             if ca.spec.source != "persons":
                 continue
-            hits = [(i, p) for i, p in enumerate(people) if self._holds(ca.test, fired[i])]
+            hits = [(i, p) for i, p in enumerate(people) if _true(ca.test, p)]
             if ca.order is not None:
                 chosen = self._select(hits, ca.order)
                 hits = [(i, p) for i, p in hits if i == chosen]
@@ -534,7 +407,7 @@ class MonthDecider:
         due = ca.due(facts)
         parts = []
         reported: dict[str, str] = {}  # the facts the message reports, as it shows them
-        for text, kind in ca.message:
+        for text, kind in ca.spec.message:
             if kind == "":
                 parts.append(text)
             elif kind == "due":
@@ -547,7 +420,7 @@ class MonthDecider:
         party = id_no
         if spec.party_by and facts.get(spec.party_by):
             party = str(facts[spec.party_by])
-        subject = "" if spec.due_from_month or due is None else due.isoformat()
+        subject = due.isoformat() if spec.subject_from_due and due is not None else ""
         return Alert(
             id_no, spec.kind, spec.policy, due, "".join(parts), spec.holds,
             spec.id, party, subject, fingerprint(reported),
@@ -555,19 +428,12 @@ class MonthDecider:
 
     def quarantine_alerts(self, rows: Sequence[dict[str, Any]]) -> list[Alert]:
         """Alerts read from quarantined rows (identity conflicts), in the sweep's order."""
-        specs = [ca for ca in self.alerts if ca.spec.source == "quarantine"]
-        if not specs or not rows:
-            return []
-        encoded = [
-            {k: encode_value(self.program.quarantine_kinds.get(k, ""), r.get(k))
-             for k in self.fields["quarantine"]}
-            for r in rows
-        ]  # fmt: skip
-        fired = self.engine.match(self.rs["quarantine"], encoded)
         out = []
-        for ca in specs:
-            for r, hit in zip(rows, fired, strict=True):
-                if self._holds(ca.test, hit) and r.get("id_no"):
+        for ca in self.alerts:
+            if ca.spec.source != "quarantine":
+                continue
+            for r in rows:
+                if _true(ca.test, r) and r.get("id_no"):
                     out.append(self._alert(ca, r, r["id_no"]))
         return dedupe(out)
 
@@ -575,7 +441,6 @@ class MonthDecider:
         """IDs with an entitlement of these modes (used for the previous month)."""
         outcomes = self.decide(people, with_alerts=False)
         return {o.id_no for o in outcomes if any(e.mode in modes for e in o.entitlements.values())}
-
 
 
 # -------------------------------------------------------------------------------- traces
@@ -588,82 +453,58 @@ def trace_record(
     st: PolicyState,
     held: bool,
 ) -> dict[str, Any]:
-    """The sweep's trace record (``traces.jsonl``) of one person × policy considered."""
+    """The sweep's trace record (``traces.jsonl``) of one person × policy considered, laid
+    out as the policy's :class:`benefits.traces.DecisionLayout` says."""
     spec = next(p for p in program.policies if p.id == policy_id)
-    if not st.eligible:
-        decision = "not_eligible"
-    elif not st.candidate:
-        decision = "not_selected"
-    elif not st.paid:
-        decision = "excluded"
-    elif held and spec.mode == "pay":
-        decision = "held"
-    else:
-        decision = DECISIONS[spec.mode]
-    conditions = {}
-    for c, holds in zip(spec.conditions, st.conditions, strict=True):
-        names = with_inputs(list(c.facts))
-        conditions[c.id] = {
-            "holds": holds,
-            "values": {n: display(_kind(n), facts.get(n)) for n in names},
-            "sources": sources(names, facts),
-        }
+    layout = spec.layout
+    assert layout is not None, "a program's policies carry their decision layout"
+
+    def values(names: Sequence[str]) -> dict[str, Any]:
+        return {n: display(fact_kind(n), facts.get(n)) for n in names}
+
+    def sources(names: Sequence[str]) -> dict[str, Any]:
+        return {table: facts.get(row) for table, row in source_rows(tuple(names)).items()}
+
+    flags = {"eligible": st.eligible, "candidate": st.candidate, "paid": st.paid}
     record: dict[str, Any] = {
-        "record": "decision",
-        "month": program.month,
-        "policy_id": spec.id,
-        "rule_version": spec.version,
+        **layout.header,
         "id_no": facts["id_no"],
         "household_no": facts["household_no"],
-        "decision": decision,
+        "decision": layout.decision(flags, held),
         "amount": yuan(st.final) if st.paid else None,
     }
-    if spec.cases and st.paid and st.case:
-        case = spec.cases[st.case - 1]
+    if layout.cases and st.paid and st.case:
+        case = layout.cases[st.case - 1]
         record["amount_branch"] = {
             "case": case.number,
             "when": case.when,
             "value": case.value,
-            "values": {n: display(_kind(n), facts.get(n)) for n in case.facts},
+            "values": values(case.facts),
         }
     record["target_group"] = {
-        "test": spec.considers,
-        "values": {n: display(_kind(n), facts.get(n)) for n in spec.considers_facts},
-        "sources": sources(spec.considers_facts, facts),
+        "test": layout.considers,
+        "values": values(layout.considers_facts),
+        "sources": sources(layout.considers_facts),
     }
-    record["conditions"] = conditions
-    if spec.components:
+    record["conditions"] = {
+        cid: {"holds": holds, "values": values(names), "sources": sources(names)}
+        for (cid, names), holds in zip(layout.conditions, st.conditions, strict=True)
+    }
+    if layout.components:
         record["components"] = {
             n: {"amount": yuan(st.components.get(n)) or "", "dropped": n in st.dropped}
-            for n in spec.components
+            for n in layout.components
         }
-    record["parameters"] = spec.params
-    exclusions = []
-    for e in program.exclusions:
-        if e.target != spec.id:
-            continue
-        fired = e.component in st.dropped if e.component else e.id in st.excluded
-        if fired:
-            effect = f"component {e.component} dropped" if e.component else "not paid"
-            exclusions.append({"id": e.id, "effect": effect, "in_favour_of": e.winner})
-    if spec.one_per and st.eligible and not st.candidate:
-        exclusions.append({"id": "one_per_household_no", "effect": "not selected"})
+    record["parameters"] = layout.parameters
+    exclusions = [
+        entry
+        for eid, component, entry in layout.exclusions
+        if (component in st.dropped if component else eid in st.excluded)
+    ]
+    if layout.one_per and st.eligible and not st.candidate:
+        exclusions.append(layout.one_per)
     record["exclusions"] = exclusions
     return record
-
-
-def _kind(name: str) -> str:
-    return FACTS[name].kind if name in FACTS else "bool"
-
-
-def sources(names: Sequence[str], facts: Mapping[str, Any]) -> dict[str, Any]:
-    """Department table → source row number, for the facts read."""
-    rows: dict[str, Any] = {}
-    for n in names:
-        fact = FACTS.get(n)
-        if fact and fact.row and fact.source not in rows:
-            rows[fact.source] = facts.get(fact.row)
-    return rows
 
 
 def dedupe(alerts: Sequence[Alert]) -> list[Alert]:

@@ -1,10 +1,11 @@
 """A month's rule program: the rule pack resolved for one benefit month, as plain data.
 
-Built in the service from the same rule files the sweep reads, with the sweep's own compiler
-for everything the trace shows (which facts each condition reads, which parameters with
-their effective dates), so the two paths cannot drift apart on what they explain. It is
-plain, picklable data — expressions stay text — because the rules worker compiles it again
-for its engine (:mod:`benefits.events.decide`).
+Built in the service from the same rule files the sweep reads, with the sweep's own checker
+(:mod:`benefits.lang`) and compiler for everything the trace shows (which facts each
+condition reads, which parameters with their effective dates), so the two paths cannot drift
+apart on what they decide or explain. Every expression is carried as its checked node
+(:class:`benefits.lang.Node`, the one the sweep lowered to Polars); the decider lowers the
+same nodes to Python (:mod:`benefits.events.decide`). The texts stay for the trace.
 
 Example:
     >>> from benefits.rulebook import load_pack
@@ -21,13 +22,19 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from benefits.alertid import due_from_month
 from benefits.errors import RuleError
-from benefits.evaluate import PAID_PREV, AmountCase, compile_policy, month_scope
-from benefits.ingest import QUARANTINE_SCHEMA
+from benefits.evaluate import PAID_PREV, AmountCase, PolicyNodes, compile_policy, month_scope
+from benefits.lang import Node
 from benefits.period import BenefitMonth
+from benefits.pipeline import (
+    QUARANTINE_KINDS,
+    AlertStage,
+    ExclusionStage,
+    alert_stages,
+    exclusion_stages,
+)
 from benefits.rulebook import RulePack
-from benefits.traces import decision_parameters
+from benefits.traces import DecisionLayout, decision_layout, decision_parameters
 
 EVENT_ONE_PER = "household_no"  # the event path evaluates whole households
 
@@ -38,6 +45,7 @@ class ConditionSpec:
     label: str
     test: str
     facts: tuple[str, ...]  # facts the condition reads, in the sweep's order (for the trace)
+    node: Node
 
 
 @dataclass(frozen=True)
@@ -55,32 +63,13 @@ class PolicySpec:
     params: dict[str, dict[str, str]]  # name -> {"value", "from"} (the trace's "parameters")
     considers_facts: tuple[str, ...] = ()  # facts the target group test reads (for the trace)
     cases: tuple[AmountCase, ...] = ()  # the amount cases as the trace names them
+    nodes: PolicyNodes | None = None  # the checked expressions
+    layout: DecisionLayout | None = None  # what its decision records hold (the sweep's)
 
 
-@dataclass(frozen=True)
-class ExclusionSpec:
-    id: str
-    between: tuple[str, str]
-    when: str | None
-    target: str
-    component: str | None
-    winner: str
-
-
-@dataclass(frozen=True)
-class AlertSpec:
-    id: str
-    kind: str
-    policy: str
-    scope: str
-    source: str
-    when: str
-    due: str
-    message: str
-    holds: str | None
-    one_per: tuple[tuple[str, bool], ...] | None
-    party_by: str | None = None  # the one_per group (household_no): the alert's party
-    due_from_month: bool = False  # the due date is the month's: the subject is empty
+# the exclusion and alert stages are the sweep's declarations (benefits.pipeline)
+ExclusionSpec = ExclusionStage
+AlertSpec = AlertStage
 
 
 @dataclass(frozen=True)
@@ -140,9 +129,11 @@ def build_program(pack: RulePack, month: BenefitMonth) -> MonthProgram:
 
 def _build(pack: RulePack, month: BenefitMonth) -> MonthProgram:
     scope, shown = month_scope(pack, month)
+    compiled = [compile_policy(pack, p, scope, shown, month) for p in pack.policies_for(month)]
+    exclusions = exclusion_stages(pack, scope, {cp.id: cp.components for cp in compiled})
     policies = []
-    for policy in pack.policies_for(month):
-        cp = compile_policy(pack, policy, scope, shown, month)
+    for cp in compiled:
+        policy = cp.policy
         amount: tuple[tuple[str | None, str], ...]
         if isinstance(policy.amount, str):
             amount = ((None, policy.amount),)
@@ -156,7 +147,8 @@ def _build(pack: RulePack, month: BenefitMonth) -> MonthProgram:
                 version=policy.version,
                 considers=policy.considers,
                 conditions=tuple(
-                    ConditionSpec(c.id, c.label, c.test, tuple(c.facts)) for c in cp.conditions
+                    ConditionSpec(c.id, c.label, c.test, tuple(c.facts), c.node)  # type: ignore[arg-type]
+                    for c in cp.conditions
                 ),
                 lets=dict(policy.let),
                 components=dict(policy.components),
@@ -165,36 +157,19 @@ def _build(pack: RulePack, month: BenefitMonth) -> MonthProgram:
                 params=decision_parameters(cp.params),
                 considers_facts=tuple(cp.considers_facts),
                 cases=tuple(cp.cases),
+                nodes=cp.nodes,
+                layout=decision_layout(month.label, cp, exclusions),
             )
         )
     ids = {p.id for p in policies}
-    exclusions = tuple(
-        ExclusionSpec(e.id, e.between, e.when, e.target_policy, e.component, e.winner)
-        for e in pack.exclusions.exclusions
-        if all(pid in ids for pid in e.between)
-    )
     pairs = tuple(
         (p.policies[0], p.policies[1], p.resolved_by)
         for p in pack.exclusions.mutually_exclusive
         if p.policies[0] in ids and p.policies[1] in ids
     )
-    alerts = tuple(
-        AlertSpec(
-            a.id,
-            a.kind,
-            a.policy or "",
-            a.scope,
-            a.source,
-            a.when,
-            a.due,
-            a.message,
-            a.holds,
-            _one_per(a.one_per, f"alerts.yaml: alert '{a.id}'"),
-            a.one_per.by if a.one_per else None,
-            due_from_month(a.due, pack.parameters),
-        )
-        for a in pack.alerts
-    )
+    alerts = alert_stages(pack, scope)
+    for a in pack.alerts:
+        _one_per(a.one_per, f"alerts.yaml: alert '{a.id}'")
     fact_kinds = {name: f.kind for name, f in pack.catalogue.facts.items()}
     fact_kinds[PAID_PREV] = "bool"
     return MonthProgram(
@@ -209,7 +184,7 @@ def _build(pack: RulePack, month: BenefitMonth) -> MonthProgram:
         prev_params=dict(scope.prev_params),
         constants=dict(scope.constants),
         fact_kinds=fact_kinds,
-        quarantine_kinds={c: ("int" if c == "row" else "str") for c in QUARANTINE_SCHEMA},
+        quarantine_kinds=dict(QUARANTINE_KINDS),
         policies=tuple(policies),
         exclusions=exclusions,
         exclusive_pairs=pairs,

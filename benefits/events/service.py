@@ -15,10 +15,9 @@ month, with the current decisions of every person. :meth:`EventService.apply` ta
    fired declares — and makes them;
 5. re-derives the facts of the households the reactions name (the person's own, their
    children's for a parent's death or situation, a means test's household) and decides them
-   in the rules worker
-   (:mod:`benefits.events.worker`), which restarts and replays if durable_rules crashes; when
-   the worker cannot decide the event, the row changes are undone and the event goes to the
-   dead-letter file;
+   in this process with the sweep's checked rule expressions (:mod:`benefits.events.evaluator`);
+   when they cannot be decided (a rule error), the row changes are undone and the event goes
+   to the dead-letter file;
 6. compares with the decisions before (:mod:`benefits.events.changes`) and, with a ledger,
    holds the pending items of unexported batches whose payment stops or becomes held, as
    the fired reactions declare (:mod:`benefits.events.holds`).
@@ -52,20 +51,13 @@ from benefits.errors import ParameterError, RuleError
 from benefits.events.changes import ENTITLEMENT_CHANGES, Change, diff
 from benefits.events.deadletter import DeadLetter
 from benefits.events.decide import Alert, Entitlement, PersonOutcome, trace_record, yuan
+from benefits.events.evaluator import EvalRequest, Evaluator, HouseholdInput, LocalEvaluator
 from benefits.events.facts import MonthContext, household_facts
 from benefits.events.holds import hold_items
 from benefits.events.program import MonthProgram, build_program
 from benefits.events.reactions import Reactions
 from benefits.events.schema import EventBase, EventError, parse_event
 from benefits.events.store import RowChange, Store
-from benefits.events.worker import (
-    EvalRequest,
-    Evaluator,
-    HouseholdInput,
-    LocalEvaluator,
-    WorkerEvaluator,
-    WorkerFailed,
-)
 from benefits.idcard import mask_name
 from benefits.ingest import Extracts, load_extracts
 from benefits.period import BenefitMonth
@@ -126,8 +118,8 @@ class EventService:
         data: the delivery folder (as for ``benefits sweep --data``).
         month: benefit month ``YYYY-MM`` whose decisions the events change.
         rules / pack: the rule pack folder, or a loaded pack (default: the bundled one).
-        evaluator: where rules run; default a supervised worker process (``isolate=True``)
-            or in this process (``isolate=False``), with the named `engine`.
+        evaluator: where households are decided (default: in this process,
+            :class:`benefits.events.evaluator.LocalEvaluator`).
         baseline: ``sweep`` (decisions before any event from the Polars sweep) or ``rules``.
         ledger: a :class:`benefits.ledger.Ledger` whose pending items a stop holds.
         by: the actor recorded in the ledger's audit log.
@@ -149,8 +141,6 @@ class EventService:
         rules: Path | None = None,
         pack: RulePack | None = None,
         evaluator: Evaluator | None = None,
-        engine: str = "durable_rules",
-        isolate: bool = True,
         baseline: Literal["sweep", "rules"] = "sweep",
         ledger: Any = None,
         by: str = "events",
@@ -176,9 +166,7 @@ class EventService:
         self.store = Store.from_extracts(extracts)
         self.reactions = Reactions(self.pack.events)
         self._own_evaluator = evaluator is None
-        if evaluator is None:
-            evaluator = WorkerEvaluator(engine) if isolate else LocalEvaluator(engine)
-        self.evaluator = evaluator
+        self.evaluator: Evaluator = evaluator or LocalEvaluator()
         self.ledger = ledger
         self.by = by
         self.dead_letter = DeadLetter(dead_letter) if dead_letter else None
@@ -272,7 +260,7 @@ class EventService:
     def _decide(
         self, households: list[str], *, traces: bool
     ) -> tuple[dict[str, PersonOutcome], dict[str, dict[str, Any]]]:
-        """Decide these households in the worker: (outcomes, the facts sent) by person."""
+        """Decide these households: (outcomes, the facts they were decided on) by person."""
         inputs = []
         prev = self.prev_ctx
         for hh in households:
@@ -356,9 +344,6 @@ class EventService:
             self.reactions.check_tables(matched, event, rows)
             households = sorted(self.reactions.households(matched, event, self.store))
             decided, facts = self._decide(households, traces=True)
-        except WorkerFailed as exc:
-            undo()
-            return self._refuse(raw, event, f"{event.label()}: {exc}", "failed", source, t0)
         except (RuleError, RuntimeError) as exc:
             undo()
             return self._refuse(raw, event, f"{event.label()}: {exc}", "failed", source, t0)
@@ -486,8 +471,7 @@ class EventService:
         return pl.DataFrame(rows, schema=dict.fromkeys(ALERT_COLUMNS, pl.String))
 
     def status(self) -> dict[str, Any]:
-        """Counts and the worker's state (for health pages and the CLI summary)."""
-        ev = self.evaluator
+        """Counts (for health pages and the CLI summary)."""
         return {
             "month": self.month.label,
             "persons": len(self.store.persons),
@@ -498,17 +482,12 @@ class EventService:
                 "rules": len(self.pack.events.reactions) + len(self.pack.events.correlations),
                 "remembered": self.reactions.remembered,
             },
-            "worker": {
-                "pid": getattr(ev, "pid", None),
-                "restarts": getattr(ev, "restarts", 0),
-                "crashes": list(getattr(ev, "crashes", [])),
-            },
             "dead_letter": str(self.dead_letter.path) if self.dead_letter else None,
         }
 
     # ---------------------------------------------------------------------------- lifecycle
     def close(self) -> None:
-        """Stop the worker this service started (and unfreeze the garbage collector)."""
+        """Close the evaluator this service started (and unfreeze the garbage collector)."""
         if self._own_evaluator:
             self.evaluator.close()
         if getattr(self, "_frozen", False):

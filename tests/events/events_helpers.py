@@ -16,9 +16,9 @@ from typing import Any
 
 import polars as pl
 
+from benefits.events.evaluator import LocalEvaluator
 from benefits.events.service import EventService
 from benefits.events.store import RowChange
-from benefits.events.worker import LocalEvaluator
 from benefits.rulebook import load_pack
 from benefits.sweep import SweepResult, run_sweep
 from tests.conftest import write_delivery
@@ -28,10 +28,10 @@ _EVALUATOR: LocalEvaluator | None = None
 
 
 def shared_evaluator() -> LocalEvaluator:
-    """One in-process durable_rules evaluator for the whole test session (months are cached)."""
+    """One evaluator for the whole test session (each month is compiled once)."""
     global _EVALUATOR
     if _EVALUATOR is None:
-        _EVALUATOR = LocalEvaluator("durable_rules")
+        _EVALUATOR = LocalEvaluator()
     return _EVALUATOR
 
 
@@ -96,7 +96,7 @@ def decision_traces(result: SweepResult) -> dict[tuple[str, str], dict]:
 
 
 def service_traces(service: EventService) -> dict[tuple[str, str], dict]:
-    """Every person's current trace records, decided again through the rule engine."""
+    """Every person's current trace records, decided again by the event path."""
     decided, facts = service._decide(list(service.store.members), traces=True)
     return {
         (o.id_no, pid): service.trace(o, pid, facts[o.id_no])

@@ -63,7 +63,7 @@ def test_refused_events_go_to_the_dead_letter_file_and_exit_1(tmp_path: Path) ->
     assert records[1]["event"] == bad and "does not report death_registered" in records[1]["error"]
 
 
-def test_stdin_and_jsonl_output_through_the_worker_process(tmp_path: Path) -> None:
+def test_stdin_and_jsonl_output(tmp_path: Path) -> None:
     result = runner.invoke(
         events_app,
         ["apply", "--data", str(delivery(tmp_path)), "--format", "jsonl", "-"],

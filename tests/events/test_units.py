@@ -1,33 +1,17 @@
-"""Unit tests: the event schema, the condition compiler, the exact evaluator, the store."""
+"""Unit tests: the event schema, the store, the modules' examples."""
 
 from __future__ import annotations
 
-import datetime as dt
 import doctest
 import importlib
 from decimal import Decimal
-from fractions import Fraction
 from pathlib import Path
 
 import pytest
 from events_helpers import event
 
-from benefits.events.adapter import ReferenceEngine, holds
-from benefits.events.conditions import (
-    FALSE,
-    TRUE,
-    And,
-    Cmp,
-    Exists,
-    Missing,
-    Or,
-    Ref,
-    compile_condition,
-)
-from benefits.events.pyeval import PyEval, to_fen
 from benefits.events.schema import EVENT_TYPES, EventError, parse_event
 from benefits.events.store import Store
-from benefits.expr import ExprError
 from benefits.ingest import load_extracts
 from tests.conftest import bank, person, write_delivery
 
@@ -141,78 +125,6 @@ def test_minus_zero_in_an_event_is_zero_as_in_a_delivery(zero: str) -> None:
                      "per_capita_income": "-0.01", "per_capita_assets": "0"})  # fmt: skip
 
 
-# ---------------------------------------------------------------------------- conditions
-
-FACTS = {"hh_pci": "money", "age": "int", "resident": "bool", "status": "str",
-         "death_date": "date", "moved_out_date": "date", "years": "number"}  # fmt: skip
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("hh_pci < std / 12", Cmp("lt", "hh_pci", 624975)),  # 74997/12 = 6249.75 yuan
-        ("hh_pci < 5707.255", Cmp("lt", "hh_pci", 570726)),  # 570725.5 fen: exact, rounded up
-        ("hh_pci <= 5707.255", Cmp("le", "hh_pci", 570725)),
-        ("hh_pci > 5707.255", Cmp("gt", "hh_pci", 570725)),
-        ("hh_pci >= 5707.255", Cmp("ge", "hh_pci", 570726)),
-        ("hh_pci == 5707.255", FALSE),
-        ("hh_pci != 5707.255", Exists("hh_pci")),
-        ("2 * age >= 35", Cmp("ge", "age", 18)),
-        ("18 <= age", Cmp("ge", "age", 18)),
-        ("not (age < 18)", Cmp("ge", "age", 18)),
-        ("age is None", Missing("age")),
-        ("not (age is None)", Exists("age")),
-        ("status not in ['a', 'b']", And((Cmp("ne", "status", "a"), Cmp("ne", "status", "b")))),
-        ("moved_out_date >= death_date", Cmp("ge", "moved_out_date", Ref("death_date"))),
-        ("death_date >= start - months(24)", Cmp("ge", "death_date", 20230101)),
-        ("resident or std > 1", TRUE),
-        ("resident and std == None", FALSE),  # unknown: does not hold
-        ("not (resident and age > 1)", Or((Cmp("ne", "resident", True), Cmp("le", "age", 1)))),
-        ("years < 5", Cmp("lt", "years", 5)),
-    ],
-)
-def test_conditions_compile_exactly(text: str, expected: object) -> None:
-    got = compile_condition(text, facts=FACTS, params={"std": Fraction(74997)},
-                            constants={"start": dt.date(2025, 1, 1)})  # fmt: skip
-    assert got == expected
-
-
-@pytest.mark.parametrize(
-    "text",
-    ["age + hh_pci > 3", "hh_pci < age", "(1 if resident else 2) > 1", "min(age, 3) > 1",
-     "status < 'b'", "death_date + days(3) > death_date"],
-)  # fmt: skip
-def test_conditions_a_rule_engine_cannot_express_are_refused(text: str) -> None:
-    with pytest.raises(ExprError):
-        compile_condition(text, facts=FACTS)
-
-
-def test_an_absent_value_fails_every_comparison_and_its_negation() -> None:
-    engine = ReferenceEngine()
-    engine.define("r", {"young": Cmp("lt", "age", 18), "not_young": Cmp("ge", "age", 18)})
-    assert engine.match("r", [{}, {"age": 3}]) == [set(), {"young"}]
-    assert not holds(Cmp("ge", "a", Ref("b")), {"a": 1})
-
-
-# ------------------------------------------------------------------------ exact evaluator
-
-
-def test_amounts_are_exact_and_rounded_half_up_once() -> None:
-    params = {"rate": Fraction("0.30"), "std": Fraction(1301), "avg": Fraction(74997)}
-    ev = PyEval(facts={"pci": "money", "years": "number", "d": "date"}, params=params)
-    assert to_fen(ev.value("rate * std", {})) == 39030
-    assert to_fen(ev.value("avg / 12 * 3", {})) == 1874925  # 18749.25
-    assert to_fen(ev.value("std - pci", {"pci": 80001})) == 50099
-    assert to_fen(Fraction(-5, 1000)) == -1 and to_fen(Fraction(5, 1000)) == 1
-    assert ev.value("min(std, pci)", {"pci": None}) is None
-    assert ev.value("floor(years - 15)", {"years": 22.5}) == 7
-    assert ev.value("d + months(-1)", {"d": dt.date(2025, 3, 31)}) == dt.date(2025, 2, 28)
-    assert ev.value("pci < std and years > 1", {"pci": None, "years": 0}) is False
-    assert ev.value("pci < std or years > 1", {"pci": None, "years": 0}) is None
-    assert ev.value("1 if pci < std else 2", {"pci": None}) == 2
-    with pytest.raises(ExprError):
-        to_fen(ev.value("years", {"years": 1.5}), "years")
-
 
 # ---------------------------------------------------------------------------------- store
 
@@ -252,8 +164,8 @@ def test_row_changes_are_undone_exactly(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "module",
-    ["schema", "conditions", "pyeval", "adapter", "decide", "facts", "generate", "changes",
-     "cli", "program"],
+    ["schema", "decide", "evaluator", "facts", "generate", "changes", "cli", "program",
+     "reactions"],
 )  # fmt: skip
 def test_doctests(module: str) -> None:
     mod = importlib.import_module(f"benefits.events.{module}")
