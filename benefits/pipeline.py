@@ -35,7 +35,6 @@ from benefits.alertid import PLACEHOLDER, due_from_month, reported_facts
 from benefits.errors import RuleError
 from benefits.ingest import QUARANTINE_SCHEMA
 from benefits.lang import MONEY, ExprError, Node, Scope, check, check_condition
-from benefits.merge import FACTS
 from benefits.rulebook import OnePer as OnePerRule
 from benefits.rulebook import RulePack
 
@@ -162,7 +161,7 @@ def message_pieces(template: str, kinds: Mapping[str, str], where: str) -> tuple
 
 def alert_stages(pack: RulePack, scope: Scope) -> tuple[AlertStage, ...]:
     """The pack's alerts, checked in the month's names (quarantine rules: the row's columns)."""
-    person_kinds = {k: f.kind for k, f in FACTS.items()}
+    person_kinds = {k: f.kind for k, f in pack.catalogue.facts.items()}
     q_scope = Scope(facts=QUARANTINE_KINDS, constants=scope.constants, params=scope.params)
     out = []
     for a in pack.alerts:

@@ -24,11 +24,13 @@ Example decision line (abridged)::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
+from benefits.catalogue import Fact
 from benefits.evaluate import (
     AmountCase,
     CompiledPolicy,
@@ -38,7 +40,6 @@ from benefits.evaluate import (
     json_const,
     yuan_expr,
 )
-from benefits.merge import FACTS
 from benefits.pipeline import TRACE_AS_TEXT, ExclusionStage
 from benefits.rulebook import RulePack
 
@@ -53,16 +54,16 @@ DECISIONS = {
 DECISION_STEPS = (("eligible", "not_eligible"), ("candidate", "not_selected"), ("paid", "excluded"))
 
 
-def fact_kind(name: str) -> str:
+def fact_kind(name: str, facts: Mapping[str, Fact]) -> str:
     """The kind a trace renders a name with (names that are not facts are flags)."""
-    return FACTS[name].kind if name in FACTS else "bool"
+    return facts[name].kind if name in facts else "bool"
 
 
-def source_rows(names: list[str] | tuple[str, ...]) -> dict[str, str]:
+def source_rows(names: list[str] | tuple[str, ...], facts: Mapping[str, Fact]) -> dict[str, str]:
     """Department table → the column holding its source row number, for the facts read."""
     rows: dict[str, str] = {}
     for n in names:
-        fact = FACTS.get(n)
+        fact = facts.get(n)
         if fact and fact.row and fact.source not in rows:
             rows[fact.source] = fact.row
     return rows
@@ -82,6 +83,7 @@ class DecisionLayout:
     parameters: dict[str, dict[str, str]]
     exclusions: tuple[tuple[str, str | None, dict[str, str]], ...]  # (id, component, entry)
     one_per: dict[str, str] | None  # the entry of a member not selected
+    facts: Mapping[str, Fact]  # the pack's fact catalogue: kinds and source rows shown
 
     def decision(self, flags: dict[str, bool], held: bool) -> str:
         """The decision word from the person's flags (eligible, candidate, paid)."""
@@ -92,7 +94,10 @@ class DecisionLayout:
 
 
 def decision_layout(
-    month: str, cp: CompiledPolicy, exclusions: tuple[ExclusionStage, ...]
+    month: str,
+    cp: CompiledPolicy,
+    exclusions: tuple[ExclusionStage, ...],
+    facts: Mapping[str, Fact],
 ) -> DecisionLayout:
     """The layout of a compiled policy's decision records for `month`."""
     policy = cp.policy
@@ -106,7 +111,7 @@ def decision_layout(
         mode=policy.mode,
         considers=policy.considers,
         considers_facts=tuple(cp.considers_facts),
-        conditions=tuple((c.id, tuple(with_inputs(c.facts))) for c in cp.conditions),
+        conditions=tuple((c.id, tuple(with_inputs(c.facts, facts))) for c in cp.conditions),
         cases=tuple(cp.cases),
         components=tuple(cp.components),
         parameters=decision_parameters(cp.params),
@@ -128,12 +133,13 @@ def decision_layout(
             if policy.one_per
             else None
         ),
+        facts=facts,
     )
 
 
-def _json_value(name: str) -> pl.Expr:
+def _json_value(name: str, facts: Mapping[str, Fact]) -> pl.Expr:
     """A fact as a JSON-ready value: numbers and booleans typed, money/dates as text."""
-    kind = fact_kind(name)
+    kind = fact_kind(name, facts)
     if kind in TRACE_AS_TEXT:
         return display_expr(name, kind).alias(name)
     return pl.col(name).alias(name)
@@ -143,24 +149,24 @@ def _bool_text(e: pl.Expr) -> pl.Expr:
     return pl.when(e).then(pl.lit("true")).otherwise(pl.lit("false"))
 
 
-def with_inputs(names: list[str]) -> list[str]:
+def with_inputs(names: list[str], facts: Mapping[str, Fact]) -> list[str]:
     """Facts read plus the facts they are derived from (e.g. resident → hukou fields)."""
     out: list[str] = []
     for n in names:
-        for m in (n, *(FACTS[n].inputs if n in FACTS else ())):
+        for m in (n, *(facts[n].inputs if n in facts else ())):
             if m not in out:
                 out.append(m)
     return out
 
 
-def _object(names: list[str] | tuple[str, ...]) -> pl.Expr:
+def _object(names: list[str] | tuple[str, ...], facts: Mapping[str, Fact]) -> pl.Expr:
     if not names:
         return pl.lit("{}")
-    return pl.struct([_json_value(n) for n in names]).struct.json_encode()
+    return pl.struct([_json_value(n, facts) for n in names]).struct.json_encode()
 
 
-def _sources(names: list[str] | tuple[str, ...]) -> pl.Expr:
-    rows = source_rows(names)
+def _sources(names: list[str] | tuple[str, ...], facts: Mapping[str, Fact]) -> pl.Expr:
+    rows = source_rows(names, facts)
     if not rows:
         return pl.lit("{}")
     return pl.struct([pl.col(r).alias(t) for t, r in rows.items()]).struct.json_encode()
@@ -221,13 +227,13 @@ def branch_head(case: AmountCase) -> str:
     return ',"amount_branch":' + head[:-1] + ',"values":'
 
 
-def _branch(cp: CompiledPolicy) -> pl.Expr:
+def _branch(cp: CompiledPolicy, facts: Mapping[str, Fact]) -> pl.Expr:
     """``"amount_branch"``: the amount case that chose the amount paid, with the values its
     test (and every earlier case's test) read; empty when nothing was paid."""
     number = pl.col(col_name(cp.id, "case"))
     out: pl.Expr = pl.lit("")
     for case in reversed(cp.cases):
-        text = pl.concat_str([pl.lit(branch_head(case)), _object(case.facts), pl.lit("}")])
+        text = pl.concat_str([pl.lit(branch_head(case)), _object(case.facts, facts), pl.lit("}")])
         out = pl.when(number == case.number).then(text).otherwise(out)
     return out
 
@@ -249,7 +255,7 @@ def policy_lines(
 def _line(pack: RulePack, ev: Evaluation, cp: CompiledPolicy, held_ids: pl.Series) -> pl.Expr:
     """The decision record of one person for one policy, as a string expression."""
     pid = cp.id
-    layout = decision_layout(ev.month.label, cp, ev.exclusions)
+    layout = decision_layout(ev.month.label, cp, ev.exclusions, pack.catalogue.facts)
     pieces: list[pl.Expr] = [
         pl.lit(json_const(layout.header)[:-1] + ',"id_no":'),  # reopen the object
         _json_string("id_no"),
@@ -269,12 +275,12 @@ def _line(pack: RulePack, ev: Evaluation, cp: CompiledPolicy, held_ids: pl.Serie
         .otherwise(pl.lit("null"))
     )
     if layout.cases:
-        pieces.append(_branch(cp))
+        pieces.append(_branch(cp, layout.facts))
     pieces += [
         pl.lit(',"target_group":{"test":' + json_const(layout.considers) + ',"values":'),
-        _object(layout.considers_facts),
+        _object(layout.considers_facts, layout.facts),
         pl.lit(',"sources":'),
-        _sources(layout.considers_facts),
+        _sources(layout.considers_facts, layout.facts),
         pl.lit("}"),
     ]
     pieces.append(pl.lit(',"conditions":{'))
@@ -283,9 +289,9 @@ def _line(pack: RulePack, ev: Evaluation, cp: CompiledPolicy, held_ids: pl.Serie
             pl.lit(("," if i else "") + json_const(cid) + ':{"holds":'),
             _bool_text(pl.col(col_name(pid, "c", cid))),
             pl.lit(',"values":'),
-            _object(names),
+            _object(names, layout.facts),
             pl.lit(',"sources":'),
-            _sources(names),
+            _sources(names, layout.facts),
             pl.lit("}"),
         ]
     pieces.append(pl.lit("}"))

@@ -460,10 +460,11 @@ def trace_record(
     assert layout is not None, "a program's policies carry their decision layout"
 
     def values(names: Sequence[str]) -> dict[str, Any]:
-        return {n: display(fact_kind(n), facts.get(n)) for n in names}
+        return {n: display(fact_kind(n, layout.facts), facts.get(n)) for n in names}
 
     def sources(names: Sequence[str]) -> dict[str, Any]:
-        return {table: facts.get(row) for table, row in source_rows(tuple(names)).items()}
+        rows = source_rows(tuple(names), layout.facts)
+        return {table: facts.get(row) for table, row in rows.items()}
 
     flags = {"eligible": st.eligible, "candidate": st.candidate, "paid": st.paid}
     record: dict[str, Any] = {

@@ -158,7 +158,7 @@ def _build(pack: RulePack, month: BenefitMonth) -> MonthProgram:
                 considers_facts=tuple(cp.considers_facts),
                 cases=tuple(cp.cases),
                 nodes=cp.nodes,
-                layout=decision_layout(month.label, cp, exclusions),
+                layout=decision_layout(month.label, cp, exclusions, pack.catalogue.facts),
             )
         )
     ids = {p.id for p in policies}
