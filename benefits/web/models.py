@@ -165,5 +165,42 @@ class WebAlertImport(Base):
     at: Mapped[dt.datetime]
 
 
+class ExportRequest(Base):
+    """A request to export data as a file (issue 14, output limits): what, why, how many
+    rows and persons; a bulk one waits for a second person's approval; downloaded once."""
+
+    __tablename__ = "web_export_requests"
+    __table_args__ = (Index("ix_web_export_requests_status", "status"),
+                      Index("ix_web_export_requests_requested_by", "requested_by"))  # fmt: skip
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    params: Mapped[str] = mapped_column(Text)
+    fmt: Mapped[str] = mapped_column(String(16))
+    reveal: Mapped[bool] = mapped_column(Boolean)
+    purpose: Mapped[str] = mapped_column(Text)
+    rows: Mapped[int] = mapped_column(Integer)
+    persons: Mapped[int] = mapped_column(Integer)
+    bulk: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(16))
+    requested_by: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[dt.datetime]
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[dt.datetime | None]
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    downloaded_at: Mapped[dt.datetime | None]
+    sha256: Mapped[str | None] = mapped_column(String(64))
+
+
+class ExportUsage(Base):
+    """Rows of personal data one user took on one UTC day (files and API lists)."""
+
+    __tablename__ = "web_export_usage"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    rows: Mapped[int] = mapped_column(Integer)
+
+
 # A person's payment history (the explanation page) looks items up by ID across batches.
 Index("ix_web_batch_items_id_index", BatchItem.__table__.c.id_index)
