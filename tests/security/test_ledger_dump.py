@@ -3,8 +3,7 @@ in clear: the SQLite file's ``iterdump()``, and every row of every table read as
 PostgreSQL (what ``pg_dump`` writes). The ledger is seeded as the demo is: a sweep of the
 sample delivery imported with its alerts, a batch created and submitted, a month exported.
 
-The web inbox (``web_alerts``) still holds IDs in clear — its sealing is not done yet — so it
-is scanned on its own and marked as an expected failure until it is.
+The web inbox (``web_alerts``) is sealed too (migration 0008) and scanned with the rest.
 """
 
 from __future__ import annotations
@@ -19,8 +18,6 @@ from sqlalchemy import create_engine, text
 from benefits.web.demo import seed_demo
 from benefits.web.settings import WebSettings
 from tests.web.conftest import PASSWORDS, SAMPLE
-
-NOT_YET_SEALED = {"web_alerts"}
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -91,11 +88,11 @@ def test_the_ledger_dump_reveals_no_id_account_or_name(seeded_url: str) -> None:
     tables = dump_by_table(seeded_url)
     assert {"run_entitlements", "batch_items", "audit_log"} <= set(tables)
     assert "v1:dk-" in tables["batch_items"] and "v1:dk-" in tables["run_entitlements"]
-    leaks = {t: hits for t, d in tables.items() if t not in NOT_YET_SEALED and (hits := found(d))}
+    leaks = {t: hits for t, d in tables.items() if (hits := found(d))}
     assert leaks == {}
 
 
-@pytest.mark.xfail(strict=True, reason="web_alerts (the inbox) is not sealed yet")
 def test_the_alert_inbox_reveals_no_id(seeded_url: str) -> None:
     tables = dump_by_table(seeded_url)
-    assert {t: found(tables[t]) for t in NOT_YET_SEALED} == {t: {} for t in NOT_YET_SEALED}
+    assert "v1:dk-" in tables["web_alerts"] and len(tables["web_alerts"]) > 1000
+    assert found(tables["web_alerts"]) == {}
