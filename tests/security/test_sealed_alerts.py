@@ -11,7 +11,9 @@ from typing import Any
 
 from sqlalchemy import delete, select, text, update
 
+from benefits.keys import KeyRing
 from benefits.ledger.models import SweepRun
+from benefits.ledger.rotate import rotate_data
 from benefits.ledger.sealed import id_index
 from benefits.web.models import WebAlert, WebAlertImport
 from benefits.web.services import alerts as alert_service
@@ -82,3 +84,20 @@ def test_a_run_imported_again_finds_its_alerts_by_the_party_index(seeded: Seeded
     for run in runs:
         alert_service.import_alerts(ctx, run)
     assert _clear(seeded) == before  # the same alerts matched and updated, none added
+
+
+def test_keys_rotate_reseals_the_inbox(seeded: Seeded) -> None:
+    db = seeded.ctx.db
+    clear = _clear(seeded)
+    ring = KeyRing({p: dict(t) for p, t in db.keys.keys.items()}, db.keys.currents, "test")
+    old, _ = ring.current("data")
+    new = ring.add("data")  # a new current data key; the old one stays in the ring
+    db._keys = ring
+    assert {r.id_no.split(":")[1] for r in _raw(seeded)} == {old}
+    report = rotate_data(db, batch_size=7)
+    assert report.remaining == 0 and report.resealed >= len(clear)
+    rows = _raw(seeded)
+    assert {r.id_no.split(":")[1] for r in rows} == {new}
+    assert {r.message.split(":")[1] for r in rows if r.message} == {new}
+    del ring.keys["data"][old]  # the old key can go: the inbox still opens
+    assert _clear(seeded) == clear
