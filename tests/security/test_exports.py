@@ -260,6 +260,7 @@ def test_the_exports_page_requests_approves_and_downloads(seeded: Seeded) -> Non
     batch_id, items = _batch(seeded)
     _limits(seeded, bulk_persons=1)
     officer = seeded.client("officer")
+    assert f'href="/exports?batch={batch_id}"' in officer.get(f"/batches/{batch_id}").text
     page = officer.get(f"/exports?batch={batch_id}")
     assert page.status_code == 200 and 'id="export-form"' in page.text
     token = csrf_of(officer)
