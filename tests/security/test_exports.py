@@ -13,11 +13,13 @@ import datetime as dt
 import hashlib
 import io
 import json
+import re
 import shutil
 import subprocess
 from typing import Any
 
 import polars as pl
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
@@ -236,6 +238,25 @@ def _pdf_text(pdf: bytes) -> str | None:
         return None
     return subprocess.run([tool, "-", "-"], input=pdf, capture_output=True,
                           check=True).stdout.decode("utf-8")  # fmt: skip
+
+
+def test_the_pdf_is_printed_from_html_carrying_the_watermark(
+    seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from benefits.web import reports
+
+    printed: list[str] = []
+    monkeypatch.setattr(reports, "to_pdf", lambda html: printed.append(html) or b"%PDF-1.7")
+    _, items = _batch(seeded)
+    ref = seeded.ctx.directory.ref(items[0].id_no)
+    officer = seeded.client("officer")
+    got = officer.get(f"/persons/{ref}/letter.pdf?month=2025-01")
+    assert got.status_code == 200 and len(printed) == 1
+    mark = re.search(r'<p class="export-watermark"[^>]*>([^<]*)</p>\s*</body>', printed[0])
+    assert mark, printed[0][-500:]
+    assert mark.group(1).startswith("benefits export · by officer · at ")
+    assert "purpose: 出具告知书 / issue the notice of decisions" in mark.group(1)
+    assert mark.group(1).endswith("class personal")
 
 
 def test_pdf_reports_are_watermarked_audited_and_counted(seeded: Seeded) -> None:
