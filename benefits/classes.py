@@ -200,11 +200,17 @@ LEDGER: dict[str, dict[str, Declared]] = {
     "web_alerts": _table(internal="id kind policy_id rule label_zh label_en "
                                   "due_date first_month last_month months_open last_run_id "
                                   "status assignee updated_by updated_at",
-                         personal="community masked_name subject fingerprint",
-                         sensitive="id_no party message"),
+                         personal="community masked_name subject fingerprint party "
+                                  "id_index",
+                         sensitive="id_no message"),
     "web_alert_events": _table(internal="id alert_id at actor action assignee",
                                personal="note"),
     "web_alert_imports": _table(internal="run_id month alerts at"),
+    "web_export_requests": _table(internal="id kind params fmt reveal rows persons bulk status "
+                                           "requested_by requested_at decided_by decided_at "
+                                           "downloaded_at sha256",
+                                  personal="purpose decision_note"),
+    "web_export_usage": _table(internal="username day rows"),
     "cycle_attempts": _table(internal="id month number trigger instance actor started_at "
                                       "finished_at duration_seconds outcome stage reason "
                                       "snapshot run_id batch_id transient details"),

@@ -10,6 +10,10 @@ through :func:`benefits.cycle.retries.run_with_retries`, so the month lock in th
 two schedulers (two ``benefits serve`` processes, or a scheduler and a cron job) from running
 one month twice, and a stopped month is not retried until its delivery changes.
 
+With ``audit_checkpoints`` set, a second job (``benefits-audit-checkpoint``, in memory) signs
+the audit chain's head into that file at start and every ``checkpoint_minutes``
+(:func:`checkpoint_tick`; see docs/security.md).
+
 Jobs run one at a time in one worker thread; shutting down interrupts a retry's wait.
 
 Example (what ``benefits serve`` does)::
@@ -53,6 +57,7 @@ log = logging.getLogger("benefits.cycle")
 
 JOB_ID = "benefits-monthly-cycle"
 CATCH_UP_JOB_ID = "benefits-cycle-catch-up"
+CHECKPOINT_JOB_ID = "benefits-audit-checkpoint"
 
 
 def due_months(settings: CycleSettings, now: dt.datetime, store: CycleStore) -> list[str]:
@@ -119,6 +124,8 @@ class _Runtime:
     stop: threading.Event = field(default_factory=threading.Event)
     last: list[CycleOutcome] = field(default_factory=list)
     runs: int = 0
+    ledger: Ledger | None = None
+    checkpoints: int = 0
 
 
 # Scheduler runtimes of this process, by database. Jobs stored in the database carry only
@@ -151,6 +158,22 @@ def scheduled_tick(key: str, trigger: str = "schedule") -> None:
         log.exception("cycle job (%s) failed", trigger)
     finally:
         runtime.runs += 1
+
+
+def checkpoint_tick(key: str) -> None:
+    """The checkpoint job: sign the audit chain's head into ``audit_checkpoints`` (never
+    raises: a missing signing key or an unwritable file is logged, the next tick retries)."""
+    runtime = _runtime(key)
+    if runtime is None or runtime.ledger is None or runtime.settings.audit_checkpoints is None:
+        log.error("audit checkpoint job %s: no scheduler runtime in this process; skipped", key)
+        return
+    path = runtime.settings.audit_checkpoints
+    try:
+        cp = runtime.ledger.checkpoint(path)
+        runtime.checkpoints += 1
+        log.info("audit checkpoint: entry %s signed into %s", cp.seq, path)
+    except Exception as exc:
+        log.error("audit checkpoint into %s failed: %s", path, exc)
 
 
 class CycleScheduler(BackgroundScheduler):
@@ -204,7 +227,7 @@ def start_scheduler(
     try:
         ensure_schema(ledger, settings.actor)
         key = ledger.url
-        runtime = _Runtime(settings, clock, notifier)
+        runtime = _Runtime(settings, clock, notifier, ledger=ledger)
         scheduler = CycleScheduler(
             jobstores={
                 "default": SQLAlchemyJobStore(
@@ -226,6 +249,18 @@ def start_scheduler(
             kwargs={"key": key},
             replace_existing=True,
         )
+        if settings.audit_checkpoints is not None:  # one at start, then every few minutes
+            scheduler.add_job(
+                checkpoint_tick,
+                "interval",
+                minutes=settings.checkpoint_minutes,
+                id=CHECKPOINT_JOB_ID,
+                name="benefits audit checkpoint",
+                kwargs={"key": key},
+                jobstore="memory",
+                replace_existing=True,
+                next_run_time=dt.datetime.now(settings.zone),
+            )
         if catch_up_on_start:
             scheduler.add_job(
                 scheduled_tick,

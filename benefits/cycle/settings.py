@@ -174,6 +174,16 @@ class CycleSettings(BaseSettings):
     )
     hook_timeout_seconds: float = Field(default=30, gt=0, description="Limit per hook call.")
 
+    # -- the audit chain's signed checkpoints (docs/security.md) --------------------------
+    audit_checkpoints: Path | None = Field(
+        default=None,
+        description="Append-only file the scheduler signs the audit chain's head into "
+        "(none: no scheduled checkpoints).",
+    )
+    checkpoint_minutes: float = Field(
+        default=60, gt=0, description="Minutes between two scheduled audit checkpoints."
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -35,6 +35,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from benefits import classes, exports
 from benefits.accountno import account_no_problem
 from benefits.ledger import audit
 from benefits.ledger.batchstate import describe_state, get_batch, why_not
@@ -175,6 +176,14 @@ def _hold_invalid_accounts(
     return keep, tuple(held)
 
 
+def _watermark(by: str, now: Any, approved_by: str | None) -> dict[str, Any]:
+    """The output-limit fields of a bank file's audit entry (benefits.exports): the bank's
+    format has no room for a watermark line, so who, when, purpose and class are chained."""
+    mark = exports.Watermark(by, now, exports.BANK_PURPOSE, None, classes.SENSITIVE)
+    return {"class": classes.SENSITIVE, "purpose": exports.BANK_PURPOSE,
+            "approved_by": approved_by, "watermark": mark.fields()}  # fmt: skip
+
+
 def _lines(session: Session, *conds: Any) -> list[tuple[int, str, str, Decimal]]:
     rows = (
         session.connection()
@@ -251,7 +260,7 @@ def export_batch(db: Database, batch_id: int, to: Path, by: str) -> ExportResult
             s, at=now, actor=by, action="batch.export", object_type="batch", object_id=batch.id,
             before={"status": APPROVED, "state": before},
             after={"status": EXPORTED, "file": str(to), "sha256": sha, "count": len(lines),
-                   "total": format_amount(total)},
+                   "total": format_amount(total), **_watermark(by, now, batch.approved_by)},
         )  # fmt: skip
         return ExportResult(batch.id, to, sha, len(lines), total, already=False, held=held)
 
@@ -269,9 +278,11 @@ def _rewrite(db: Database, s: Session, batch: Batch, to: Path, by: str) -> Expor
             "run `benefits audit verify` and do not send a new file"
         )
     _write_atomic(to, data)
+    now = db.now()
     audit.append(
-        s, at=db.now(), actor=by, action="batch.export.rewrite", object_type="batch",
-        object_id=batch.id, after={"file": str(to), "sha256": sha},
+        s, at=now, actor=by, action="batch.export.rewrite", object_type="batch",
+        object_id=batch.id,
+        after={"file": str(to), "sha256": sha, **_watermark(by, now, batch.approved_by)},
     )  # fmt: skip
     return ExportResult(batch.id, to, sha, bank_file.item_count, bank_file.total, already=True)
 

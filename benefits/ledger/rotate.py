@@ -28,7 +28,10 @@ from benefits.ledger.sealed import Sealed
 
 
 def sealed_columns() -> dict[str, dict[str, str]]:
-    """table → {column: context} of every sealed column of the ledger."""
+    """table → {column: context} of every sealed column of the ledger (the web app's tables
+    too: the alert inbox is sealed)."""
+    import benefits.web.models  # noqa: F401  (registers the web tables on the metadata)
+
     out: dict[str, dict[str, str]] = {}
     for table in Base.metadata.sorted_tables:
         for col in table.columns:

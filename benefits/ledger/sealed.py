@@ -9,7 +9,7 @@ HMAC-SHA256 of the normalised resident ID under the ``blind_index`` key (hex, 32
 equal for equal IDs and useless without the key.
 
 On SQLite the column keeps its declared ``VARCHAR(n)`` (SQLite does not enforce lengths);
-elsewhere it is ``TEXT``, long enough for the sealed form.
+elsewhere, and for a column declared without a length, it is ``TEXT``.
 
 Example:
     >>> from benefits.keys import KeyRing
@@ -63,6 +63,12 @@ def id_index(keys: KeyRing, id_no: str) -> str:
     return keys.blind_index(id_no.strip().upper(), INDEX_LENGTH)[1]
 
 
+def party_index(keys: KeyRing, party: str) -> str:
+    """The keyed blind index of an alert's party (a person's ID or a household), exactly as
+    given: the alert inbox keys alerts by it instead of the value (``web_alerts.party``)."""
+    return keys.blind_index(party, INDEX_LENGTH)[1]
+
+
 class Sealed(TypeDecorator[str]):
     """A text column sealed with the ``data`` key; `context` names its kind (``id_no``,
     ``account_no``), authenticated with each value. Empty strings and NULL stay as they are
@@ -82,13 +88,13 @@ class Sealed(TypeDecorator[str]):
                 )
             return super().operate(op, *other, **kwargs)
 
-    def __init__(self, context: str, length: int) -> None:
+    def __init__(self, context: str, length: int | None) -> None:
         super().__init__()
         self.context = context
         self.length = length
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        return String(self.length) if dialect.name == "sqlite" else Text()
+        return String(self.length) if dialect.name == "sqlite" and self.length else Text()
 
     def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
         if value is None or value == "":

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from benefits import __version__
+from benefits.exports import QuotaExceeded
 from benefits.ledger import Ledger
 from benefits.ledger.errors import (
     Conflict,
@@ -56,6 +57,7 @@ LEDGER_STATUS: list[tuple[type[LedgerError], int]] = [
     (Conflict, 409),
     (NothingToBatch, 409),
     (InvalidInput, 422),
+    (QuotaExceeded, 429),
     (NotInitialised, 503),
 ]
 
@@ -164,7 +166,7 @@ def create_app(settings: WebSettings | None = None, *, ledger: Ledger | None = N
     The ledger schema is created or upgraded at start (``Ledger.init``), so a fresh SQLite
     file works out of the box.
     """
-    from benefits.web.routes import api, pages
+    from benefits.web.routes import api, exports, pages
 
     settings = settings or WebSettings()
     horizon_months()  # a bad $BENEFITS_SWEEP_HORIZON_MONTHS stops the start, with its message
@@ -208,5 +210,7 @@ def create_app(settings: WebSettings | None = None, *, ledger: Ledger | None = N
     _install_handlers(app)
     app.include_router(pages.router)
     app.include_router(api.router)
+    app.include_router(exports.pages)
+    app.include_router(exports.api)
     api.install_openapi(app)
     return app

@@ -19,6 +19,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, Unique
 from sqlalchemy.orm import Mapped, mapped_column
 
 from benefits.ledger.models import Base, BatchItem
+from benefits.ledger.sealed import Sealed
 
 ROLES = ("officer", "approver", "auditor", "admin")
 ALERT_OPEN, ALERT_ACKNOWLEDGED, ALERT_RESOLVED = "open", "acknowledged", "resolved"
@@ -105,17 +106,22 @@ class WebAlert(Base):
     :mod:`benefits.web.services.alert_identity`; ``due_date``, ``message`` and ``fingerprint``
     (of the facts the message reports) are those of the latest month that raised it, and
     ``months_open`` counts the months that raised it since it was last (re)opened.
+
+    Sealed at rest (issue 14): ``id_no`` and ``message`` with the ``data`` key; the person is
+    found through ``id_index`` and ``party`` holds the keyed blind index of who the alert is
+    about (the person's ID or the household), never the value itself.
     """
 
     __tablename__ = "web_alerts"
     __table_args__ = (
         UniqueConstraint("kind", "policy_id", "rule", "party", "subject"),
         Index("ix_web_alerts_last_month_kind", "last_month", "kind"),
-        Index("ix_web_alerts_id_no", "id_no"),
+        Index("ix_web_alerts_id_index", "id_index"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id_no: Mapped[str] = mapped_column(String(32))
+    id_no: Mapped[str] = mapped_column(Sealed("id_no", 32))
+    id_index: Mapped[str] = mapped_column(String(32))
     kind: Mapped[str] = mapped_column(String(32))
     policy_id: Mapped[str] = mapped_column(String(64))
     rule: Mapped[str] = mapped_column(String(128))
@@ -125,7 +131,7 @@ class WebAlert(Base):
     subject: Mapped[str] = mapped_column(String(64))
     fingerprint: Mapped[str] = mapped_column(String(64))
     due_date: Mapped[str] = mapped_column(String(10))
-    message: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Sealed("message", None))
     community: Mapped[str] = mapped_column(String(128))
     masked_name: Mapped[str] = mapped_column(String(64))
     first_month: Mapped[str] = mapped_column(String(7))
@@ -163,6 +169,43 @@ class WebAlertImport(Base):
     month: Mapped[str] = mapped_column(String(7))
     alerts: Mapped[int] = mapped_column(Integer)
     at: Mapped[dt.datetime]
+
+
+class ExportRequest(Base):
+    """A request to export data as a file (issue 14, output limits): what, why, how many
+    rows and persons; a bulk one waits for a second person's approval; downloaded once."""
+
+    __tablename__ = "web_export_requests"
+    __table_args__ = (Index("ix_web_export_requests_status", "status"),
+                      Index("ix_web_export_requests_requested_by", "requested_by"))  # fmt: skip
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    params: Mapped[str] = mapped_column(Text)
+    fmt: Mapped[str] = mapped_column(String(16))
+    reveal: Mapped[bool] = mapped_column(Boolean)
+    purpose: Mapped[str] = mapped_column(Text)
+    rows: Mapped[int] = mapped_column(Integer)
+    persons: Mapped[int] = mapped_column(Integer)
+    bulk: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(16))
+    requested_by: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[dt.datetime]
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[dt.datetime | None]
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    downloaded_at: Mapped[dt.datetime | None]
+    sha256: Mapped[str | None] = mapped_column(String(64))
+
+
+class ExportUsage(Base):
+    """Rows of personal data one user took on one UTC day (files and API lists)."""
+
+    __tablename__ = "web_export_usage"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    rows: Mapped[int] = mapped_column(Integer)
 
 
 # A person's payment history (the explanation page) looks items up by ID across batches.

@@ -37,6 +37,9 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "batches.decide": ("approver",),
     "alerts.work": ("officer",),
     "users.manage": ("admin",),
+    # output limits (issue 14): files of personal data; a bulk one needs a second person
+    "exports.request": READERS,
+    "exports.approve": ("officer", "approver"),
 }
 
 ROLE_LABELS = {

@@ -28,8 +28,9 @@ from benefits.web import format as fmt
 from benefits.web.auth import Principal
 from benefits.web.context import WebContext
 from benefits.web.services import batches as batch_service
-from benefits.web.services import persons
+from benefits.web.services import exports, persons
 from benefits.web.services import runs as run_service
+from benefits.web.tracking import PURPOSES
 
 REPORTS_DIR = reports_folder()  # the clone's reports/, else the copy shipped in the package
 REPORT_CSP = (
@@ -108,9 +109,11 @@ def access_report_html(ctx: WebContext, view: dict[str, Any], who: Principal) ->
 
 
 def access_report_response(ctx: WebContext, view: dict[str, Any], who: Principal) -> Any:
-    """HTTP response with the access report as PDF."""
-    return _respond(access_report_html(ctx, view, who), True,
-                    f"access-{view['ref'][:8]}.pdf")
+    """HTTP response with the access report as PDF (through the export rules)."""
+    data = exports.pdf_file(ctx, who, access_report_html(ctx, view, who),
+                            what="access report (PDF)", purpose=PURPOSES["report"],
+                            persons=[view["person"]])  # fmt: skip
+    return _pdf(data, f"access-{view['ref'][:8]}.pdf")
 
 
 def to_pdf(html: str) -> bytes:
@@ -120,23 +123,32 @@ def to_pdf(html: str) -> bytes:
     return HTML(string=html, base_url=str(REPORTS_DIR)).write_pdf()
 
 
-def _respond(html: str, pdf: bool, filename: str) -> Response:
-    if not pdf:
-        # self-contained document: its stylesheet is inline, so allow inline styles here only
-        return HTMLResponse(html, headers={"Content-Security-Policy": REPORT_CSP})
-    return Response(
-        to_pdf(html),
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="{filename}"'},
-    )
+def _html(html: str) -> Response:
+    # self-contained document: its stylesheet is inline, so allow inline styles here only
+    return HTMLResponse(html, headers={"Content-Security-Policy": REPORT_CSP})
+
+
+def _pdf(data: bytes, filename: str) -> Response:
+    return Response(data, media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="{filename}"'})  # fmt: skip
 
 
 def batch_sheet_response(ctx: WebContext, batch_id: int, who: Principal, *, pdf: bool) -> Any:
-    """HTTP response with the approval sheet (HTML or PDF)."""
-    return _respond(batch_sheet_html(ctx, batch_id, who), pdf, f"batch-{batch_id}.pdf")
+    """HTTP response with the approval sheet (HTML, or PDF through the export rules)."""
+    html = batch_sheet_html(ctx, batch_id, who)
+    if not pdf:
+        return _html(html)
+    data = exports.pdf_file(ctx, who, html, what=f"batch {batch_id} approval sheet (PDF)",
+                            purpose=PURPOSES["batch"], persons=[])  # fmt: skip
+    return _pdf(data, f"batch-{batch_id}.pdf")
 
 
 def letter_response(ctx: WebContext, id_no: str, month: str | None, reveal: bool, *,
-                    pdf: bool) -> Any:  # fmt: skip
-    """HTTP response with the explanation letter (HTML or PDF)."""
-    return _respond(letter_html(ctx, id_no, month, reveal), pdf, "explanation.pdf")
+                    pdf: bool, who: Principal) -> Any:  # fmt: skip
+    """HTTP response with the explanation letter (HTML, or PDF through the export rules)."""
+    html = letter_html(ctx, id_no, month, reveal)
+    if not pdf:
+        return _html(html)
+    data = exports.pdf_file(ctx, who, html, what="explanation letter (PDF)",
+                            purpose=PURPOSES["letter"], persons=[id_no], sensitive=reveal)
+    return _pdf(data, "explanation.pdf")

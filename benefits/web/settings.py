@@ -18,6 +18,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benefits.exports import ExportLimits
 from benefits.resources import default_data_folder
 from benefits.web.format import DEFAULT_ZONE, zone
 
@@ -62,6 +63,8 @@ class WebSettings:
             from any other peer the header is ignored.
         display_zone: the IANA time zone every time is shown in (stored times are UTC);
             ``$BENEFITS_WEB_TIMEZONE``, ``Asia/Shanghai`` by default.
+        exports: output limits — bulk size, rows per export and per day, how long an approved
+            export waits (``$BENEFITS_EXPORT_*``, see :mod:`benefits.exports`).
     """
 
     db: str | None = None
@@ -81,6 +84,7 @@ class WebSettings:
     trusted_proxies: tuple[str, ...] = field(default_factory=_default_proxies)
     rules: Path | None = None
     display_zone: str = field(default_factory=lambda: os.environ.get(ENV_ZONE) or DEFAULT_ZONE)
+    exports: ExportLimits = field(default_factory=ExportLimits.from_env)
     zone: dt.tzinfo = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -121,3 +121,36 @@ def test_scheduler_command_starts_and_stops_on_sigterm(sqlite_url: str, tmp_path
     assert proc.returncode == 0, out
     assert "cycle scheduler running" in out and "cycle scheduler stopped" in out
     assert "no month is due" in out
+
+
+def test_the_scheduler_signs_audit_checkpoints(
+    settings: CycleSettings, ledger: Ledger, tmp_path: Path
+) -> None:
+    """With audit_checkpoints set, a checkpoint is signed at start and on each interval;
+    an auditor's check of the file against the chain then passes."""
+    path = tmp_path / "checkpoints" / "audit.jsonl"
+    path.parent.mkdir()
+    configured = settings.model_copy(update={"audit_checkpoints": path,
+                                             "checkpoint_minutes": 0.01})  # fmt: skip
+    scheduler = start_scheduler(configured, catch_up_on_start=False)
+    try:
+        deadline = time.monotonic() + 30
+        while scheduler.runtime.checkpoints < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert scheduler.runtime.checkpoints >= 2  # at start, then after the interval
+        with ledger.db.engine.connect() as conn:  # the job is not stored in the database
+            assert list(conn.execute(select(scheduler_jobs.c.id)).scalars()) == [JOB_ID]
+    finally:
+        scheduler.shutdown()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert sum('"type": "checkpoint"' in line or '"type":"checkpoint"' in line
+               for line in lines) >= 2  # fmt: skip
+    assert ledger.verify_checkpoints(path) == []
+
+
+def test_no_checkpoint_job_without_a_file(settings: CycleSettings, ledger: Ledger) -> None:
+    scheduler = start_scheduler(settings, catch_up_on_start=False)
+    try:
+        assert scheduler.get_job("benefits-audit-checkpoint") is None
+    finally:
+        scheduler.shutdown()

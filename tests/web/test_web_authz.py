@@ -56,6 +56,11 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/admin/tokens/{token_id}/revoke"): "users.manage",
     ("GET", "/admin/signin-locks"): "users.manage",
     ("POST", "/admin/signin-locks/lift"): "users.manage",
+    ("GET", "/exports"): "exports.request",
+    ("POST", "/exports"): "exports.request",
+    ("POST", "/exports/{request_id}/approve"): "exports.approve",
+    ("POST", "/exports/{request_id}/refuse"): "exports.approve",
+    ("GET", "/exports/{request_id}/download"): "exports.request",
     ("GET", "/api/v1/openapi.json"): PUBLIC,
     ("GET", "/api/v1"): PUBLIC,
     ("GET", "/api/v1/me"): SIGNED_IN,
@@ -87,6 +92,11 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/users/{username}/tokens"): "users.manage",
     ("GET", "/api/v1/signin-locks"): "users.manage",
     ("POST", "/api/v1/signin-locks/lift"): "users.manage",
+    ("GET", "/api/v1/exports"): "exports.request",
+    ("POST", "/api/v1/exports"): "exports.request",
+    ("POST", "/api/v1/exports/{request_id}/approve"): "exports.approve",
+    ("POST", "/api/v1/exports/{request_id}/refuse"): "exports.approve",
+    ("GET", "/api/v1/exports/{request_id}/download"): "exports.request",
 }
 
 # Sent with form posts and API bodies: valid enough to reach the permission check and
@@ -104,6 +114,8 @@ JSON = {
     "/api/v1/users/{username}": {},
     "/api/v1/users/{username}/tokens": {"name": "authz"},
     "/api/v1/signin-locks/lift": {"kind": "account", "key": "auditor"},
+    "/api/v1/exports": {"batch_id": 1, "purpose": "authorisation test"},
+    "/api/v1/exports/{request_id}/refuse": {"note": "authorisation test"},
 }
 
 
@@ -133,7 +145,8 @@ def _fill(seeded: Seeded, path: str, token_id: int) -> str:
     run = ctx.ledger.runs()[0]
     ref = ctx.directory.ref(item.id_no)
     values = {"batch_id": batch.id, "run_id": run.id, "item_id": item.id, "ref": ref,
-              "alert_id": 1, "action": "acknowledge", "username": "auditor", "token_id": token_id}
+              "alert_id": 1, "action": "acknowledge", "username": "auditor", "token_id": token_id,
+              "request_id": 1}
     return path.format(**values)
 
 

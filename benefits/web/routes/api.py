@@ -36,6 +36,7 @@ from benefits.web.deps import (
 from benefits.web.services import access, auditlog, dashboard, persons, rules
 from benefits.web.services import alerts as alert_service
 from benefits.web.services import batches as batch_service
+from benefits.web.services import exports as export_service
 from benefits.web.services import runs as run_service
 
 # Who may call a route: the signed-in user holding the permission (403 otherwise).
@@ -83,6 +84,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: _error("not found"),
     409: _error("not possible in the current state (a conflict with what exists)"),
     422: _error("invalid input: the body, path or query does not match this schema"),
+}
+# Lists and files count against the user's daily rows (output limits, benefits.exports).
+LIST_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS, 429: _error("the user's rows for the day are used up (output limits)"),
 }
 # Operations with a JSON body: a body that cannot be read as JSON text is a bad request.
 BODY_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -349,7 +354,7 @@ def get_batch(ctx: Ctx, batch_id: Id,
                "rights": batch_service.four_eyes(detail.batch, who)})
 
 
-@router.get("/batches/{batch_id}/items", responses=ERRORS,
+@router.get("/batches/{batch_id}/items", responses=LIST_ERRORS,
             summary="One page of a batch's items (masked), with filters")
 def get_items(
     ctx: Ctx,
@@ -364,6 +369,7 @@ def get_items(
 ) -> JSONResponse:
     flt = batch_service.ItemFilter(policy, community, held, kind)
     view = batch_service.batch_page(ctx, batch_id, flt, page, per_page, totals=False)
+    export_service.take_rows(ctx, who, len(view["items"]))  # the daily rows (output limits)
     tracking.track(
         ctx,
         who,
@@ -449,11 +455,12 @@ def explanation(ctx: Ctx, ref: Ref,
 # ---------------------------------------------------------------------------------- alerts
 
 
-@router.get("/alerts", responses=ERRORS, summary="The alerts inbox, filtered and paged")
+@router.get("/alerts", responses=LIST_ERRORS, summary="The alerts inbox, filtered and paged")
 def list_alerts(ctx: Ctx, who: AlertViewer, flt: AlertQuery, page: PageNo = 1) -> JSONResponse:
     if flt.month:
         run_service.run_for_month(ctx, flt.month)
     view = alert_service.list_alerts(ctx, flt, page)
+    export_service.take_rows(ctx, who, len(view["items"]))  # the daily rows (output limits)
     tracking.track(
         ctx,
         who,

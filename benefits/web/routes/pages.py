@@ -395,7 +395,7 @@ def person_letter(request: Request, ctx: Ctx, ref: Ref,
     """The printable explanation letter (HTML)."""
     id_no = _person_id(ctx, ref)
     shown = _reveal(who, reveal)
-    response = reports.letter_response(ctx, id_no, month, shown, pdf=False)
+    response = reports.letter_response(ctx, id_no, month, shown, pdf=False, who=who)
     tracking.track(
         ctx,
         who,
@@ -416,7 +416,7 @@ def person_letter_pdf(request: Request, ctx: Ctx, ref: Ref,
     """The explanation letter as PDF."""
     id_no = _person_id(ctx, ref)
     shown = _reveal(who, reveal)
-    response = reports.letter_response(ctx, id_no, month, shown, pdf=True)
+    response = reports.letter_response(ctx, id_no, month, shown, pdf=True, who=who)
     tracking.track(
         ctx,
         who,

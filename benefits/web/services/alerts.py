@@ -30,6 +30,7 @@ from benefits.ledger import audit
 from benefits.ledger.bulk import bulk_insert
 from benefits.ledger.errors import Conflict, InvalidInput, NotFound
 from benefits.ledger.models import SweepRun
+from benefits.ledger.sealed import id_index, party_index
 from benefits.web.context import WebContext
 from benefits.web.format import mask_dates_in_text, mask_id_like, mask_ids_in_text
 from benefits.web.models import (
@@ -98,6 +99,7 @@ def import_alerts(ctx: WebContext, run: SweepRun) -> int:
     ctx.know_run(run)
     directory = ctx.directory
     matcher = RuleMatcher(ctx.pack)
+    keys = ctx.db.keys
     month_start = f"{run.month}-01"
     now = ctx.db.now()
     try:
@@ -114,6 +116,7 @@ def import_alerts(ctx: WebContext, run: SweepRun) -> int:
                        t.c.status, t.c.assignee, t.c.party, t.c.subject)
             ).all():  # fmt: skip
                 stored = _Stored(*r[:12])
+                # party is stored as its keyed blind index (sealed inbox, issue 14)
                 by_key[matcher.stored_key(r.kind, r.policy_id, r.rule, r.party, r.subject)] = (
                     stored
                 )
@@ -128,7 +131,8 @@ def import_alerts(ctx: WebContext, run: SweepRun) -> int:
             keys_done: set[tuple[str, ...]] = set()
             for row in frame.iter_rows(named=True):
                 ident = matcher.identify(row, month_start)
-                key = ident.key(row["kind"], row["policy_id"])
+                party = party_index(keys, ident.party)
+                key = (row["kind"], row["policy_id"], ident.rule, party, ident.subject)
                 if key in keys_done:
                     continue
                 keys_done.add(key)
@@ -137,10 +141,11 @@ def import_alerts(ctx: WebContext, run: SweepRun) -> int:
                     found = _adopt(legacy, row, ident.subject)
                 values = {
                     "id_no": row["id_no"],
+                    "id_index": id_index(keys, row["id_no"]),
                     "rule": ident.rule,
                     "label_zh": ident.label_zh,
                     "label_en": ident.label_en,
-                    "party": ident.party,
+                    "party": party,
                     "subject": ident.subject,
                     "fingerprint": ident.fingerprint,
                     "due_date": row["due_date"],
@@ -465,7 +470,9 @@ def person_alerts(ctx: WebContext, id_no: str) -> list[WebAlert]:
     with ctx.db.snapshot() as s:
         return list(
             s.execute(
-                select(WebAlert).where(WebAlert.id_no == id_no).order_by(WebAlert.due_date.desc())
+                select(WebAlert)
+                .where(WebAlert.id_index == id_index(ctx.db.keys, id_no))  # id_no is sealed
+                .order_by(WebAlert.due_date.desc())
             ).scalars()
         )
 
