@@ -137,13 +137,11 @@ class _Compiler:
 
     # ------------------------------------------------------------------------------- steps
     def person_step(self, columns: list[tuple[str, str]], row: str) -> Step:
-        getters = [(fact, attrgetter(col)) for fact, col in columns]
+        names = (*(fact for fact, _ in columns), row, ORDER)
+        get = attrgetter(*(col for _, col in columns), "row_no", "row_no")
 
         def step(store: Store, p: Any, f: Facts, picked: Picked) -> None:
-            for fact, get in getters:
-                f[fact] = get(p)
-            f[row] = p.row_no
-            f[ORDER] = p.row_no
+            f.update(zip(names, get(p), strict=True))
 
         return step
 
@@ -188,6 +186,14 @@ class _Compiler:
                 derived.append((fact, d.how, attrgetter(str(d.column)) if d.column else None,
                                 d.where, d.default))  # fmt: skip
 
+        fast: Callable[[Any], Any] | None = None
+        if (
+            sorts
+            and not any(desc for _, desc in sorts)
+            and not any(d[1] == "first" for d in derived)
+        ):
+            keys = [k for k, _ in reversed(sorts)]
+            fast = keys[0] if len(keys) == 1 else (lambda r: tuple(k(r) for k in keys))
         empty: dict[str, Any] = {row_fact: None} if row_fact else {}
         for fact, how, _, _, default in derived:
             empty[fact] = {"exists": False, "count": 0}.get(how, default)
@@ -202,13 +208,17 @@ class _Compiler:
                 picked[name] = None
                 f.update(empty)
                 return
-            if sorts and len(rows) > 1:
-                rows = sorted(rows, key=_row_no)
-                for k, desc in sorts:
-                    rows.sort(key=k, reverse=desc)
-            elif len(rows) > 1:
-                rows = sorted(rows, key=_row_no)
-            one = (rows[0] if pick == "first" else rows[-1]) if rows and pick != "all" else None
+            # the store keeps each key's rows in file order: the final tie-break is free
+            if len(rows) < 2 or pick == "all":
+                one = None if pick == "all" else rows[0] if pick == "first" else rows[-1]
+            elif fast is not None:  # ascending keys, no ordered aggregate: one pass
+                one = min(rows, key=fast) if pick == "first" else max(reversed(rows), key=fast)
+            else:
+                if sorts:
+                    rows = list(rows)
+                    for k, desc in sorts:
+                        rows.sort(key=k, reverse=desc)  # stable: ties keep file order
+                one = rows[0] if pick == "first" else rows[-1]
             picked[name] = one
             if row_fact:
                 f[row_fact] = None if one is None else one.row_no
@@ -329,10 +339,6 @@ class _Compiler:
 
             return choose
         raise ValueError(f"unknown formula operator {op!r}")  # pragma: no cover - parsed
-
-
-def _row_no(r: Any) -> int:
-    return r.row_no
 
 
 def _selections_read(n: Node | None, cat: Catalogue) -> set[str]:
