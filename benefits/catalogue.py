@@ -5,7 +5,7 @@ data classes read) and its derivation: a plain column of the persons row, a colu
 aggregate of a *selection* (a person's rows of one table, filtered by date, validity period or
 month window and ordered), a household aggregate, or a per-row formula. Two backends read the
 declarations: :mod:`benefits.merge` builds one Polars plan for the whole population, and
-:mod:`benefits.events.facts` computes the same facts for one household's rows. Nothing else
+:mod:`benefits.household` computes the same facts for one household's rows. Nothing else
 lists how a fact is computed. A rule pack carries its own ``facts.yaml`` and ``tables.yaml``;
 :func:`load_catalogue` reads both.
 

@@ -105,7 +105,9 @@ def test_a_wrong_table_declaration_names_the_file_and_the_fault(
     assert "tables.yaml" in str(err.value) and message in str(err.value)
 
 
-@pytest.mark.parametrize("module", ["benefits.catalogue", "benefits.validity"])
+@pytest.mark.parametrize(
+    "module", ["benefits.catalogue", "benefits.validity", "benefits.household"]
+)
 def test_doctests(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0

@@ -11,8 +11,8 @@ import pytest
 from benefits.errors import RuleError
 from benefits.evaluate import _lower_one_per, _select_one_per, month_scope
 from benefits.events.decide import MonthDecider
-from benefits.events.facts import ORDER
 from benefits.events.program import build_program
+from benefits.household import ORDER
 from benefits.lang import Scope
 from benefits.lang.python import to_python
 from benefits.period import BenefitMonth

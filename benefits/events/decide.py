@@ -32,8 +32,8 @@ from typing import Any
 from benefits.alertid import NOT_FACTS, fingerprint
 from benefits.errors import RuleError
 from benefits.evaluate import PAID_PREV
-from benefits.events.facts import ORDER
 from benefits.events.program import MonthProgram, PolicySpec
+from benefits.household import ORDER
 from benefits.lang.python import Fn, to_fen, to_python
 from benefits.pipeline import TRACE_AS_TEXT, AlertStage, OnePer, text_rule
 from benefits.traces import fact_kind, source_rows

@@ -8,7 +8,7 @@ here: the service re-decides the households the fired reactions name
 (:meth:`Reactions.households`).
 
 The rules run in durable_rules 2.0.28's C engine, driven directly with the ruleset JSON its
-Python DSL would produce (as :mod:`benefits.events.adapter` does, for the same reasons):
+Python DSL would produce (the measured pitfalls are in docs/events.md):
 
 - the incoming event is asserted as a **fact** (an event, ``post``, is consumed by the first
   rule that fires, and one change sets off several reactions), every firing is collected and

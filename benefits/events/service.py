@@ -52,12 +52,12 @@ from benefits.events.changes import ENTITLEMENT_CHANGES, Change, diff
 from benefits.events.deadletter import DeadLetter
 from benefits.events.decide import Alert, Entitlement, PersonOutcome, trace_record, yuan
 from benefits.events.evaluator import EvalRequest, Evaluator, HouseholdInput, LocalEvaluator
-from benefits.events.facts import MonthContext, household_facts
 from benefits.events.holds import hold_items
 from benefits.events.program import MonthProgram, build_program
 from benefits.events.reactions import Reactions
 from benefits.events.schema import EventBase, EventError, parse_event
 from benefits.events.store import RowChange, Store
+from benefits.household import MonthContext, household_facts
 from benefits.idcard import mask_name
 from benefits.ingest import Extracts, load_extracts
 from benefits.period import BenefitMonth

@@ -6,7 +6,7 @@ other and the month's first day in every way the contract distinguishes: open-en
 (planned) end, an end on the first day itself, a start on it, a start after it, ended before
 it, and — for certificates — cancelled ones. Two oracles:
 
-- facts: for each household, :func:`benefits.events.facts.household_facts` (the event path's
+- facts: for each household, :func:`benefits.household.household_facts` (the event path's
   backend) equals the rows of :func:`benefits.merge.build_facts` (the sweep's), every column;
 - decisions: an event service whose decisions come from its own facts (``baseline="rules"``)
   agrees with the sweep, before and after events that start, end, issue or cancel such rows.
@@ -25,9 +25,9 @@ from events_helpers import PACK, apply_rows, assert_agrees, event, service_for, 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from benefits.events.facts import ORDER, MonthContext, household_facts
 from benefits.events.generate import OUTSIDERS
 from benefits.events.store import Store
+from benefits.household import ORDER, MonthContext, household_facts
 from benefits.ingest import load_extracts
 from benefits.merge import build_facts
 from benefits.period import BenefitMonth

@@ -17,7 +17,7 @@ import polars as pl
 from events_helpers import apply_rows, assert_agrees, event, service_for
 
 from benefits.errors import RuleError
-from benefits.events.facts import MonthContext, household_facts
+from benefits.household import MonthContext, household_facts
 from benefits.period import BenefitMonth
 from benefits.resources import bundled
 from benefits.rulebook import RulePack, load_pack

@@ -164,7 +164,7 @@ def test_row_changes_are_undone_exactly(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "module",
-    ["schema", "decide", "evaluator", "facts", "generate", "changes", "cli", "program",
+    ["schema", "decide", "evaluator", "generate", "changes", "cli", "program",
      "reactions"],
 )  # fmt: skip
 def test_doctests(module: str) -> None:

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from events_helpers import apply_rows, assert_agrees, event, service_for, sweep
 
-from benefits.events.facts import MonthContext, household_facts
 from benefits.events.schema import EventError, parse_event
 from benefits.events.store import Store
+from benefits.household import MonthContext, household_facts
 from benefits.idcard import make_id
 from benefits.ingest import load_extracts
 from benefits.period import BenefitMonth

@@ -1,4 +1,4 @@
-"""Per-person facts for one household and one month, from the in-memory store.
+"""Per-person facts for one household and one month, from the event store's rows.
 
 The event path's backend of the fact declarations (``rules/facts.yaml``,
 :mod:`benefits.catalogue`): the same facts as :func:`benefits.merge.build_facts`, with the same
@@ -25,10 +25,9 @@ import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Any
+from typing import Any, Protocol
 
 from benefits.catalogue import Catalogue, Node, Selection, default_catalogue
-from benefits.events.store import Store
 from benefits.merge import month_days
 from benefits.period import BenefitMonth, completed_years
 from benefits.validity import row_check
@@ -36,6 +35,15 @@ from benefits.validity import row_check
 ORDER = "_order"  # the persons row number: file order, for one-per-group tie-breaks
 
 Facts = dict[str, Any]
+
+
+class Store(Protocol):
+    """The rows a household's facts are read from (:class:`benefits.events.store.Store`)."""
+
+    persons: dict[str, Any]  # id_no -> persons row
+    members: dict[str, list[str]]  # household_no -> ids in file order
+    rows: dict[str, dict[str, list[Any]]]  # table -> index value -> rows in file order
+
 Picked = dict[str, Any]  # selection -> its picked row (for formulas that read its columns)
 Formula = Callable[[Facts, Picked], Any]
 Step = Callable[[Store, Any, Facts, Picked], None]
