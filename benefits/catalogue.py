@@ -23,12 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from benefits.errors import RuleError
 from benefits.resources import bundled
-from benefits.schema import Table, load_tables
+from benefits.schema import Table, load_tables, read_declarations
 
 FactKind = Literal["bool", "int", "money", "number", "date", "str"]
 Day = Literal["month_start", "month_end", "prev_month_start", "prev_month_end", "day_before"]
@@ -172,17 +171,7 @@ def load_catalogue(folder: Path) -> Catalogue:
     """The catalogue of the rule pack in `folder` (``tables.yaml`` and ``facts.yaml``)."""
     tables = load_tables(folder / "tables.yaml")
     path = folder / "facts.yaml"
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise RuleError(f"{path}: cannot read the fact declarations: {exc}") from exc
-    try:
-        decl = _FactsDecl.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(x) for x in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()
-        )
-        raise RuleError(f"{path}: facts: {problems}") from exc
+    decl = read_declarations(path, _FactsDecl, "fact", "facts")
     try:
         return _build(tables, decl)
     except ValueError as exc:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import polars as pl
 import yaml
@@ -188,19 +188,27 @@ def _table(name: str, d: TableDecl) -> Table:
     return Table(name, d.department, columns, d.key, d.last_row_wins, d.doc, d.index, period)
 
 
-def load_tables(path: Path) -> dict[str, Table]:
-    """The table declarations of a rule pack's ``tables.yaml`` (errors name the file)."""
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_declarations(path: Path, model: type[M], what: str, section: str) -> M:
+    """A declaration file of the rule pack, validated by `model` (errors name the file)."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        raise RuleError(f"{path}: cannot read the table declarations: {exc}") from exc
+        raise RuleError(f"{path}: cannot read the {what} declarations: {exc}") from exc
     try:
-        decl = TablesDecl.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(x) for x in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()
         )
-        raise RuleError(f"{path}: tables: {problems}") from exc
+        raise RuleError(f"{path}: {section}: {problems}") from exc
+
+
+def load_tables(path: Path) -> dict[str, Table]:
+    """The table declarations of a rule pack's ``tables.yaml`` (errors name the file)."""
+    decl = read_declarations(path, TablesDecl, "table", "tables")
     return {name: _table(name, d) for name, d in decl.tables.items()}
 
 
