@@ -10,7 +10,7 @@ CJK font (``fonts-noto-cjk``).
 
 Example:
     >>> html = batch_sheet_html(ctx, 1, who)                 # doctest: +SKIP
-    >>> pdf = to_pdf(html)                                    # doctest: +SKIP
+    >>> pdf = benefits.web.pdf.to_pdf(html)                   # doctest: +SKIP
     >>> pdf[:5]                                               # doctest: +SKIP
     b'%PDF-'
 """
@@ -114,13 +114,6 @@ def access_report_response(ctx: WebContext, view: dict[str, Any], who: Principal
                             what="access report (PDF)", purpose=PURPOSES["report"],
                             persons=[view["person"]])  # fmt: skip
     return _pdf(data, f"access-{view['ref'][:8]}.pdf")
-
-
-def to_pdf(html: str) -> bytes:
-    """Render HTML to PDF with WeasyPrint."""
-    from weasyprint import HTML
-
-    return HTML(string=html, base_url=str(REPORTS_DIR)).write_pdf()
 
 
 def _html(html: str) -> Response:

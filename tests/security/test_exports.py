@@ -243,10 +243,10 @@ def _pdf_text(pdf: bytes) -> str | None:
 def test_the_pdf_is_printed_from_html_carrying_the_watermark(
     seeded: Seeded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from benefits.web import reports
+    from benefits.web.services import exports as export_service
 
     printed: list[str] = []
-    monkeypatch.setattr(reports, "to_pdf", lambda html: printed.append(html) or b"%PDF-1.7")
+    monkeypatch.setattr(export_service, "to_pdf", lambda html: printed.append(html) or b"%PDF-1.7")
     _, items = _batch(seeded)
     ref = seeded.ctx.directory.ref(items[0].id_no)
     officer = seeded.client("officer")

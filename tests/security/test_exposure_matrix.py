@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from benefits.web import reports
 from benefits.web.permissions import allowed
+from benefits.web.services import exports as export_service
 from tests.security.test_ledger_dump import secrets_of_sample
 from tests.web.conftest import Seeded
 
@@ -93,7 +93,7 @@ def pdf_html(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         seen.append(html)
         return b"%PDF-1.7 scanned as HTML"
 
-    monkeypatch.setattr(reports, "to_pdf", fake)
+    monkeypatch.setattr(export_service, "to_pdf", fake)
     return seen
 
 

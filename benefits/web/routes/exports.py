@@ -15,6 +15,7 @@ from benefits.web.deps import FLASH_COOKIE, Ctx, Id, api_require, check_csrf, fl
 from benefits.web.deps import require as page_require
 from benefits.web.routes.api import BODY_ERRORS, ERRORS, LIST_ERRORS, ok
 from benefits.web.services import exports as service
+from benefits.web.templating import render
 
 Requester = Annotated[Principal, Depends(page_require("exports.request"))]
 Approver = Annotated[Principal, Depends(page_require("exports.approve"))]
@@ -48,8 +49,6 @@ def _file(name: str, media: str, data: bytes) -> Response:
 def exports_page(request: Request, ctx: Ctx, who: Requester,
                  batch: int | None = None) -> Response:  # fmt: skip
     """The user's export requests, the others' awaiting a decision, and the request form."""
-    from benefits.web.app import render  # the app module imports the routes
-
     return render(request, "exports.html", {"nav": "exports",
                                             "v": service.list_requests(ctx, who),
                                             "batch_id": batch, "query": {}})  # fmt: skip

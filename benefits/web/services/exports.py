@@ -43,6 +43,7 @@ from benefits.web.auth import Principal
 from benefits.web.context import WebContext
 from benefits.web.deps import Forbidden
 from benefits.web.models import ExportRequest, ExportUsage
+from benefits.web.pdf import to_pdf
 from benefits.web.services import batches as batch_service
 
 REQUESTED, APPROVED, REFUSED, DOWNLOADED = "requested", "approved", "refused", "downloaded"
@@ -383,8 +384,6 @@ def pdf_file(ctx: WebContext, who: Principal, html: str, *, what: str, purpose: 
              persons: Sequence[str], sensitive: bool = False) -> bytes:  # fmt: skip
     """A report as PDF through the export rules: counted against the daily rows (one row a
     person, at least one), watermarked, its SHA-256 audited (``export.file``)."""
-    from benefits.web.reports import to_pdf
-
     now = ctx.db.now()
     data_class = classes.SENSITIVE if sensitive else (classes.PERSONAL if persons
                                                       else classes.INTERNAL)  # fmt: skip
