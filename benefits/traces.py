@@ -31,15 +31,9 @@ from pathlib import Path
 import polars as pl
 
 from benefits.catalogue import Fact
-from benefits.evaluate import (
-    AmountCase,
-    CompiledPolicy,
-    Evaluation,
-    col_name,
-    display_expr,
-    json_const,
-    yuan_expr,
-)
+from benefits.compiled import AmountCase, CompiledPolicy, col_name
+from benefits.display import display_expr, json_const, yuan_expr
+from benefits.evaluate import Evaluation
 from benefits.pipeline import TRACE_AS_TEXT, ExclusionStage
 from benefits.rulebook import RulePack
 

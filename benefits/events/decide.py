@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benefits.alertid import NOT_FACTS, fingerprint
+from benefits.compiled import PAID_PREV
 from benefits.errors import RuleError
-from benefits.evaluate import PAID_PREV
 from benefits.events.program import MonthProgram, PolicySpec
 from benefits.household import ORDER
 from benefits.lang.python import Fn, to_fen, to_python
