@@ -50,7 +50,7 @@ import polars as pl
 from benefits.errors import ParameterError, RuleError
 from benefits.events.changes import ENTITLEMENT_CHANGES, Change, diff
 from benefits.events.deadletter import DeadLetter
-from benefits.events.decide import Alert, Entitlement, PersonOutcome, trace_record, yuan
+from benefits.events.decide import Alert, Entitlement, PersonOutcome, yuan
 from benefits.events.evaluator import EvalRequest, Evaluator, HouseholdInput, LocalEvaluator
 from benefits.events.holds import hold_items
 from benefits.events.planners import plan
@@ -58,6 +58,7 @@ from benefits.events.program import MonthProgram, build_program
 from benefits.events.reactions import Reactions
 from benefits.events.schema import EventBase, EventError, parse_event
 from benefits.events.store import RowChange, Store
+from benefits.events.tracing import trace_record
 from benefits.household import MonthContext, household_facts
 from benefits.idcard import mask_name
 from benefits.ingest import Extracts, load_extracts
