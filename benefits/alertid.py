@@ -1,6 +1,6 @@
 """What an alert is about across months: its rule, party, subject and facts fingerprint.
 
-The sweep (:mod:`benefits.evaluate`) and the event path (:mod:`benefits.events.decide`) write
+The sweep (:mod:`benefits.alerting`) and the event path (:mod:`benefits.events.decide`) write
 these next to the data contract's alert columns, so that a reader (the web inbox) needs not
 guess them from the message:
 

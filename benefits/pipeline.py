@@ -17,7 +17,7 @@ render a value). Declared here, with every expression checked once (:mod:`benefi
   record writes as text (:data:`TRACE_AS_TEXT`; the others stay JSON numbers and booleans).
 
 Example:
-    >>> from benefits.evaluate import month_scope
+    >>> from benefits.compiled import month_scope
     >>> from benefits.period import BenefitMonth
     >>> from benefits.rulebook import load_pack
     >>> pack = load_pack()

@@ -20,7 +20,8 @@ import polars as pl
 from benefits import __version__
 from benefits import traces as tracing
 from benefits.alertid import ALERT_ID_COLUMNS
-from benefits.evaluate import Evaluation, evaluate, fen_to_decimal, yuan_expr
+from benefits.display import fen_to_decimal, yuan_expr
+from benefits.evaluate import Evaluation, evaluate
 from benefits.idcard import mask_name_expr
 from benefits.ingest import Extracts, load_extracts
 from benefits.months import check_sweep_month

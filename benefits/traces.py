@@ -9,7 +9,7 @@ whether it held, the fact values it read and the source rows (table → 1-based 
 the delivered file), the parameters' values and effective dates (their labels and bases are
 in the rule record), the components and the exclusions applied. Lines are assembled with
 Polars string expressions (no Python loop per person); the event path
-(:func:`benefits.events.decide.trace_record`) builds the same records from the same
+(:func:`benefits.events.tracing.trace_record`) builds the same records from the same
 :class:`DecisionLayout` — what a policy's decision records hold, declared once.
 
 Example decision line (abridged)::
@@ -31,15 +31,9 @@ from pathlib import Path
 import polars as pl
 
 from benefits.catalogue import Fact
-from benefits.evaluate import (
-    AmountCase,
-    CompiledPolicy,
-    Evaluation,
-    col_name,
-    display_expr,
-    json_const,
-    yuan_expr,
-)
+from benefits.compiled import AmountCase, CompiledPolicy, col_name
+from benefits.display import display_expr, json_const, yuan_expr
+from benefits.evaluate import Evaluation
 from benefits.pipeline import TRACE_AS_TEXT, ExclusionStage
 from benefits.rulebook import RulePack
 

@@ -8,8 +8,8 @@ import itertools
 import polars as pl
 import pytest
 
+from benefits.compiled import _lower_one_per, _select_one_per, month_scope
 from benefits.errors import RuleError
-from benefits.evaluate import _lower_one_per, _select_one_per, month_scope
 from benefits.events.decide import MonthDecider
 from benefits.events.program import build_program
 from benefits.household import ORDER

@@ -30,13 +30,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benefits.alertid import NOT_FACTS, fingerprint
+from benefits.compiled import PAID_PREV
 from benefits.errors import RuleError
-from benefits.evaluate import PAID_PREV
 from benefits.events.program import MonthProgram, PolicySpec
 from benefits.household import ORDER
 from benefits.lang.python import Fn, to_fen, to_python
 from benefits.pipeline import TRACE_AS_TEXT, AlertStage, OnePer, text_rule
-from benefits.traces import fact_kind, source_rows
 
 MODES = ("pay", "credit", "lead", "notice")
 
@@ -129,7 +128,8 @@ class Alert:
 @dataclass
 class PersonOutcome:
     """Everything decided for one persons row: entitlements, alerts, and (on request) the
-    state of each policy considered, from which :func:`trace_record` builds its trace."""
+    state of each policy considered, from which
+    :func:`benefits.events.tracing.trace_record` builds its trace."""
 
     id_no: str
     household_no: str
@@ -441,71 +441,6 @@ class MonthDecider:
         """IDs with an entitlement of these modes (used for the previous month)."""
         outcomes = self.decide(people, with_alerts=False)
         return {o.id_no for o in outcomes if any(e.mode in modes for e in o.entitlements.values())}
-
-
-# -------------------------------------------------------------------------------- traces
-
-
-def trace_record(
-    program: MonthProgram,
-    policy_id: str,
-    facts: Mapping[str, Any],
-    st: PolicyState,
-    held: bool,
-) -> dict[str, Any]:
-    """The sweep's trace record (``traces.jsonl``) of one person × policy considered, laid
-    out as the policy's :class:`benefits.traces.DecisionLayout` says."""
-    spec = next(p for p in program.policies if p.id == policy_id)
-    layout = spec.layout
-    assert layout is not None, "a program's policies carry their decision layout"
-
-    def values(names: Sequence[str]) -> dict[str, Any]:
-        return {n: display(fact_kind(n, layout.facts), facts.get(n)) for n in names}
-
-    def sources(names: Sequence[str]) -> dict[str, Any]:
-        rows = source_rows(tuple(names), layout.facts)
-        return {table: facts.get(row) for table, row in rows.items()}
-
-    flags = {"eligible": st.eligible, "candidate": st.candidate, "paid": st.paid}
-    record: dict[str, Any] = {
-        **layout.header,
-        "id_no": facts["id_no"],
-        "household_no": facts["household_no"],
-        "decision": layout.decision(flags, held),
-        "amount": yuan(st.final) if st.paid else None,
-    }
-    if layout.cases and st.paid and st.case:
-        case = layout.cases[st.case - 1]
-        record["amount_branch"] = {
-            "case": case.number,
-            "when": case.when,
-            "value": case.value,
-            "values": values(case.facts),
-        }
-    record["target_group"] = {
-        "test": layout.considers,
-        "values": values(layout.considers_facts),
-        "sources": sources(layout.considers_facts),
-    }
-    record["conditions"] = {
-        cid: {"holds": holds, "values": values(names), "sources": sources(names)}
-        for (cid, names), holds in zip(layout.conditions, st.conditions, strict=True)
-    }
-    if layout.components:
-        record["components"] = {
-            n: {"amount": yuan(st.components.get(n)) or "", "dropped": n in st.dropped}
-            for n in layout.components
-        }
-    record["parameters"] = layout.parameters
-    exclusions = [
-        entry
-        for eid, component, entry in layout.exclusions
-        if (component in st.dropped if component else eid in st.excluded)
-    ]
-    if layout.one_per and st.eligible and not st.candidate:
-        exclusions.append(layout.one_per)
-    record["exclusions"] = exclusions
-    return record
 
 
 def dedupe(alerts: Sequence[Alert]) -> list[Alert]:

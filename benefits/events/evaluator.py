@@ -18,7 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from benefits.evaluate import PAID_PREV, PAY_MODES_PREV
+from benefits.compiled import PAID_PREV
+from benefits.evaluate import PAY_MODES_PREV
 from benefits.events.decide import Alert, MonthDecider, PersonOutcome
 from benefits.events.program import MonthProgram
 

@@ -22,8 +22,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from benefits.compiled import PAID_PREV, AmountCase, PolicyNodes, compile_policy, month_scope
 from benefits.errors import RuleError
-from benefits.evaluate import PAID_PREV, AmountCase, PolicyNodes, compile_policy, month_scope
 from benefits.lang import Node
 from benefits.period import BenefitMonth
 from benefits.pipeline import (

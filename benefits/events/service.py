@@ -50,13 +50,15 @@ import polars as pl
 from benefits.errors import ParameterError, RuleError
 from benefits.events.changes import ENTITLEMENT_CHANGES, Change, diff
 from benefits.events.deadletter import DeadLetter
-from benefits.events.decide import Alert, Entitlement, PersonOutcome, trace_record, yuan
+from benefits.events.decide import Alert, Entitlement, PersonOutcome, yuan
 from benefits.events.evaluator import EvalRequest, Evaluator, HouseholdInput, LocalEvaluator
 from benefits.events.holds import hold_items
+from benefits.events.planners import plan
 from benefits.events.program import MonthProgram, build_program
 from benefits.events.reactions import Reactions
 from benefits.events.schema import EventBase, EventError, parse_event
 from benefits.events.store import RowChange, Store
+from benefits.events.tracing import trace_record
 from benefits.household import MonthContext, household_facts
 from benefits.idcard import mask_name
 from benefits.ingest import Extracts, load_extracts
@@ -336,7 +338,7 @@ class EventService:
                 notes=[confirmed.note(event)], seconds=time.perf_counter() - t0,
             )  # fmt: skip
         try:
-            rows = self.store.plan(event, self.district)
+            rows = plan(self.store, event, self.district)
         except EventError as exc:
             return self._refuse(raw, event, str(exc), "rejected", source, t0)
         undo = self.store.apply(rows)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from events_helpers import event
 
+from benefits.events.planners import plan
 from benefits.events.schema import EVENT_TYPES, EventError, parse_event
 from benefits.events.store import Store
 from benefits.ingest import load_extracts
@@ -150,7 +151,7 @@ def test_row_changes_are_undone_exactly(tmp_path: Path) -> None:
               assistance_type="dibao"),
         event("death_registered", "d", "police", "2025-01-01", id_no=a["id_no"]),
     ):  # fmt: skip
-        rows = store.plan(parse_event(ev), "330106")
+        rows = plan(store, parse_event(ev), "330106")
         changes.append(store.apply(rows))
     assert store.persons[a["id_no"]].hukou_status == "moved_out"
     assert store.person_rows("assistance", a["id_no"]) == []

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from events_helpers import apply_rows, assert_agrees, event, service_for, sweep
 
+from benefits.events.planners import plan
 from benefits.events.schema import EventError, parse_event
 from benefits.events.store import Store
 from benefits.household import MonthContext, household_facts
@@ -146,7 +147,7 @@ def test_the_planner_ends_a_planned_end_early_and_leaves_other_rows(tmp_path: Pa
     ]), with_bank=False)  # fmt: skip
     store = Store.from_extracts(load_extracts(data))
     ev = parse_event(end_of())
-    changes = store.plan(ev, "330106")
+    changes = plan(store, ev, "330106")
     assert [(c.op, c.rows, c.values) for c in changes] == [
         ("update", (1, 2), {"end_date": DAY})
     ]
@@ -154,7 +155,7 @@ def test_the_planner_ends_a_planned_end_early_and_leaves_other_rows(tmp_path: Pa
     ends = [r.end_date for r in store.person_rows("parent_situations", MUM)]
     assert ends == [dt.date(2025, 1, 20), dt.date(2025, 1, 20), dt.date(2011, 1, 1)]
     with pytest.raises(EventError, match="already ends on 2025-01-20"):
-        store.plan(ev, "330106")
+        plan(store, ev, "330106")
 
 
 # ---------------------------------------------------------- one reading for every kind of row
