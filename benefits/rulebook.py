@@ -33,13 +33,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from benefits.catalogue import Catalogue, load_catalogue
 from benefits.errors import ParameterError, RuleError
 from benefits.expr import ExprError, names_in, parse
 from benefits.period import BenefitMonth
 from benefits.resources import bundled, rules_folder
+from benefits.schema import validated
 
 WHAT_IF_FROM = dt.date(1900, 1, 1)  # overridden parameters are in force for every month
 DEFAULT_RULES = bundled("rules")  # the clone's rules/, else the copy shipped in the package
@@ -395,16 +396,6 @@ def _read_yaml(path: Path) -> Any:
         raise RuleError(f"{path}: not valid YAML: {exc}") from exc
 
 
-def _validated(model: type[BaseModel], data: Any, path: Path, what: str) -> Any:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(x) for x in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()
-        )
-        raise RuleError(f"{path}: {what}: {problems}") from exc
-
-
 def pack_digest(folder: Path) -> str:
     """SHA-256 over every rule file (relative path and bytes, in path order)."""
     h = hashlib.sha256()
@@ -419,30 +410,30 @@ def load_pack(folder: Path | None = None) -> RulePack:
     folder = Path(folder or default_rules_folder())
     if not (folder / "pack.yaml").exists():
         raise RuleError(f"{folder}: no pack.yaml — not a rule pack folder")
-    info = _validated(PackInfo, _read_yaml(folder / "pack.yaml"), folder / "pack.yaml", "pack")
+    info = validated(PackInfo, _read_yaml(folder / "pack.yaml"), folder / "pack.yaml", "pack")
     parameters: dict[str, Parameter] = {}
     for path in sorted((folder / "parameters").glob("*.yaml")):
         for name, data in (_read_yaml(path) or {}).items():
             if name in parameters:
                 raise RuleError(f"{path}: parameter '{name}' is defined twice")
-            parameters[name] = _validated(Parameter, data, path, f"parameter '{name}'")
+            parameters[name] = validated(Parameter, data, path, f"parameter '{name}'")
     policies: list[Policy] = []
     for path in sorted((folder / "policies").rglob("*.yaml")):
         data = _read_yaml(path)
         if isinstance(data, dict):
             data = {**data, "source_file": path.relative_to(folder).as_posix()}
         rule_id = data.get("id", path.stem) if isinstance(data, dict) else path.stem
-        policies.append(_validated(Policy, data, path, f"policy '{rule_id}'"))
+        policies.append(validated(Policy, data, path, f"policy '{rule_id}'"))
     policies.sort(key=lambda p: p.number)
-    exclusions = _validated(
+    exclusions = validated(
         Exclusions, _read_yaml(folder / "exclusions.yaml"), folder / "exclusions.yaml", "exclusions"
     )
-    alerts = _validated(
+    alerts = validated(
         AlertBook, _read_yaml(folder / "alerts.yaml"), folder / "alerts.yaml", "alerts"
     ).alerts
     events_file = folder / "events.yaml"
     events = (
-        _validated(EventBook, _read_yaml(events_file) or {}, events_file, "events")
+        validated(EventBook, _read_yaml(events_file) or {}, events_file, "events")
         if events_file.exists()
         else EventBook()
     )

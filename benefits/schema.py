@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import polars as pl
 import yaml
@@ -191,19 +191,24 @@ def _table(name: str, d: TableDecl) -> Table:
 M = TypeVar("M", bound=BaseModel)
 
 
-def read_declarations(path: Path, model: type[M], what: str, section: str) -> M:
-    """A declaration file of the rule pack, validated by `model` (errors name the file)."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise RuleError(f"{path}: cannot read the {what} declarations: {exc}") from exc
+def validated(model: type[M], data: Any, path: Path, what: str) -> M:
+    """`data` validated by `model`; an error names the file, what it declares and each fault."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(x) for x in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()
         )
-        raise RuleError(f"{path}: {section}: {problems}") from exc
+        raise RuleError(f"{path}: {what}: {problems}") from exc
+
+
+def read_declarations(path: Path, model: type[M], what: str, section: str) -> M:
+    """A declaration file of the rule pack, validated by `model` (errors name the file)."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise RuleError(f"{path}: cannot read the {what} declarations: {exc}") from exc
+    return validated(model, data, path, section)
 
 
 def load_tables(path: Path) -> dict[str, Table]:
