@@ -147,6 +147,12 @@ def track(ctx: Any, who: Any, ids: Sequence[str | None], kind: str, what: str, *
     )  # fmt: skip
 
 
+def track_listed(ctx: Any, who: Any, items: Sequence[dict[str, Any]], kind: str, what: str,
+                 **how: Any) -> None:  # fmt: skip
+    """:func:`track` for a listing: the persons of its `items` (each with a directory ``ref``)."""
+    track(ctx, who, [ctx.directory.resolve(i["ref"]) for i in items], kind, what, **how)
+
+
 def _content(entry: AuditEntry) -> dict[str, Any]:
     try:
         return json.loads(entry.content).get("after") or {}

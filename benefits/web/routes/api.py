@@ -370,10 +370,10 @@ def get_items(
     flt = batch_service.ItemFilter(policy, community, held, kind)
     view = batch_service.batch_page(ctx, batch_id, flt, page, per_page, totals=False)
     export_service.take_rows(ctx, who, len(view["items"]))  # the daily rows (output limits)
-    tracking.track(
+    tracking.track_listed(
         ctx,
         who,
-        [ctx.directory.resolve(i["ref"]) for i in view["items"]],
+        view["items"],
         "batch",
         "batch items (API)",
         reference=f"batch {batch_id} page {view['page']}",
@@ -461,10 +461,10 @@ def list_alerts(ctx: Ctx, who: AlertViewer, flt: AlertQuery, page: PageNo = 1) -
         run_service.run_for_month(ctx, flt.month)
     view = alert_service.list_alerts(ctx, flt, page)
     export_service.take_rows(ctx, who, len(view["items"]))  # the daily rows (output limits)
-    tracking.track(
+    tracking.track_listed(
         ctx,
         who,
-        [ctx.directory.resolve(i["ref"]) for i in view["items"]],
+        view["items"],
         "alerts",
         "alerts inbox (API)",
         reference=f"alerts {flt.month or ''} page {page}",

@@ -235,10 +235,10 @@ def batch_page(
     flt = batch_service.ItemFilter(policy, community, held, kind)
     view = batch_service.batch_page(ctx, batch_id, flt, page)
     held_items, held_amount = batch_service.held_total(view["batch"])
-    tracking.track(
+    tracking.track_listed(
         ctx,
         who,
-        [ctx.directory.resolve(i["ref"]) for i in view["items"]],
+        view["items"],
         "batch",
         "batch items (page)",
         reference=f"batch {batch_id} page {view['page']}",
@@ -444,10 +444,10 @@ def alerts_page(
     if flt.month:
         run_service.run_for_month(ctx, flt.month)
     view = alert_service.list_alerts(ctx, flt, page)
-    tracking.track(
+    tracking.track_listed(
         ctx,
         who,
-        [ctx.directory.resolve(i["ref"]) for i in view["items"]],
+        view["items"],
         "alerts",
         "alerts inbox (page)",
         reference=f"alerts {flt.month or ''} page {page}",
