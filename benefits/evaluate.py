@@ -77,16 +77,17 @@ def evaluate(
     *,
     with_alerts: bool = True,
     timings: dict[str, float] | None = None,
+    facts: pl.DataFrame | None = None,
 ) -> Evaluation:
     """Decide entitlements (and alerts) for every person for `month`.
 
     `timings`, when given, receives the seconds spent in the merge and evaluate stages.
+    `facts`, when given, are this month's :func:`merged_facts` of a pack with the same district,
+    precedence and fact catalogue (a what-if merges once and evaluates two packs).
     """
     t0 = time.perf_counter()
-    facts = build_facts(
-        extracts, month, pack.info.district_code, tuple(pack.info.status_precedence),
-        pack.catalogue,
-    ).with_row_index("__i")  # fmt: skip
+    if facts is None:
+        facts = merged_facts(pack, extracts, month)
     if with_alerts:
         paid_prev = paid_previous_month(pack, extracts, month)
         facts = facts.with_columns(pl.col("id_no").is_in(paid_prev.implode()).alias(PAID_PREV))
@@ -162,6 +163,14 @@ def evaluate(
         timings["merge"] = t1 - t0
         timings["evaluate"] = time.perf_counter() - t1
     return Evaluation(month, facts, compiled, entitlements, alerts, shown, exclusions)
+
+
+def merged_facts(pack: RulePack, extracts: Extracts, month: BenefitMonth) -> pl.DataFrame:
+    """The merge stage: one row per person with every fact of the pack's catalogue."""
+    return build_facts(
+        extracts, month, pack.info.district_code, tuple(pack.info.status_precedence),
+        pack.catalogue,
+    ).with_row_index("__i")  # fmt: skip
 
 
 def apply_exclusions(
