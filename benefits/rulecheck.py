@@ -27,6 +27,7 @@ Example:
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,7 +163,7 @@ def missing_parameters(pack: RulePack, month: BenefitMonth, horizon: int) -> lis
         days = sorted(param.values)
         if len(days) < 2:
             continue
-        gap = max(b - a for a, b in zip(days, days[1:], strict=False))
+        gap = max(b - a for a, b in itertools.pairwise(days))
         due = days[-1] + gap
         if due > until:
             continue

@@ -398,7 +398,8 @@ def _cost(base: RulePack, proposed: RulePack, pairs: pl.DataFrame) -> pl.DataFra
             "mode": p.mode, "base_people": int(r.get("base_people") or 0),
             "proposed_people": int(r.get("proposed_people") or 0),
             "base_fen": b, "proposed_fen": n, "difference_fen": n - b,
-            "base_year_fen": 12 * b, "proposed_year_fen": 12 * n, "difference_year_fen": 12 * (n - b),
+            "base_year_fen": 12 * b, "proposed_year_fen": 12 * n,
+            "difference_year_fen": 12 * (n - b),
         })  # fmt: skip
     schema = {"policy_number": pl.Int64, "policy_id": pl.String, "name": pl.String,
               "mode": pl.String, "base_people": pl.Int64, "proposed_people": pl.Int64,
