@@ -165,7 +165,9 @@ def synth(
         console.print(f"{table:<24} {n:>9,} rows")
 
 
-rules_app = typer.Typer(help="The rule pack in rules/: its documents.", no_args_is_help=True)
+rules_app = typer.Typer(
+    help="The rule pack in rules/: check, test, diff and document it.", no_args_is_help=True
+)
 app.add_typer(rules_app, name="rules")
 
 
@@ -214,6 +216,15 @@ def paths(
         typer.echo(f"error: paths takes rules, sample or reports, got {what!r}", err=True)
         raise typer.Exit(2)
     typer.echo(str(found[what]))
+
+
+def _register_rule_tools() -> None:
+    from benefits.rulescli import register
+
+    register(app, rules_app)
+
+
+_register_rule_tools()
 
 
 def _register_ledger() -> None:

@@ -144,6 +144,7 @@ class WhatIf:
     thresholds: pl.DataFrame  # conditions reading a changed parameter: households crossing
     largest: list[dict[str, Any]]  # the largest individual changes, both traces side by side
     persons: int = 0
+    largest_ids: list[str] = field(default_factory=list)  # whose traces `largest` shows
     timings: dict[str, float] = field(default_factory=dict)
 
     def totals(self) -> dict[str, str]:
@@ -311,7 +312,7 @@ def run_whatif(
     timings["compare"] = time.perf_counter() - t
     progress("traces of the largest changes")
     t = time.perf_counter()
-    result.largest = _largest(
+    result.largest, result.largest_ids = _largest(
         changes, top, (base, ev_base, held_base), (proposed, ev_prop, held_prop)
     )
     timings["traces"] = time.perf_counter() - t
@@ -580,11 +581,11 @@ def _largest(
     top: int,
     base: tuple[RulePack, Evaluation, pl.Series],
     proposed: tuple[RulePack, Evaluation, pl.Series],
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], list[str]]:
     """The `top` people whose monthly pay + credit changes most (then: whose leads and notices
     change most), with both decision traces side by side for each policy that changed."""
     if top <= 0 or changes.is_empty():
-        return []
+        return [], []
     per = (
         person_totals(changes)
         .with_columns(size=pl.col("change_fen").abs())
@@ -614,7 +615,7 @@ def _largest(
                 for r in mine.iter_rows(named=True)
             ],
         })  # fmt: skip
-    return out
+    return out, ids
 
 
 def _money(fen: int | None) -> str | None:

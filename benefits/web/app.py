@@ -166,7 +166,7 @@ def create_app(settings: WebSettings | None = None, *, ledger: Ledger | None = N
     The ledger schema is created or upgraded at start (``Ledger.init``), so a fresh SQLite
     file works out of the box.
     """
-    from benefits.web.routes import api, exports, pages
+    from benefits.web.routes import api, exports, pages, whatif
 
     settings = settings or WebSettings()
     horizon_months()  # a bad $BENEFITS_SWEEP_HORIZON_MONTHS stops the start, with its message
@@ -212,5 +212,6 @@ def create_app(settings: WebSettings | None = None, *, ledger: Ledger | None = N
     app.include_router(api.router)
     app.include_router(exports.pages)
     app.include_router(exports.api)
+    app.include_router(whatif.router)
     api.install_openapi(app)
     return app

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from benefits.ledger.models import Base, BatchItem
 from benefits.ledger.sealed import Sealed
 
-ROLES = ("officer", "approver", "auditor", "admin")
+ROLES = ("officer", "approver", "auditor", "admin", "policy")
 ALERT_OPEN, ALERT_ACKNOWLEDGED, ALERT_RESOLVED = "open", "acknowledged", "resolved"
 ALERT_STATUSES = (ALERT_OPEN, ALERT_ACKNOWLEDGED, ALERT_RESOLVED)
 

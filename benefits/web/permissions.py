@@ -3,7 +3,8 @@
 - ``officer`` runs sweeps, prepares and submits batches, releases held items, works alerts;
 - ``approver`` approves or rejects submitted batches (never one they prepared: four eyes);
 - ``auditor`` reads everything and changes nothing;
-- ``admin`` manages users, roles and API tokens (and reads the audit log).
+- ``admin`` manages users, roles and API tokens (and reads the audit log);
+- ``policy`` (policy staff) maintains the rule pack and prices rule changes (what-if).
 
 Personal data stays masked unless the user also holds the ``pii`` grant.
 
@@ -25,7 +26,7 @@ READERS = ("officer", "approver", "auditor")
 
 PERMISSIONS: dict[str, tuple[str, ...]] = {
     "dashboard.view": (*READERS, "admin"),
-    "rules.view": (*READERS, "admin"),
+    "rules.view": (*READERS, "admin", "policy"),
     "runs.view": (*READERS, "admin"),
     "audit.view": (*READERS, "admin"),
     "access.report": ("auditor", "admin"),  # who saw whose data (issue 14)
@@ -37,6 +38,7 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "batches.decide": ("approver",),
     "alerts.work": ("officer",),
     "users.manage": ("admin",),
+    "whatif.run": ("policy", "admin"),  # price a rule change on a month's records (issue 15)
     # output limits (issue 14): files of personal data; a bulk one needs a second person
     "exports.request": READERS,
     "exports.approve": ("officer", "approver"),
@@ -47,6 +49,7 @@ ROLE_LABELS = {
     "approver": "审核人 / Approver",
     "auditor": "审计 / Auditor",
     "admin": "系统管理员 / Administrator",
+    "policy": "政策制定 / Policy staff",
 }
 
 

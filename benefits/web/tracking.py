@@ -61,6 +61,7 @@ PURPOSES: dict[str, str] = {
     "alerts": "处理预警 / work the alerts inbox",
     "alert": "处理预警 / work an alert",
     "report": "数据查阅记录 / access report (data-subject request, audit)",
+    "whatif": "政策调整测算 / price a rule change (what-if)",
 }
 
 

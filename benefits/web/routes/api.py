@@ -162,7 +162,7 @@ class LookupIn(Strict):
     id_no: str = Field(min_length=18, max_length=18, pattern=r"^[0-9]{17}[0-9Xx]$")
 
 
-Role = Literal["officer", "approver", "auditor", "admin"]
+Role = Literal["officer", "approver", "auditor", "admin", "policy"]
 
 
 class UserIn(Strict):
