@@ -50,16 +50,23 @@ def rules_check(
     folder: Annotated[Path, typer.Argument(help="The rule pack folder to check.")],
     cases: Annotated[
         Path | None,
-        typer.Option(help="Rule cases that should cover every policy (default: DIR/cases, "
-                     "else the clone's tests/cases)."),
+        typer.Option(
+            help="Rule cases that should cover every policy (default: DIR/cases, "
+            "else the clone's tests/cases)."
+        ),
     ] = None,
     month: Annotated[
         str | None,
         typer.Option(help="First month of the horizon, YYYY-MM (default: the current month)."),
     ] = None,
     horizon_months: Annotated[
-        int, typer.Option(min=0, max=120, help="Months ahead that must be decidable and whose "
-                          "parameter values must be scheduled.")
+        int,
+        typer.Option(
+            min=0,
+            max=120,
+            help="Months ahead that must be decidable and whose "
+            "parameter values must be scheduled.",
+        ),
     ] = 12,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
@@ -103,8 +110,9 @@ def rules_test(
     folder: Annotated[Path, typer.Argument(help="The rule pack folder to test.")],
     cases: Annotated[
         Path | None,
-        typer.Argument(help="A case file or folder (default: DIR/cases, else the clone's "
-                       "tests/cases)."),
+        typer.Argument(
+            help="A case file or folder (default: DIR/cases, else the clone's tests/cases)."
+        ),
     ] = None,
     match: Annotated[
         str | None, typer.Option("--match", "-k", help="Only cases whose id contains this.")
@@ -133,8 +141,10 @@ def rules_test(
     if as_json:
         doc = {
             "pack": {"folder": str(folder), "version": pack.version, "hash": pack.digest},
-            "cases": [{"id": r.case.id, "month": r.case.month, "passed": r.passed,
-                       "problems": r.problems} for r in results],  # fmt: skip
+            "cases": [
+                {"id": r.case.id, "month": r.case.month, "passed": r.passed, "problems": r.problems}
+                for r in results
+            ],
             "passed": len(results) - len(failed),
             "failed": len(failed),
         }
@@ -161,9 +171,7 @@ def rules_test(
 def rules_diff(
     old: Annotated[Path, typer.Argument(help="The current rule pack folder.")],
     new: Annotated[Path, typer.Argument(help="The proposed rule pack folder.")],
-    fmt: Annotated[
-        str, typer.Option("--format", help="text, json or markdown.")
-    ] = "text",
+    fmt: Annotated[str, typer.Option("--format", help="text, json or markdown.")] = "text",
     out: Annotated[
         Path | None, typer.Option(help="File to write (default: standard output).")
     ] = None,
@@ -203,18 +211,22 @@ def whatif(
         Path | None,
         typer.Option(help="The current rule pack (default: $BENEFITS_RULES, else rules/)."),
     ] = None,
-    proposed: Annotated[
-        Path | None, typer.Option(help="The proposed rule pack folder.")
-    ] = None,
+    proposed: Annotated[Path | None, typer.Option(help="The proposed rule pack folder.")] = None,
     setting: Annotated[
         list[str] | None,
-        typer.Option("--set", help="A proposed parameter value NAME=VALUE (repeatable), "
-                     "e.g. dibao_std=1400, added to the base pack."),
+        typer.Option(
+            "--set",
+            help="A proposed parameter value NAME=VALUE (repeatable), "
+            "e.g. dibao_std=1400, added to the base pack.",
+        ),
     ] = None,
     from_date: Annotated[
         str | None,
-        typer.Option("--from", help="Effective date of the --set values, YYYY-MM-DD "
-                     "(default: the first day of --month)."),
+        typer.Option(
+            "--from",
+            help="Effective date of the --set values, YYYY-MM-DD "
+            "(default: the first day of --month).",
+        ),
     ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Folder for the tables (CSV and Parquet) + summary.json.")
@@ -369,9 +381,9 @@ def print_whatif(w: WhatIf, out: Console) -> None:
         for col in ("policy", "condition", "households newly meeting", "newly failing"):
             t.add_column(col)
         for r in s["thresholds"]:
-            t.add_row(r["policy_id"], f"{r['label']}\n{r['test']}",
-                      f"{r['households_newly_meeting']:,} ({r['people_newly_meeting']:,} people)",
-                      f"{r['households_newly_failing']:,} ({r['people_newly_failing']:,} people)")  # fmt: skip
+            meeting = f"{r['households_newly_meeting']:,} ({r['people_newly_meeting']:,} people)"
+            failing = f"{r['households_newly_failing']:,} ({r['people_newly_failing']:,} people)"
+            t.add_row(r["policy_id"], f"{r['label']}\n{r['test']}", meeting, failing)
         out.print(t)
     for i, person in enumerate(w.largest, 1):
         out.print(

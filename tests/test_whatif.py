@@ -46,10 +46,14 @@ SPEC = {
         {"id_no": h, "assistance_type": "dibao", "approved_date": "2020-03-01"} for h in "ABC"
     ],
     "household_finance": [
-        {"household_no": hh, "per_capita_income": pci, "per_capita_assets": "5000.00",
-         "assessed_on": "2024-06-15"}
+        {
+            "household_no": hh,
+            "per_capita_income": pci,
+            "per_capita_assets": "5000.00",
+            "assessed_on": "2024-06-15",
+        }
         for hh, pci in (("H1", "1200.00"), ("H2", "1350.00"), ("H3", "1450.00"))
-    ],  # fmt: skip
+    ],
     "expect": {"entitlements": [], "alerts": []},
 }
 
@@ -89,16 +93,27 @@ def test_a_parameter_change_priced_by_hand(delivery: tuple[Path, dict[str, str]]
     assert set(changes) == {_masked(ids["A"]), _masked(ids["B"])}
     a, b = changes[_masked(ids["A"])], changes[_masked(ids["B"])]
     assert (a["status"], a["base_fen"], a["proposed_fen"], a["change_fen"]) == (
-        "gain", 10100, 20000, 9900)
+        "gain",
+        10100,
+        20000,
+        9900,
+    )
     assert (b["status"], b["base_fen"], b["proposed_fen"], b["change_fen"]) == (
-        "start", None, 5000, 5000)
+        "start",
+        None,
+        5000,
+        5000,
+    )
     assert w.counts() == {
         "persons_evaluated": 4, "persons_changed": 2, "persons_better_off": 2,
         "persons_worse_off": 0, "starts": 1, "stops": 0, "gains": 1, "loses": 0,
     }  # fmt: skip
     by_policy = w.by_policy.row(0, named=True)
     assert (by_policy["policy_id"], by_policy["start"], by_policy["gain"]) == (
-        "dibao_allowance", 1, 1)
+        "dibao_allowance",
+        1,
+        1,
+    )
     assert (by_policy["net_change_fen"], by_policy["min_change_fen"],
             by_policy["max_change_fen"]) == (14900, 5000, 9900)  # fmt: skip
     assert w.by_group.select("group", "changed").rows() == [("hardship", 2)]
@@ -156,7 +171,10 @@ def test_the_command_line_writes_tables_summary_and_report(
     cost = pl.read_csv(out / "cost_by_policy.csv", infer_schema=False)
     dibao = cost.filter(pl.col("policy_id") == "dibao_allowance").row(0, named=True)
     assert (dibao["base"], dibao["proposed"], dibao["difference_year"]) == (
-        "101.00", "250.00", "1788.00")
+        "101.00",
+        "250.00",
+        "1788.00",
+    )
     changes = pl.read_parquet(out / "changes.parquet")
     assert "id_no" not in changes.columns and "household_no" not in changes.columns
     assert set(changes["masked_id"]) == {_masked(ids["A"]), _masked(ids["B"])}
@@ -215,7 +233,9 @@ def test_month_outside_the_pack_is_refused(delivery: tuple[Path, dict[str, str]]
 
 def test_parse_settings() -> None:
     assert parse_settings(["dibao_std=1400", "ta_rate = 0.6"]) == {
-        "dibao_std": Decimal("1400"), "ta_rate": Decimal("0.6")}
+        "dibao_std": Decimal("1400"),
+        "ta_rate": Decimal("0.6"),
+    }
     with pytest.raises(WhatIfError, match="twice"):
         parse_settings(["a=1", "a=2"])
 

@@ -44,8 +44,14 @@ def whatif_run(request: Request, ctx: Ctx, who: Pricer,
         return render(request, "whatif.html", {"form": service.form_view(ctx), "nav": "whatif",
                                                "result": None, "asked": asked,
                                                "error": str(exc)}, status=400)  # fmt: skip
-    tracking.track(ctx, who, result.largest_ids, "whatif",
-                   f"what-if {result.month.label}: largest changes", month=result.month.label)
+    tracking.track(
+        ctx,
+        who,
+        result.largest_ids,
+        "whatif",
+        f"what-if {result.month.label}: largest changes",
+        month=result.month.label,
+    )
     if output == "pdf":
         from benefits.whatifreport import report_html
 
@@ -53,8 +59,11 @@ def whatif_run(request: Request, ctx: Ctx, who: Pricer,
                                 what=f"what-if {result.month.label} report (PDF)",
                                 purpose=tracking.PURPOSES["whatif"],
                                 persons=result.largest_ids)  # fmt: skip
-        return Response(data, media_type="application/pdf", headers={
-            "Content-Disposition": f'inline; filename="whatif-{result.month.label}.pdf"'})
+        return Response(
+            data,
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'inline; filename="whatif-{result.month.label}.pdf"'},
+        )
     return render(request, "whatif.html", {"form": service.form_view(ctx), "nav": "whatif",
                                            "result": service.result_view(result),
                                            "asked": asked})  # fmt: skip

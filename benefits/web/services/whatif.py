@@ -51,10 +51,14 @@ def form_view(ctx: WebContext) -> dict[str, Any]:
         "proposals": proposals(ctx),
         "proposals_folder": str(proposals_folder(ctx)),
         "parameters": [
-            {"name": n, "label": p.label.text(), "unit": p.unit,
-             "current": str(p.values[max(p.values)])}
+            {
+                "name": n,
+                "label": p.label.text(),
+                "unit": p.unit,
+                "current": str(p.values[max(p.values)]),
+            }
             for n, p in pack.parameters.items()
-        ],  # fmt: skip
+        ],
         "version": pack.version,
         "hash": pack.digest,
     }
