@@ -137,9 +137,17 @@ def compile_months(pack: RulePack, month: BenefitMonth, horizon: int) -> None:
     from benefits.errors import ParameterError
     from benefits.months import earliest_month
 
-    start = max(month, earliest_month(pack)) if horizon >= 0 else month
+    first = earliest_month(pack)
+    if first > month:
+        name = max(pack.parameters, key=lambda n: (min(pack.parameters[n].values), n))
+        since = min(pack.parameters[name].values)
+        raise ParameterError(
+            f"{pack.folder / 'parameters'}: parameter '{name}' has no value before "
+            f"{since.isoformat()}, so the pack cannot decide {month.label} … "
+            f"{first.previous.label} (it can from {first.label})"
+        )
     for k in range(horizon + 1):
-        m = start.shift(k)
+        m = month.shift(k)
         scope, shown = month_scope(pack, m)
         for policy in pack.policies_for(m):
             try:
