@@ -57,8 +57,20 @@ def pack_copy(tmp_path: Path) -> Callable[..., Path]:
 
 
 def test_check_of_the_bundled_pack_is_clean() -> None:
-    done = runner.invoke(app, ["rules", "check", str(default_rules_folder()), "--cases",
-                               str(CASES), "--month", "2025-01", "--horizon-months", "6"])  # fmt: skip
+    done = runner.invoke(
+        app,
+        [
+            "rules",
+            "check",
+            str(default_rules_folder()),
+            "--cases",
+            str(CASES),
+            "--month",
+            "2025-01",
+            "--horizon-months",
+            "6",
+        ],
+    )
     assert done.exit_code == 0, done.output
     assert "0 warning(s)" in done.output and "every policy compiles" in done.output
 
@@ -86,8 +98,12 @@ def test_a_pack_that_does_not_load_fails_check_naming_file_rule_and_field(
     done = runner.invoke(app, ["rules", "check", str(broken), "--month", "2025-01"])
     assert done.exit_code == 2
     line = " ".join(done.output.split())
-    for text in ("dibao_allowance.yaml", "policy 'dibao_allowance'",
-                 "field conditions.income_below_standard.when", "unknown name 'dibao_standard'"):
+    for text in (
+        "dibao_allowance.yaml",
+        "policy 'dibao_allowance'",
+        "field conditions.income_below_standard.when",
+        "unknown name 'dibao_standard'",
+    ):
         assert text in line, line  # fmt: skip
     assert "Traceback" not in done.output
 
@@ -131,7 +147,8 @@ def test_rule_cases_pass_against_the_bundled_pack() -> None:
                                "-k", "80th birthday"])  # fmt: skip
     assert done.exit_code == 0, done.output
     assert "PASS old_age_allowance.yaml::80th birthday the day before M.start - paid" in (
-        done.output)
+        done.output
+    )
     assert "0 failed" in done.output
 
 
@@ -141,7 +158,8 @@ def test_rule_cases_fail_readably_against_a_changed_pack(pack_copy: Callable[...
     done = runner.invoke(app, ["rules", "test", str(changed), str(OLD_AGE), "-k", "80th"])
     assert done.exit_code == 1, done.output
     assert "FAIL old_age_allowance.yaml::80th birthday the day before M.start - paid" in (
-        done.output)
+        done.output
+    )
     assert "entitlements missing:    A  old_age_allowance  pay  60.00" in done.output
     assert "entitlements unexpected: A  old_age_allowance  pay  70.00" in done.output
     as_json = runner.invoke(app, ["rules", "test", str(changed), str(OLD_AGE), "-k", "80th",
@@ -173,10 +191,15 @@ def test_diff_in_the_handbooks_words(pack_copy: Callable[..., Path], tmp_path: P
     diff = diff_packs(load_pack(), load_pack(new))
     texts = [c.text for c in diff.changes]
     assert "pack: version 2025.1 → 2026.1" in texts
-    assert ("低保标准 / minimum living standard (dibao_std): 1301 → 1400 CNY/person/month from "
-            "2026-01-01 (a new effective date; 1301 in force since 2025-01-23)") in texts
-    assert any("condition '家庭人均收入低于低保标准 / household per-capita income below the dibao "
-               "standard' hh_pci < dibao_std → hh_pci <= dibao_std" in t for t in texts)  # fmt: skip
+    assert (
+        "低保标准 / minimum living standard (dibao_std): 1301 → 1400 CNY/person/month from "
+        "2026-01-01 (a new effective date; 1301 in force since 2025-01-23)"
+    ) in texts
+    assert any(
+        "condition '家庭人均收入低于低保标准 / household per-capita income below the dibao "
+        "standard' hh_pci < dibao_std → hh_pci <= dibao_std" in t
+        for t in texts
+    )
     assert "alert 'age_milestone' (年龄节点 / age milestone) removed" in texts
     assert "alert 'age_milestone_renamed' (年龄节点 / age milestone) added" in texts
 

@@ -43,8 +43,15 @@ def test_only_policy_staff_and_admins_may_price_a_change(seeded: Seeded) -> None
 def test_a_parameter_change_on_the_page_is_shown_masked_and_audited(seeded: Seeded) -> None:
     client = seeded.client("admin")
     token = csrf_of(client)
-    r = client.post("/whatif", data={"csrf_token": token, "month": "2025-01",
-                                     "values": "dibao_std=1400", "start": "2025-01-01"})  # fmt: skip
+    r = client.post(
+        "/whatif",
+        data={
+            "csrf_token": token,
+            "month": "2025-01",
+            "values": "dibao_std=1400",
+            "start": "2025-01-01",
+        },
+    )
     assert r.status_code == 200, r.text[:500]
     assert "whatif-result" in r.text and "dibao_allowance" in r.text and "<svg" in r.text
     diff = re.search(r"data-difference-month>([-0-9.]+)<", r.text)
