@@ -21,6 +21,7 @@ from pathlib import Path
 
 from benefits.errors import RuleError
 from benefits.expr import names_in
+from benefits.rulechange_doc import changing_rules_section
 from benefits.rulebook import Alert, Basis, Parameter, Policy, RulePack, load_pack
 
 GENERATED_NOTE = (
@@ -425,6 +426,7 @@ def render_rules(pack: RulePack) -> str:
         [(_code(n), BUILTINS[n]) for n in builtins]
         + [(_code(f), text) for f, text in FUNCTIONS.items()],
     )
+    out += changing_rules_section()
     out.append("")
     return "\n".join(out)
 

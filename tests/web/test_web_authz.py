@@ -49,6 +49,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/audit/access"): "access.report",
     ("GET", "/audit/access.pdf"): "access.report",
     ("GET", "/rules"): "rules.view",
+    ("GET", "/whatif"): "whatif.run",
+    ("POST", "/whatif"): "whatif.run",
     ("GET", "/admin/users"): "users.manage",
     ("POST", "/admin/users"): "users.manage",
     ("POST", "/admin/users/{username}"): "users.manage",
