@@ -118,8 +118,10 @@ def main() -> None:
         r, s = best[kind], best[kind]["stages"]
         evaluate = s.get("evaluate", 0) + s.get("evaluate base", 0) + s.get("evaluate proposed", 0)
         after = s.get("traces", 0) + s.get("compare", 0)
-        result = (f"{r['entitlements']:,} entitlements" if kind == "sweep" else
-                  f"{r['changed']:,} people change, {r['difference_month']} yuan/month")  # fmt: skip
+        if kind == "sweep":
+            result = f"{r['entitlements']:,} entitlements"
+        else:
+            result = f"{r['changed']:,} people change, {r['difference_month']} yuan/month"
         print(" | ".join([
             "one sweep" if kind == "sweep" else "what-if dibao_std=1400",
             f"{s.get('ingest', 0):.2f}", f"{s.get('merge', 0):.2f}", f"{evaluate:.2f}",

@@ -167,6 +167,7 @@ def missing_parameters(pack: RulePack, month: BenefitMonth, horizon: int) -> lis
     """Parameters that changed before whose next value is due within the horizon but absent."""
     found: list[Finding] = []
     until = _month_end(month, horizon)
+    files = parameter_files(pack)
     for name, param in pack.parameters.items():
         days = sorted(param.values)
         if len(days) < 2:
@@ -175,18 +176,29 @@ def missing_parameters(pack: RulePack, month: BenefitMonth, horizon: int) -> lis
         due = days[-1] + gap
         if due > until:
             continue
-        where = f"parameters: '{name}' ({param.label.text()})"
+        where = f"{files.get(name, 'parameters')}: parameter '{name}' ({param.label.text()})"
+        was = "was due by" if due < month.start else "is due by"
         found.append(
             Finding(
                 "parameter-missing",
                 where,
                 f"last value {param.values[days[-1]]} from {days[-1].isoformat()}; the longest gap "
-                f"between its values was {gap.days} days, so a new value is due by "
+                f"between its values was {gap.days} days, so a new value {was} "
                 f"{due.isoformat()}, and none is scheduled up to {until.isoformat()} "
                 f"({month.label} + {horizon} months)",
             )
         )
     return found
+
+
+def parameter_files(pack: RulePack) -> dict[str, str]:
+    """Parameter name → the file that defines it (relative to the pack folder)."""
+    out: dict[str, str] = {}
+    for path in sorted((Path(pack.folder) / "parameters").glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for name in doc if isinstance(doc, dict) else ():
+            out.setdefault(str(name), path.relative_to(pack.folder).as_posix())
+    return out
 
 
 def covered_policies(cases: Path) -> set[str]:

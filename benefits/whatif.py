@@ -37,7 +37,7 @@ from typing import Any
 import polars as pl
 
 from benefits.compiled import col_name
-from benefits.display import fen_to_decimal
+from benefits.display import fen_to_decimal, yuan_expr
 from benefits.errors import BenefitsError, ParameterError
 from benefits.evaluate import Evaluation, evaluate, merged_facts
 from benefits.expr import names_in
@@ -237,13 +237,10 @@ def _money_columns(frame: pl.DataFrame) -> list[str]:
 
 def _yuan(frame: pl.DataFrame) -> pl.DataFrame:
     """`*_fen` integer columns as exact yuan strings named without the suffix."""
+    money = _money_columns(frame)
     return frame.with_columns(
-        [
-            pl.col(c).map_elements(lambda v: str(fen_to_decimal(v)), return_dtype=pl.String)
-            .alias(c.removesuffix("_fen"))
-            for c in _money_columns(frame)
-        ]
-    ).drop(_money_columns(frame))  # fmt: skip
+        [yuan_expr(pl.col(c)).alias(c.removesuffix("_fen")) for c in money]
+    ).drop(money)
 
 
 def _money_rows(frame: pl.DataFrame) -> list[dict[str, Any]]:

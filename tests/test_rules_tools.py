@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from freezegun import freeze_time
 from typer.testing import CliRunner
 
 from benefits.cli import app
@@ -82,12 +83,22 @@ def test_check_warns_of_missing_yearly_values_within_the_horizon() -> None:
     assert ("parameter-missing", "prov_urban_income") in codes
     assert ("parameter-missing", "min_wage") not in codes  # one value: nothing to expect
     dibao = next(w for w in report.warnings if "'dibao_std'" in w.where)
+    assert dibao.where.startswith("parameters/assistance.yaml: parameter 'dibao_std'")
     assert "1301 from 2025-01-23" in dibao.message and "572 days" in dibao.message
+    assert "is due by 2026-08-18" in dibao.message
     assert report.exit_code == 1
     done = runner.invoke(app, ["rules", "check", str(default_rules_folder()), "--cases",
                                str(CASES), "--month", "2026-06", "--json"])  # fmt: skip
     assert done.exit_code == 1
     assert any(w["code"] == "parameter-missing" for w in json.loads(done.stdout)["warnings"])
+
+
+@freeze_time("2025-01-15 10:00:00")
+def test_check_counts_the_horizon_from_the_current_month() -> None:
+    done = runner.invoke(app, ["rules", "check", str(default_rules_folder()), "--cases",
+                               str(CASES), "--horizon-months", "3"])  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert "every policy compiles for 2025-01 … 2025-04" in " ".join(done.output.split())
 
 
 def test_a_pack_that_does_not_load_fails_check_naming_file_rule_and_field(
