@@ -20,6 +20,7 @@ from typing import Any
 from benefits.errors import BenefitsError
 from benefits.ledger import audit
 from benefits.ledger.errors import InvalidInput
+from benefits.period import BenefitMonth
 from benefits.rulebook import RulePack, load_pack
 from benefits.web.auth import Principal
 from benefits.web.context import WebContext
@@ -82,8 +83,6 @@ def _proposed(ctx: WebContext, month: str, proposal: str, settings: str,
             day = dt.date.fromisoformat(start.strip())
         except ValueError:
             raise InvalidInput(f"effective date must look like 2026-01-01, got {start!r}") from None
-    from benefits.period import BenefitMonth
-
     check_proposal_month(day, BenefitMonth.parse(month))
     return with_values(base, parse_settings(items), day)
 
