@@ -257,10 +257,10 @@ def _register_events() -> None:
 
 
 def _core_command_only(argv: list[str]) -> bool:
-    """True for `benefits sweep …` / `benefits synth …`: then the database-backed command
+    """True for `benefits sweep …` / `synth …` / `whatif …`: then the database-backed command
     groups (SQLAlchemy, APScheduler, FastAPI) are not imported, which keeps the sweep's start
     half a second faster. `benefits --help` and every other command see them all."""
-    return len(argv) > 1 and argv[1] in ("sweep", "synth", "paths")
+    return len(argv) > 1 and argv[1] in ("sweep", "synth", "paths", "whatif")
 
 
 if not _core_command_only(sys.argv):
