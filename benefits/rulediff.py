@@ -6,6 +6,7 @@ components, validity and mode; exclusions, mutually exclusive pairs, alerts, eve
 and the fact catalogue. Rendered for the terminal, as JSON or as Markdown (for a release).
 
 Example:
+    >>> from benefits.rulebook import load_pack
     >>> d = diff_packs(load_pack(), load_pack().with_parameters({"dibao_std": "1400"}))
     >>> d.changes[0].text  # doctest: +ELLIPSIS
     '低保标准 / minimum living standard (dibao_std): ...'

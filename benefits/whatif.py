@@ -17,6 +17,7 @@ as tables (terminal, CSV, Parquet), a JSON summary and an HTML/PDF report
 (:mod:`benefits.whatifreport`). Names and IDs are masked in everything it writes.
 
 Example:
+    >>> from benefits.rulebook import load_pack
     >>> base = load_pack()
     >>> proposed = with_values(base, {"dibao_std": "1400"}, dt.date(2025, 1, 1))
     >>> w = run_whatif(Path("datasets/sample"), "2025-01", base, proposed)  # doctest: +SKIP
@@ -28,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import time
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
@@ -38,7 +40,7 @@ import polars as pl
 
 from benefits.compiled import col_name
 from benefits.display import fen_to_decimal, yuan_expr
-from benefits.errors import BenefitsError, ParameterError
+from benefits.errors import BenefitsError
 from benefits.evaluate import Evaluation, evaluate, merged_facts
 from benefits.expr import names_in
 from benefits.idcard import mask_id_expr
@@ -83,7 +85,7 @@ def parse_settings(items: list[str]) -> dict[str, Decimal | str]:
     return out
 
 
-def with_values(pack: RulePack, values: dict[str, Decimal | str], start: dt.date) -> RulePack:
+def with_values(pack: RulePack, values: dict[str, Decimal | int | str], start: dt.date) -> RulePack:
     """A proposed copy of `pack` in which each named parameter gets a new value effective
     `start` (the values before it stay as they are). Its digest says what was proposed."""
     if not values:
@@ -93,6 +95,10 @@ def with_values(pack: RulePack, values: dict[str, Decimal | str], start: dt.date
         old = parameters.get(name)
         if old is None:
             raise WhatIfError(f"unknown parameter '{name}' (see `benefits rules doc`)")
+        if isinstance(value, int | str) and re.fullmatch(
+            r"-?[0-9]+(\.[0-9]+)?", str(value).strip()
+        ):
+            value = Decimal(str(value).strip())
         if isinstance(value, str) and not isinstance(next(iter(old.values.values())), str):
             raise WhatIfError(f"parameter '{name}' is a number; got {value!r}")
         kept = {d: v for d, v in old.values.items() if d < start}
@@ -629,6 +635,6 @@ def check_proposal_month(values_from: dt.date, month: BenefitMonth) -> None:
 
 
 __all__ = [
-    "ParameterError", "WhatIf", "WhatIfError", "check_proposal_month", "parse_settings",
+    "WhatIf", "WhatIfError", "check_proposal_month", "parse_settings", "person_totals",
     "run_whatif", "with_values",
 ]  # fmt: skip

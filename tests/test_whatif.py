@@ -275,6 +275,12 @@ def test_parse_settings() -> None:
     }
     with pytest.raises(WhatIfError, match="twice"):
         parse_settings(["a=1", "a=2"])
+    pack = with_values(load_pack(), {"dibao_std": "1400", "old_age_80": 70}, dt.date(2026, 1, 1))
+    assert pack.parameters["dibao_std"].values[dt.date(2026, 1, 1)] == Decimal("1400")
+    assert pack.parameters["dibao_std"].values[dt.date(2025, 1, 23)] == Decimal("1301")
+    assert pack.parameters["old_age_80"].values[dt.date(2026, 1, 1)] == Decimal("70")
+    with pytest.raises(WhatIfError, match="is a number"):
+        with_values(load_pack(), {"dibao_std": "much"}, dt.date(2026, 1, 1))
 
 
 def test_report_html_renders_without_changes(delivery: tuple[Path, dict[str, str]]) -> None:
