@@ -330,7 +330,10 @@ def print_whatif(w: WhatIf, out: Console) -> None:
                       f"{b['value']} from {b['from']}" if b else "—",
                       f"{n['value']} from {n['from']}" if n else "—", p["unit"])  # fmt: skip
         out.print(t)
-    t = Table(title="Cost by policy (yuan; year = month × 12)")
+    t = Table(
+        title="Cost by policy (yuan; year = month × 12)",
+        caption="lead and notice rows are not in the pay + credit total",
+    )
     t.add_column("#")
     t.add_column("policy", min_width=18, overflow="fold")
     t.add_column("mode")
