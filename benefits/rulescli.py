@@ -117,13 +117,17 @@ def rules_test(
     match: Annotated[
         str | None, typer.Option("--match", "-k", help="Only cases whose id contains this.")
     ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="One line for every case, not per file.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
-    """Run the YAML rule cases against a rule pack and report each case; exit 0 when all pass,
-    1 when some fail, 2 when the pack or the cases cannot be read."""
+    """Run the YAML rule cases against a rule pack: one line per case file, each failing case
+    with its differences (every case with -v); exit 0 when all pass, 1 when some fail, 2 when
+    the pack or the cases cannot be read."""
     from benefits.errors import BenefitsError
     from benefits.rulebook import load_pack
-    from benefits.rulecases import CaseError, load_cases, run_cases
+    from benefits.rulecases import CaseError, CaseResult, load_cases, run_cases
     from benefits.rulecheck import default_cases_folder
 
     try:
@@ -151,13 +155,23 @@ def rules_test(
         sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
         raise typer.Exit(1 if failed else 0)
     out = _out()
+    by_file: dict[Path, list[CaseResult]] = {}
     for r in results:
-        mark = "[green]PASS[/]" if r.passed else "[bold red]FAIL[/]"
-        out.print(f"{mark} {escape(r.case.id)}  ({r.case.month})")
-        for problem in r.problems:
-            out.print(f"       {problem}", markup=False)
-        if r.problems and r.case.spec.get("note"):
-            out.print(f"       note: {r.case.spec['note']}", markup=False)
+        by_file.setdefault(r.case.path, []).append(r)
+    for path, mine in by_file.items():
+        bad = [r for r in mine if not r.passed]
+        name = path.relative_to(mine[0].case.root).as_posix()
+        if bad:
+            out.print(f"[bold red]FAIL[/] {escape(name)}: {len(bad)} of {len(mine)} case(s) failed")
+        elif not verbose:
+            out.print(f"[green]PASS[/] {escape(name)}: {len(mine)} case(s)")
+        for r in mine if verbose else bad:
+            mark = "[green]PASS[/]" if r.passed else "[bold red]FAIL[/]"
+            out.print(f"  {mark} {escape(r.case.id)}  ({r.case.month})")
+            for problem in r.problems:
+                out.print(f"         {problem}", markup=False)
+            if r.problems and r.case.spec.get("note"):
+                out.print(f"         note: {r.case.spec['note']}", markup=False)
     out.print(
         f"{len(results) - len(failed)} passed, {len(failed)} failed — rule pack {pack.version} "
         f"({pack.digest[:12]}), cases {where}"

@@ -157,10 +157,13 @@ def test_rule_cases_pass_against_the_bundled_pack() -> None:
     done = runner.invoke(app, ["rules", "test", str(default_rules_folder()), str(OLD_AGE),
                                "-k", "80th birthday"])  # fmt: skip
     assert done.exit_code == 0, done.output
-    assert "PASS old_age_allowance.yaml::80th birthday the day before M.start - paid" in (
-        done.output
-    )
+    assert "PASS old_age_allowance.yaml: 3 case(s)" in done.output
     assert "0 failed" in done.output
+    verbose = runner.invoke(app, ["rules", "test", str(default_rules_folder()), str(OLD_AGE),
+                                  "-k", "80th birthday", "-v"])  # fmt: skip
+    assert "PASS old_age_allowance.yaml::80th birthday the day before M.start - paid" in (
+        verbose.output
+    )
 
 
 def test_rule_cases_fail_readably_against_a_changed_pack(pack_copy: Callable[..., Path]) -> None:
@@ -168,6 +171,7 @@ def test_rule_cases_fail_readably_against_a_changed_pack(pack_copy: Callable[...
                                                   "values: {2023-01-01: 70}"))  # fmt: skip
     done = runner.invoke(app, ["rules", "test", str(changed), str(OLD_AGE), "-k", "80th"])
     assert done.exit_code == 1, done.output
+    assert "FAIL old_age_allowance.yaml: 1 of 3 case(s) failed" in done.output
     assert "FAIL old_age_allowance.yaml::80th birthday the day before M.start - paid" in (
         done.output
     )
