@@ -35,13 +35,15 @@ an error (exit 2). Then it warns (exit 1) about:
 
 ### `benefits rules test DIR [CASES]`
 
-    benefits rules test proposed/ tests/cases [-k dibao] [--json]
+    benefits rules test proposed/ tests/cases [-k dibao] [-v] [--json]
 
 Runs the YAML rule cases (the format of [`tests/cases/`](../tests/cases/)) against the pack in
 `DIR`: each case's extracts are written to a temporary folder and swept with that pack, and the
 entitlements, alerts and quarantined rows must be exactly the expected ones. One line per case
-(`PASS`/`FAIL`), under a failure the differences (`entitlements missing: A old_age_allowance
-pay 60.00`, `entitlements unexpected: … 70.00`), then the totals. A case states the handbook's
+file (`PASS`, or `FAIL` with how many of its cases failed), each failing case with its
+differences (`entitlements missing: A old_age_allowance pay 60.00`, `entitlements unexpected:
+… 70.00`) and note, then the totals; `-v` lists every case, `-k TEXT` runs only the cases whose
+id (`file::name`) contains TEXT. A case states the handbook's
 figures for its month, so a change that applies to a case's month fails that case until the
 case is updated with the change.
 
