@@ -139,7 +139,9 @@ def serve(
 @users_app.command("add")
 def add_user(
     username: Annotated[str, typer.Argument(help="User name (letters, digits, . _ -).")],
-    role: Annotated[list[str], typer.Option("--role", help="officer, approver, auditor, admin.")],
+    role: Annotated[
+        list[str], typer.Option("--role", help="officer, approver, auditor, admin, policy.")
+    ],
     name: Annotated[str, typer.Option(help="Display name.")] = "",
     pii: Annotated[bool, typer.Option(help="Grant access to unmasked personal data.")] = False,
     db: Annotated[str | None, typer.Option("--db", envvar="BENEFITS_DATABASE_URL",
