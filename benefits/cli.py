@@ -165,7 +165,11 @@ def synth(
         console.print(f"{table:<24} {n:>9,} rows")
 
 
-rules_app = typer.Typer(help="The rule pack in rules/: its documents.", no_args_is_help=True)
+rules_app = typer.Typer(
+    help="The rule pack in rules/: its documents, and its releases with four eyes (submit, "
+    "approve, reject, list, show, rollback, fetch).",
+    no_args_is_help=True,
+)
 app.add_typer(rules_app, name="rules")
 
 
@@ -239,6 +243,12 @@ def _register_web() -> None:
     app.add_typer(users_app, name="users")
 
 
+def _register_releases() -> None:
+    from benefits.ledger.packcli import register
+
+    register(rules_app)
+
+
 def _register_events() -> None:
     from benefits.events.cli import events_app
 
@@ -257,6 +267,7 @@ if not _core_command_only(sys.argv):
     _register_cycle()
     _register_web()
     _register_events()
+    _register_releases()
 
 if __name__ == "__main__":  # pragma: no cover
     app()
