@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from benefits.ledger import packs
 from benefits.ledger.errors import LedgerError
 from benefits.web.auth import Principal
-from benefits.web.deps import Ctx, Id, check_csrf, require
+from benefits.web.deps import Ctx, Forbidden, Id, check_csrf, require
 from benefits.web.routes.pages import _do, _redirect
 from benefits.web.services import releases as service
 from benefits.web.templating import render
@@ -113,11 +113,8 @@ def reject_release(
     """Reject (an approver) or withdraw (its submitter) a submitted release, with a reason."""
     release = ctx.ledger.pack_release(release_id)
     if not (who.can("rules.decide") or who.username == release.submitted_by):
-        return _redirect(
-            request,
-            f"/releases/{release_id}",
-            "error",
-            "只有审核人或提交人可以退回 / only an approver or its submitter may reject it",
+        raise Forbidden(
+            "只有审核人或提交人可以退回 / only an approver or its submitter may reject it"
         )
     return _do(
         request,
