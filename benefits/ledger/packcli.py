@@ -1,4 +1,4 @@
-"""``benefits rules submit|approve|reject|list|show|rollback|fetch``: rule pack
+"""``benefits rules submit|approve|reject|list|show|rollback|fetch|calendar``: rule pack
 releases with four eyes (:mod:`benefits.ledger.packs`).
 
 Example:
@@ -183,6 +183,51 @@ def fetch_cmd(
         _say(f"release {rid}: {len(files)} files written to {to}")
 
 
+def calendar_cmd(
+    rules: Annotated[
+        Path | None,
+        typer.Option(
+            help="Rule pack folder (default: the release in force, else the default pack)."
+        ),
+    ] = None,
+    parameter: Annotated[str | None, typer.Option(help="Only this parameter.")] = None,
+    db: DbOpt = None,
+) -> None:
+    """The parameter calendar: each value and the months it applies to (history, in force,
+    scheduled); then the yearly parameters with no value for the coming year, by the day set
+    in the ledger setting rules.yearly_due (MM-DD, default 11-01). Exit 1 when one is missing."""
+    from benefits.cycle.rulecalendar import missing_for, pack_in_use
+    from benefits.errors import BenefitsError
+    from benefits.months import today_utc
+    from benefits.paramcalendar import parameter_calendar
+    from benefits.rulebook import load_pack
+
+    today = today_utc()
+    with _ledger(db) as ledger, tempfile.TemporaryDirectory(prefix="benefits-pack-") as cache:
+        try:
+            pack = load_pack(rules) if rules else pack_in_use(ledger, None, Path(cache))
+            missing = missing_for(ledger, pack, today)
+        except BenefitsError as exc:
+            _fail(str(exc))
+        cal = parameter_calendar(pack, today)
+        if parameter is not None and parameter not in cal:
+            _fail(f"the pack has no parameter {parameter!r}")
+        t = Table(title=f"Parameter calendar of {pack.info.name} {pack.version} on {today}")
+        for col in ("parameter", "effective", "value", "months it applies to", ""):
+            t.add_column(col)
+        for name, c in cal.items():
+            if parameter not in (None, name):
+                continue
+            for i, e in enumerate(c.entries):
+                label = (name + (" (yearly)" if c.parameter.yearly else "")) if i == 0 else ""
+                t.add_row(label, e.effective.isoformat(), e.value, e.months, e.state)
+        out.print(t)
+    for m in missing:
+        _say(f"missing: {m.message}")
+    if missing:
+        raise typer.Exit(1)
+
+
 def register(rules_app: typer.Typer) -> None:
     """Add the release commands to ``benefits rules``."""
     rules_app.command("submit")(submit_cmd)
@@ -192,3 +237,4 @@ def register(rules_app: typer.Typer) -> None:
     rules_app.command("list")(releases_cmd)
     rules_app.command("show")(show_cmd)
     rules_app.command("fetch")(fetch_cmd)
+    rules_app.command("calendar")(calendar_cmd)
