@@ -43,8 +43,10 @@ def diff_report(db: Database, folder: Path, cache: Path) -> Report | None:
     base = _base_folder(db, cache)
     if rulediff is None or base is None:
         return None
+    from benefits.rulebook import load_pack
+
     try:
-        diff = rulediff.diff_packs(base, Path(folder))
+        diff = rulediff.diff_packs(load_pack(base), load_pack(Path(folder)))
     except BenefitsError as exc:
         raise InvalidInput(f"the rules diff against the release in force failed: {exc}") from exc
     return Report("diff", "rules-diff.md", diff.to_markdown().encode("utf-8"),

@@ -237,3 +237,37 @@ def test_cli_release_lifecycle(db_url: str, packs_dir: dict[str, Path], tmp_path
     with Ledger(db_url) as led, led.db.snapshot() as s:
         acts = list(s.execute(select(AuditEntry.action)).scalars())
     assert acts.count("rules.approve") == 2 and "rules.rollback" in acts
+
+
+def test_submit_makes_the_diff_with_rules_diff_when_installed(
+    ledger: Ledger, packs_dir: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --diff-report, `benefits rules diff` (benefits.rulediff) of the release in force
+    against the submitted pack is attached; with no release in force, nothing is."""
+    import sys
+    import types
+
+    from benefits.ledger.packreports import diff_report
+    from benefits.ledger.packs import release_reports
+
+    seen: list[tuple[str, str]] = []
+
+    class Diff:
+        def to_markdown(self) -> str:
+            return "| parameter | old | new |\n| dibao_std | 1301 | 1400 |\n"
+
+    def diff_packs(old, new):  # type: ignore[no-untyped-def]
+        seen.append((old.digest, new.digest))
+        return Diff()
+
+    monkeypatch.setitem(sys.modules, "benefits.rulediff",
+                        types.SimpleNamespace(diff_packs=diff_packs))  # fmt: skip
+    assert diff_report(ledger.db, packs_dir["v1"], tmp_path / "c") is None  # no release yet
+    r1 = ledger.submit_pack(packs_dir["v1"], by="alice")
+    ledger.approve_pack(r1.id, by="bob")
+    made = diff_report(ledger.db, packs_dir["v2"], tmp_path / "c")
+    assert made is not None and made.kind == "diff" and made.media_type == "text/markdown"
+    assert seen == [(r1.digest, pack_digest(packs_dir["v2"]))]
+    r2 = ledger.submit_pack(packs_dir["v2"], by="alice", reports=[made])
+    [rep] = release_reports(ledger.db, r2.id)
+    assert b"dibao_std | 1301 | 1400" in rep.content and "rules diff" in rep.origin
