@@ -40,6 +40,7 @@ class WebContext:
         self._lock = threading.Lock()
         self._verify: tuple[int, float, VerifyResult] | None = None
         self._packs: dict[str, RulePack] = {}
+        self._release_folders: dict[int, Path] = {}
 
     def rules_folder(self) -> Path | None:
         """The rule pack the app sweeps with and shows: the approved release in force (its
@@ -50,7 +51,14 @@ class WebContext:
             cur = current_release(s)
         if cur is None:
             return self.settings.rules
-        return materialize(self.db, cur.id, Path(self.settings.cache_dir) / "packs")
+        with self._lock:
+            known = self._release_folders.get(cur.id)
+        if known is not None and (known / "pack.yaml").is_file():
+            return known  # checked against its digest when written
+        folder = materialize(self.db, cur.id, Path(self.settings.cache_dir) / "packs")
+        with self._lock:
+            self._release_folders[cur.id] = folder
+        return folder
 
     @property
     def pack(self) -> RulePack:
