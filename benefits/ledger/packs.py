@@ -119,8 +119,8 @@ def files_digest(files: dict[str, bytes]) -> str:
 
 
 def describe(r: PackRelease) -> str:
-    """'release 3 (rules 2026.1, a1b2c3d4e5f6)'."""
-    return f"release {r.id} ({r.name} {r.version}, {r.digest[:12]})"
+    """'release 3 (version 2026.1, a1b2c3d4e5f6)'."""
+    return f"release {r.id} (version {r.version}, {r.digest[:12]})"
 
 
 def _state(r: PackRelease) -> str:
@@ -253,14 +253,21 @@ def release_for_sweep(session: Session, digest: str) -> int | None:
         select(PackRelease).where(PackRelease.digest == digest)
         .order_by(PackRelease.id.desc()).limit(1)
     ).scalar_one_or_none()  # fmt: skip
-    what = (
-        f"{describe(same)}, which is {_state(same)}" if same is not None
-        else f"{digest[:12]}, which was never submitted as a release"
-    )  # fmt: skip
+    if same is None:
+        what, todo = (
+            f"{digest[:12]}, which was never submitted as a release",
+            "submit the pack with `benefits rules submit`, have another officer approve it, "
+            "then sweep again",
+        )
+    elif same.status == SUBMITTED:
+        what = f"{describe(same)}, which is {_state(same)} and not approved yet"
+        todo = f"have another officer approve release {same.id}, then sweep again"
+    else:
+        what = f"{describe(same)}, which is {_state(same)}"
+        todo = "sweep again with the release in force (`benefits rules fetch current`)"
     raise UnapprovedPack(
         f"the rule pack used is {what}; only the approved release in force may pay "
-        f"({describe(cur)}): submit the pack with `benefits rules submit`, have another "
-        "officer approve it, then sweep again"
+        f"({describe(cur)}): {todo}"
     )
 
 
