@@ -27,6 +27,7 @@ from benefits.web.services.rules import missing_yearly, yearly_due
 
 MAX_ZIP_BYTES = 10_000_000
 MAX_FILES = 500
+MAX_UNZIPPED_BYTES = 20_000_000
 
 
 def _row(r: PackRelease, in_force: int | None) -> dict[str, Any]:
@@ -126,6 +127,8 @@ def submit_zip(
         raise InvalidInput("the pack must be a .zip of the rule pack folder") from exc
     if len(names) > MAX_FILES:
         raise InvalidInput(f"the archive has more than {MAX_FILES} YAML files")
+    if sum(archive.getinfo(n).file_size for n in names) > MAX_UNZIPPED_BYTES:
+        raise InvalidInput("the pack's files add up to more than 20 MB unpacked")
     with tempfile.TemporaryDirectory(prefix="benefits-submit-") as tmp:
         root = Path(tmp) / "pack"
         for name in names:
