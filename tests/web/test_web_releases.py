@@ -74,6 +74,7 @@ def test_submit_four_eyes_approve_reject_and_rollback(seeded: Seeded, tmp_path: 
     assert flash(chief, r).startswith("ok")
     detail = approver.get("/releases/2").text
     assert 'data-change="dibao_std"' in detail and "1400" in detail
+    assert "in force before: 1301" in detail
     r = approver.post("/releases/2/reject", data={"csrf_token": a_token, "reason": ""},
                       follow_redirects=False)  # fmt: skip
     assert "reason" in flash(approver, r)

@@ -70,7 +70,10 @@ def _param_changes(old: dict[str, bytes] | None, new: dict[str, bytes]) -> list[
         for day in sorted(set(a.get(name, {})) | set(b.get(name, {}))):
             before, after = a.get(name, {}).get(day), b.get(name, {}).get(day)
             if before != after:
-                changes.append({"parameter": name, "from": day, "old": before, "new": after})
+                earlier = [d for d in a.get(name, {}) if d <= day]  # ISO dates sort as text
+                in_force = a[name][max(earlier)] if earlier else None
+                changes.append({"parameter": name, "from": day, "old": before, "new": after,
+                                "in_force_before": in_force})  # fmt: skip
     return changes
 
 
