@@ -166,7 +166,9 @@ def synth(
 
 
 rules_app = typer.Typer(
-    help="The rule pack in rules/: check, test, diff and document it.", no_args_is_help=True
+    help="The rule pack in rules/: check, test, diff and document it, and its releases with "
+    "four eyes (submit, approve, reject, list, show, rollback, fetch, calendar).",
+    no_args_is_help=True,
 )
 app.add_typer(rules_app, name="rules")
 
@@ -250,6 +252,12 @@ def _register_web() -> None:
     app.add_typer(users_app, name="users")
 
 
+def _register_releases() -> None:
+    from benefits.ledger.packcli import register
+
+    register(rules_app)
+
+
 def _register_events() -> None:
     from benefits.events.cli import events_app
 
@@ -268,6 +276,7 @@ if not _core_command_only(sys.argv):
     _register_cycle()
     _register_web()
     _register_events()
+    _register_releases()
 
 if __name__ == "__main__":  # pragma: no cover
     app()

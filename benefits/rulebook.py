@@ -4,6 +4,7 @@ Layout::
 
     rules/pack.yaml                      name, version, district, status precedence
     rules/parameters/*.yaml              effective-dated parameters with their legal basis
+                                         (``yearly: true``: a new value is due every year)
     rules/policies/<group>/<id>.yaml     one file per policy
     rules/exclusions.yaml                exclusions and mutually exclusive pairs
     rules/alerts.yaml                    the proactive alerts
@@ -276,6 +277,7 @@ class Parameter(Strict):
     unit: str
     basis: str
     published: bool = False
+    yearly: bool = False  # a new value is due every calendar year (benefits.paramcalendar)
     values: dict[dt.date, Decimal | str]
 
     @field_validator("values", mode="before")

@@ -10,6 +10,10 @@ through :func:`benefits.cycle.retries.run_with_retries`, so the month lock in th
 two schedulers (two ``benefits serve`` processes, or a scheduler and a cron job) from running
 one month twice, and a stopped month is not retried until its delivery changes.
 
+A third job (``benefits-rules-calendar``, in memory) checks every day, and at start, that
+each yearly parameter of the rule pack in use has its value for the coming year
+(:mod:`benefits.cycle.rulecalendar`), alerting the operators once per parameter and year.
+
 With ``audit_checkpoints`` set, a second job (``benefits-audit-checkpoint``, in memory) signs
 the audit chain's head into that file at start and every ``checkpoint_minutes``
 (:func:`checkpoint_tick`; see docs/security.md).
@@ -58,6 +62,7 @@ log = logging.getLogger("benefits.cycle")
 JOB_ID = "benefits-monthly-cycle"
 CATCH_UP_JOB_ID = "benefits-cycle-catch-up"
 CHECKPOINT_JOB_ID = "benefits-audit-checkpoint"
+CALENDAR_JOB_ID = "benefits-rules-calendar"
 
 
 def due_months(settings: CycleSettings, now: dt.datetime, store: CycleStore) -> list[str]:
@@ -176,6 +181,22 @@ def checkpoint_tick(key: str) -> None:
         log.error("audit checkpoint into %s failed: %s", path, exc)
 
 
+def calendar_tick(key: str) -> None:
+    """The daily job: alert the admins to a yearly parameter with no value for the coming year
+    (:func:`benefits.cycle.rulecalendar.check_yearly`; never raises)."""
+    from benefits.cycle.rulecalendar import check_yearly
+
+    runtime = _runtime(key)
+    if runtime is None or runtime.ledger is None:
+        log.error("rules calendar job %s: no scheduler runtime in this process; skipped", key)
+        return
+    try:
+        notifier = runtime.notifier or Notifier(runtime.settings)
+        check_yearly(runtime.settings, runtime.ledger, notifier, (runtime.clock or utc_now)())
+    except Exception as exc:
+        log.error("rules calendar check failed: %s", exc)
+
+
 class CycleScheduler(BackgroundScheduler):
     """A background scheduler that owns its ledger connection and runtime.
 
@@ -261,6 +282,17 @@ def start_scheduler(
                 replace_existing=True,
                 next_run_time=dt.datetime.now(settings.zone),
             )
+        scheduler.add_job(  # yearly parameters: at start, then every day
+            calendar_tick,
+            "interval",
+            hours=24,
+            id=CALENDAR_JOB_ID,
+            name="benefits rules calendar",
+            kwargs={"key": key},
+            jobstore="memory",
+            replace_existing=True,
+            next_run_time=dt.datetime.now(settings.zone),
+        )
         if catch_up_on_start:
             scheduler.add_job(
                 scheduled_tick,

@@ -95,14 +95,18 @@ def _from_landing(ctx: Attempt) -> Finish:
         )
 
     ctx.enter("sweep")
+    from benefits.ledger.packs import pack_in_force
     from benefits.sweep import run_sweep
 
+    # The approved release in force (refused: a configured pack that is not that release).
+    rules, release = pack_in_force(ctx.ledger.db, s.rules_dir, Path(s.store_dir) / "packs")
+    ctx.details["rules"] = {"release": release, "folder": str(rules) if rules else None}
     out = Path(s.store_dir) / "runs" / ctx.month / f"attempt-{ctx.number:03d}"
     if out.exists():
         shutil.rmtree(out)
     try:
         result = run_sweep(
-            snap.folder, ctx.month, out=out, rules=s.rules_dir, write_traces=s.write_traces
+            snap.folder, ctx.month, out=out, rules=rules, write_traces=s.write_traces
         )
     except IngestError as exc:
         reason = f"the delivery cannot be swept: {exc}"

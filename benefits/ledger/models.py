@@ -8,7 +8,9 @@ or crash writes to the database:
   which serialises batch creation and therefore adjustment computation for a month;
 - ``uq_batch_items_reissue_once``: a released item is reissued at most once;
 - ``ck_batches_four_eyes``: the approver is neither the creator nor the submitter;
-- ``uq_sweep_runs_fingerprint``: a sweep is imported once.
+- ``uq_sweep_runs_fingerprint``: a sweep is imported once;
+- ``ck_pack_releases_four_eyes``: a rule pack release is approved by someone other than its
+  submitter; ``uq_pack_releases_generation``: one approval generation per release.
 
 Example:
     >>> sorted(Base.metadata.tables)[:3]
@@ -30,6 +32,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -79,6 +82,10 @@ PENDING, HELD, SENT, PAID, RELEASED, RECOVER = (
 ITEM_STATUSES = (PENDING, HELD, SENT, PAID, RELEASED, RECOVER)
 MODES = ("pay", "credit")
 
+# Rule pack releases: submitted → approved (→ rolled back), or rejected.
+ROLLED_BACK = "rolled_back"
+RELEASE_STATUSES = (SUBMITTED, APPROVED, REJECTED, ROLLED_BACK)
+
 
 def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
@@ -115,6 +122,7 @@ class SweepRun(Base):
     started_by: Mapped[str] = mapped_column(String(64))
     imported_by: Mapped[str] = mapped_column(String(64))
     imported_at: Mapped[dt.datetime]
+    release_id: Mapped[int | None] = mapped_column(ForeignKey("pack_releases.id"))
 
 
 class RunEntitlement(Base):
@@ -344,3 +352,85 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class PackRelease(Base):
+    """A rule pack submitted for use, and its four-eyes lifecycle (:mod:`benefits.ledger.packs`).
+
+    ``generation`` numbers approvals (1, 2, …): the release in force is the approved one with
+    the highest generation; a rollback marks it ``rolled_back`` and the one before is in force.
+    """
+
+    __tablename__ = "pack_releases"
+    __table_args__ = (
+        UniqueConstraint("generation"),
+        CheckConstraint(_in("status", RELEASE_STATUSES), name="status"),
+        CheckConstraint("approved_by IS NULL OR approved_by <> submitted_by", name="four_eyes"),
+        CheckConstraint(
+            "status NOT IN ('approved', 'rolled_back') OR "
+            "(approved_by IS NOT NULL AND generation IS NOT NULL)",
+            name="approved_has_approver",
+        ),
+        CheckConstraint(
+            "status <> 'rejected' OR (reject_reason IS NOT NULL AND reject_reason <> '')",
+            name="rejected_has_reason",
+        ),
+        CheckConstraint(
+            "status <> 'rolled_back' OR (rollback_reason IS NOT NULL AND rollback_reason <> '')",
+            name="rolled_back_has_reason",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    version: Mapped[str] = mapped_column(String(64))
+    digest: Mapped[str] = mapped_column(String(64), index=True)
+    file_count: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+    base_release_id: Mapped[int | None] = mapped_column(ForeignKey("pack_releases.id"))
+    generation: Mapped[int | None] = mapped_column(Integer)
+    submitted_by: Mapped[str] = mapped_column(String(64))
+    submitted_at: Mapped[dt.datetime]
+    approved_by: Mapped[str | None] = mapped_column(String(64))
+    approved_at: Mapped[dt.datetime | None]
+    rejected_by: Mapped[str | None] = mapped_column(String(64))
+    rejected_at: Mapped[dt.datetime | None]
+    reject_reason: Mapped[str | None] = mapped_column(Text)
+    rolled_back_by: Mapped[str | None] = mapped_column(String(64))
+    rolled_back_at: Mapped[dt.datetime | None]
+    rollback_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class PackReleaseFile(Base):
+    """One file of a release's rule pack, byte for byte (its path inside the pack)."""
+
+    __tablename__ = "pack_release_files"
+
+    release_id: Mapped[int] = mapped_column(ForeignKey("pack_releases.id"), primary_key=True)
+    path: Mapped[str] = mapped_column(String(255), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class PackReleaseReport(Base):
+    """A report attached to a release for its reviewers: the rules diff or the what-if."""
+
+    __tablename__ = "pack_release_reports"
+    __table_args__ = (
+        UniqueConstraint("release_id", "name"),
+        CheckConstraint("kind IN ('diff', 'whatif')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    release_id: Mapped[int] = mapped_column(ForeignKey("pack_releases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(255))
+    media_type: Mapped[str] = mapped_column(String(64))
+    origin: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    added_by: Mapped[str] = mapped_column(String(64))
+    added_at: Mapped[dt.datetime]

@@ -2,7 +2,9 @@
 
 A run is identified by a fingerprint of its month, rule pack, input file hashes and the bytes
 of ``entitlements.csv``; the database holds each fingerprint once, so importing the same sweep
-twice (or from two terminals at once) records one run. The folder is recorded by its absolute
+twice (or from two terminals at once) records one run. Once the ledger has an approved rule
+pack release, a sweep decided with any other pack is refused and each run records its release
+(:mod:`benefits.ledger.packs`). The folder is recorded by its absolute
 path. :func:`find_identical_run` finds a recorded run of the same month, rule pack and input
 files (a re-sweep that can be skipped); :func:`prune_runs` removes old superseded folders.
 
@@ -37,6 +39,7 @@ from benefits.ledger.errors import InvalidInput, NotFound
 from benefits.ledger.faults import crashpoint
 from benefits.ledger.models import REJECTED, Batch, RunEntitlement, SweepRun
 from benefits.ledger.money import ZERO, format_amount, parse_amount
+from benefits.ledger.packs import release_for_sweep
 
 ENTITLEMENTS = "entitlements.csv"
 SUMMARY = "summary.json"
@@ -268,6 +271,8 @@ def import_run(db: Database, out: Path, by: str) -> ImportResult:
             if existing is not None:
                 _relink(s, db, existing, sweep.source, by)
                 return _result(existing, already=True)
+            # Only the approved rule pack release in force may pay (UnapprovedPack otherwise).
+            release_id = release_for_sweep(s, sweep.rule_pack_hash)
             now = db.now()
             run = SweepRun(
                 month=sweep.month,
@@ -284,6 +289,7 @@ def import_run(db: Database, out: Path, by: str) -> ImportResult:
                 started_by=sweep.started_by or by,
                 imported_by=by,
                 imported_at=now,
+                release_id=release_id,
             )
             s.add(run)
             s.flush()
@@ -310,6 +316,7 @@ def import_run(db: Database, out: Path, by: str) -> ImportResult:
                     "payable_total": format_amount(run.payable_total),
                     "started_by": run.started_by,
                     "source": run.source,
+                    **({"release": release_id} if release_id is not None else {}),
                 },
             )
             crashpoint("import:db_mid")

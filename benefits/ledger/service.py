@@ -25,6 +25,7 @@ from benefits.ledger import (
     batchviews,
     checkpoints,
     drafts,
+    packs,
     releases,
     runs,
     settings,
@@ -33,7 +34,7 @@ from benefits.ledger.clock import Clock
 from benefits.ledger.db import SCHEMA_REVISION, Database, display_url
 from benefits.ledger.errors import FourEyesViolation
 from benefits.ledger.faults import crashpoint
-from benefits.ledger.models import AuditEntry, Batch, BatchItem, SweepRun
+from benefits.ledger.models import AuditEntry, Batch, BatchItem, PackRelease, SweepRun
 
 
 class Ledger:
@@ -164,6 +165,48 @@ class Ledger:
     ) -> list[BatchItem]:
         """Items of a batch."""
         return batchviews.list_items(self.db, batch_id, status=status, kind=kind, limit=limit)
+
+    # -- rule pack releases ---------------------------------------------------------------
+    def submit_pack(
+        self, folder: Path, by: str, note: str = "", reports: list[packs.Report] | None = None
+    ) -> PackRelease:
+        """Store a pack folder as a release awaiting approval. See :func:`packs.submit`."""
+        return packs.submit(self.db, Path(folder), by, note, reports)
+
+    def approve_pack(self, release_id: int, by: str) -> PackRelease:
+        """submitted → approved (in force), by someone other than its submitter; a refusal
+        under the four-eyes rule is written to the audit chain before the error is raised."""
+        try:
+            return packs.approve(self.db, release_id, by)
+        except FourEyesViolation as exc:
+            with self.db.transaction() as s:
+                audit.append(
+                    s, at=self.db.now(), actor=by, action="security.approval_refused",
+                    object_type="release", object_id=release_id, after={"reason": str(exc)},
+                )  # fmt: skip
+            raise
+
+    def reject_pack(self, release_id: int, by: str, reason: str) -> PackRelease:
+        """submitted → rejected, with a reason."""
+        return packs.reject(self.db, release_id, by, reason)
+
+    def rollback_pack(self, by: str, reason: str) -> packs.Rollback:
+        """Emergency: the previous approved release is in force again (audited)."""
+        return packs.rollback(self.db, by, reason)
+
+    def pack_releases(self) -> list[PackRelease]:
+        """Every rule pack release, newest first."""
+        return packs.list_releases(self.db)
+
+    def pack_release(self, release_id: int) -> PackRelease:
+        """One release, or NotFound."""
+        with self.db.snapshot() as s:
+            return packs.get_release(s, release_id)
+
+    def release_in_force(self) -> PackRelease | None:
+        """The approved release sweeps must use (None: no release approved yet)."""
+        with self.db.snapshot() as s:
+            return packs.current_release(s)
 
     # -- settings and audit ---------------------------------------------------------------
     def set_setting(self, key: str, value: str, by: str) -> None:

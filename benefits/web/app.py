@@ -166,7 +166,7 @@ def create_app(settings: WebSettings | None = None, *, ledger: Ledger | None = N
     The ledger schema is created or upgraded at start (``Ledger.init``), so a fresh SQLite
     file works out of the box.
     """
-    from benefits.web.routes import api, exports, pages, whatif
+    from benefits.web.routes import api, exports, pages, releases, whatif
 
     settings = settings or WebSettings()
     horizon_months()  # a bad $BENEFITS_SWEEP_HORIZON_MONTHS stops the start, with its message
@@ -209,6 +209,7 @@ def create_app(settings: WebSettings | None = None, *, ledger: Ledger | None = N
 
     _install_handlers(app)
     app.include_router(pages.router)
+    app.include_router(releases.router)
     app.include_router(api.router)
     app.include_router(exports.pages)
     app.include_router(exports.api)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +39,39 @@ class WebContext:
         self._known_sources: set[str] = set()
         self._lock = threading.Lock()
         self._verify: tuple[int, float, VerifyResult] | None = None
+        self._packs: dict[str, RulePack] = {}
+        self._release_folders: dict[int, Path] = {}
 
-    @cached_property
+    def rules_folder(self) -> Path | None:
+        """The rule pack the app sweeps with and shows: the approved release in force (its
+        files under the cache folder), else settings.rules (None: the bundled pack)."""
+        from benefits.ledger.packs import current_release, materialize
+
+        with self.db.snapshot() as s:
+            cur = current_release(s)
+        if cur is None:
+            return self.settings.rules
+        with self._lock:
+            known = self._release_folders.get(cur.id)
+        if known is not None and (known / "pack.yaml").is_file():
+            return known  # checked against its digest when written
+        folder = materialize(self.db, cur.id, Path(self.settings.cache_dir) / "packs")
+        with self._lock:
+            self._release_folders[cur.id] = folder
+        return folder
+
+    @property
     def pack(self) -> RulePack:
-        """The rule pack the app shows (the bundled one unless settings.rules)."""
-        return load_pack(self.settings.rules)
+        """The loaded pack of :meth:`rules_folder` (loaded once per pack)."""
+        folder = self.rules_folder()
+        key = str(folder)
+        with self._lock:
+            found = self._packs.get(key)
+        if found is None:
+            found = load_pack(folder)
+            with self._lock:
+                self._packs[key] = found
+        return found
 
     # -- sweep outputs ----------------------------------------------------------------------
     @staticmethod

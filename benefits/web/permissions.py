@@ -6,6 +6,9 @@
 - ``admin`` manages users, roles and API tokens (and reads the audit log);
 - ``policy`` (policy staff) maintains the rule pack and prices rule changes (what-if).
 
+Rule pack releases: an officer (or policy staff) submits a pack, an approver who did not
+submit it approves or rejects it; an approver or an admin may roll back in an emergency.
+
 Personal data stays masked unless the user also holds the ``pii`` grant.
 
 Example:
@@ -42,6 +45,10 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     # output limits (issue 14): files of personal data; a bulk one needs a second person
     "exports.request": READERS,
     "exports.approve": ("officer", "approver"),
+    # rule pack releases (issue 15): one person submits, another approves (four eyes)
+    "rules.submit": ("officer", "policy"),
+    "rules.decide": ("approver",),
+    "rules.rollback": ("approver", "admin"),
 }
 
 ROLE_LABELS = {

@@ -21,6 +21,7 @@ from benefits.web.context import WebContext
 from benefits.web.deps import FLASH_COOKIE, read_flash, session_principal
 from benefits.web.permissions import ROLE_LABELS
 from benefits.web.services.alert_identity import kind_labels
+from benefits.web.services.releases import missing_now
 from benefits.web.tracking import unusual_notices
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -80,6 +81,8 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
         "alert_kinds": kind_labels(pack),
         # unusual access (issue 14): admins see the last day's alerts on every page
         "access_notices": unusual_notices(ctx.db) if me and me.can("users.manage") else [],
+        # the parameter calendar (issue 15): admins see a yearly parameter still missing
+        "rules_notices": missing_now(ctx) if me and me.can("users.manage") else [],
         **context,
     }
     response = request.app.state.templates.TemplateResponse(

@@ -51,6 +51,13 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/rules"): "rules.view",
     ("GET", "/whatif"): "whatif.run",
     ("POST", "/whatif"): "whatif.run",
+    ("GET", "/releases"): "rules.view",
+    ("POST", "/releases"): "rules.submit",
+    ("GET", "/releases/{release_id}"): "rules.view",
+    ("GET", "/releases/{release_id}/reports/{report_id}"): "rules.view",
+    ("POST", "/releases/{release_id}/approve"): "rules.decide",
+    ("POST", "/releases/{release_id}/reject"): "rules.view",  # approver, or its submitter
+    ("POST", "/releases/rollback"): "rules.rollback",
     ("GET", "/admin/users"): "users.manage",
     ("POST", "/admin/users"): "users.manage",
     ("POST", "/admin/users/{username}"): "users.manage",
@@ -148,7 +155,7 @@ def _fill(seeded: Seeded, path: str, token_id: int) -> str:
     ref = ctx.directory.ref(item.id_no)
     values = {"batch_id": batch.id, "run_id": run.id, "item_id": item.id, "ref": ref,
               "alert_id": 1, "action": "acknowledge", "username": "auditor", "token_id": token_id,
-              "request_id": 1}
+              "request_id": 1, "release_id": 1, "report_id": 1}
     return path.format(**values)
 
 

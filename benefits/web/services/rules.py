@@ -1,4 +1,5 @@
-"""The rules page: each policy with its conditions, amounts and parameter history.
+"""The rules page: each policy with its conditions, amounts and parameter history, and the
+parameter calendar (the months each value applies to; history, in force or scheduled).
 
 Read from the loaded rule pack, so it shows exactly what the sweep compiles.
 
@@ -13,7 +14,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from benefits.errors import BenefitsError
 from benefits.expr import names_in
+from benefits.paramcalendar import DEFAULT_YEARLY_DUE, YEARLY_DUE_SETTING, calendar_of
+from benefits.paramcalendar import missing_yearly as _missing
 from benefits.rulebook import Parameter, Policy, RulePack
 from benefits.web.context import WebContext
 
@@ -27,7 +31,8 @@ MID_MONTH_RULE = {
 }
 
 
-def _param_view(name: str, p: Parameter) -> dict[str, Any]:
+def _param_view(name: str, p: Parameter, today: dt.date) -> dict[str, Any]:
+    cal = calendar_of(name, p, today)
     return {
         "name": name,
         "label_zh": p.label.zh,
@@ -38,6 +43,17 @@ def _param_view(name: str, p: Parameter) -> dict[str, Any]:
         "history": [
             {"from": d.isoformat(), "value": str(v), "whole_month": first_month(d)}
             for d, v in sorted(p.values.items())
+        ],
+        "yearly": p.yearly,
+        # the calendar (issue 15): the months each value applies to, history or scheduled
+        "calendar": [
+            {
+                "from": e.effective.isoformat(),
+                "value": e.value,
+                "months": e.months,
+                "state": e.state,
+            }
+            for e in cal.entries
         ],
     }
 
@@ -114,7 +130,17 @@ def policy_view(pack: RulePack, policy: Policy) -> dict[str, Any]:
 def rules_view(ctx: WebContext) -> dict[str, Any]:
     """The whole rule pack for the rules page and API."""
     pack = ctx.pack
+    today = ctx.db.now().date()
+    release = ctx.ledger.release_in_force()
     return {
+        "today": today.isoformat(),
+        "release": None
+        if release is None
+        else {
+            "id": release.id,
+            "approved_by": release.approved_by,
+            "approved_at": release.approved_at.isoformat() if release.approved_at else None,
+        },
         "mid_month_rule": MID_MONTH_RULE,
         "name": pack.info.name,
         "version": pack.version,
@@ -122,10 +148,34 @@ def rules_view(ctx: WebContext) -> dict[str, Any]:
         "district": f"{pack.info.district_name} ({pack.info.district_code})",
         "precedence": list(pack.info.status_precedence),
         "policies": [policy_view(pack, p) for p in pack.policies],
-        "parameters": {n: _param_view(n, p) for n, p in sorted(pack.parameters.items())},
+        "parameters": {n: _param_view(n, p, today) for n, p in sorted(pack.parameters.items())},
+        "missing_yearly": [m.message for m in missing_yearly(pack, today, yearly_due(ctx))],
         "alerts": [
-            {"kind": a.kind, "label_zh": a.label.zh, "label_en": a.label.en, "when": a.when,
-             "policy": a.policy, "due": a.due, "holds": a.holds, "basis": a.basis}
+            {
+                "kind": a.kind,
+                "label_zh": a.label.zh,
+                "label_en": a.label.en,
+                "when": a.when,
+                "policy": a.policy,
+                "due": a.due,
+                "holds": a.holds,
+                "basis": a.basis,
+            }
             for a in pack.alerts
         ],
     }
+
+
+def yearly_due(ctx: WebContext) -> str:
+    """The configured day (MM-DD) from which next year's yearly values are expected."""
+    from benefits.ledger.settings import get_setting
+
+    return get_setting(ctx.db, YEARLY_DUE_SETTING, DEFAULT_YEARLY_DUE) or DEFAULT_YEARLY_DUE
+
+
+def missing_yearly(pack: RulePack, today: dt.date, due: str) -> list[Any]:
+    """The yearly parameters missing a value (none when the setting is not a valid MM-DD)."""
+    try:
+        return _missing(pack, today, due)
+    except BenefitsError:
+        return []

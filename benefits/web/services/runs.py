@@ -185,7 +185,8 @@ def start_sweep(ctx: WebContext, month: str, by: str) -> ImportResult:
     month = check_month(ctx, month)
     delivery = ctx.settings.delivery_for(month)
     inputs = ledger_runs.delivery_inputs(delivery)
-    rules = Path(ctx.settings.rules or default_rules_folder())
+    configured = ctx.rules_folder()  # the approved release in force, when there is one
+    rules = Path(configured or default_rules_folder())
     if inputs is not None and (rules / "pack.yaml").is_file():
         same = ledger_runs.find_identical_run(ctx.db, month, pack_digest(rules), inputs,
                                               __version__)  # fmt: skip
@@ -195,7 +196,7 @@ def start_sweep(ctx: WebContext, month: str, by: str) -> ImportResult:
             return ledger_runs.record_reuse(ctx.db, same, by)
     out = _out_folder(ctx, month, by)
     try:
-        result = run_sweep(delivery, month, out=out, rules=ctx.settings.rules)
+        result = run_sweep(delivery, month, out=out, rules=configured)
     except BenefitsError as exc:
         raise InvalidInput(f"the sweep of {month} on {delivery} stopped: {exc}") from exc
     summary_path = out / "summary.json"
