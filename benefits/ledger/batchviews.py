@@ -9,9 +9,10 @@ from typing import Any
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
+from benefits.ledger import totals
 from benefits.ledger.batchstate import get_batch
 from benefits.ledger.db import Database
-from benefits.ledger.models import HELD, BankFile, Batch, BatchItem
+from benefits.ledger.models import HELD, BankFile, Batch, BatchItem, BatchTotal
 from benefits.ledger.money import ZERO
 
 
@@ -36,6 +37,35 @@ class BatchDetail:
     by_kind: list[Total]
     by_status: list[Total]
     bank_file_sha256: str | None
+
+
+def _kept_totals(session: Session, batch_id: int, name: str) -> list[Total]:
+    """Totals by one dimension from the batch's kept totals (a few hundred rows)."""
+    t = BatchTotal
+    column = getattr(t, name)
+    held = t.status == HELD
+    rows = session.execute(
+        select(
+            column,
+            func.sum(t.items),
+            func.sum(t.amount),
+            func.sum(case((held, t.items), else_=0)),
+            func.sum(case((held, t.amount), else_=ZERO)),
+        )
+        .where(t.batch_id == batch_id)
+        .group_by(column)
+        .order_by(column)
+    ).all()
+    return [Total(r[0] or "—", int(r[1]), r[2] or ZERO, int(r[3] or 0), r[4] or ZERO)
+            for r in rows]  # fmt: skip
+
+
+def totals_by(session: Session, batch_id: int, name: str) -> list[Total]:
+    """The batch's totals by `name` (policy_id, community, kind or status): from the totals
+    kept with the batch, else (a batch created before they were kept) counted."""
+    if totals.kept(session, batch_id):
+        return _kept_totals(session, batch_id, name)
+    return _totals(session, batch_id, getattr(BatchItem, name))
 
 
 def _totals(session: Session, batch_id: int, column: Any) -> list[Total]:
@@ -64,10 +94,10 @@ def batch_detail(db: Database, batch_id: int) -> BatchDetail:
         ).scalar_one_or_none()
         return BatchDetail(
             batch,
-            _totals(s, batch_id, BatchItem.policy_id),
-            _totals(s, batch_id, BatchItem.community),
-            _totals(s, batch_id, BatchItem.kind),
-            _totals(s, batch_id, BatchItem.status),
+            totals_by(s, batch_id, "policy_id"),
+            totals_by(s, batch_id, "community"),
+            totals_by(s, batch_id, "kind"),
+            totals_by(s, batch_id, "status"),
             sha,
         )
 

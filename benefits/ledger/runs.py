@@ -35,6 +35,7 @@ from benefits.ledger.bulk import bulk_insert
 from benefits.ledger.db import Database
 from benefits.ledger.errors import InvalidInput, NotFound
 from benefits.ledger.faults import crashpoint
+from benefits.ledger.items import account_hold
 from benefits.ledger.models import REJECTED, Batch, RunEntitlement, SweepRun
 from benefits.ledger.money import ZERO, format_amount, parse_amount
 
@@ -284,14 +285,18 @@ def import_run(db: Database, out: Path, by: str) -> ImportResult:
                 started_by=sweep.started_by or by,
                 imported_by=by,
                 imported_at=now,
+                accounts_checked=True,
             )
             s.add(run)
             s.flush()
             crashpoint("import:run_added")
             if sweep.rows:
-                bulk_insert(
-                    s, RunEntitlement.__table__, [{"run_id": run.id, **r} for r in sweep.rows]
-                )
+                rows = [
+                    {"run_id": run.id, **r, "account_problem": account_hold(r["account_no"])}
+                    for r in sweep.rows
+                ]
+                bulk_insert(s, RunEntitlement.__table__, rows)
+                del rows
             audit.append(
                 s,
                 at=now,
