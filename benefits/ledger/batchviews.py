@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
-from benefits.ledger import totals
 from benefits.ledger.batchstate import get_batch
 from benefits.ledger.db import Database
 from benefits.ledger.models import HELD, BankFile, Batch, BatchItem, BatchTotal
@@ -37,34 +36,46 @@ class BatchDetail:
     by_kind: list[Total]
     by_status: list[Total]
     bank_file_sha256: str | None
+    # The kept totals (policy, community, kind, status, items, amount) they were added up
+    # from; None for a batch counted from its items (created before totals were kept).
+    groups: tuple[Group, ...] | None = None
 
 
-def _kept_totals(session: Session, batch_id: int, name: str) -> list[Total]:
-    """Totals by one dimension from the batch's kept totals (a few hundred rows)."""
+Group = tuple[str, str, str, str, int, Decimal]
+DIMENSIONS = ("policy_id", "community", "kind", "status")
+
+
+def kept_groups(session: Session, batch_id: int) -> tuple[Group, ...] | None:
+    """The batch's kept totals in one query (a few hundred rows whatever its size), or None
+    when it has none kept."""
     t = BatchTotal
-    column = getattr(t, name)
-    held = t.status == HELD
     rows = session.execute(
-        select(
-            column,
-            func.sum(t.items),
-            func.sum(t.amount),
-            func.sum(case((held, t.items), else_=0)),
-            func.sum(case((held, t.amount), else_=ZERO)),
-        )
+        select(t.policy_id, t.community, t.kind, t.status, t.items, t.amount)
         .where(t.batch_id == batch_id)
-        .group_by(column)
-        .order_by(column)
-    ).all()
-    return [Total(r[0] or "—", int(r[1]), r[2] or ZERO, int(r[3] or 0), r[4] or ZERO)
-            for r in rows]  # fmt: skip
+    ).all()  # fmt: skip
+    return tuple((r[0], r[1], r[2], r[3], int(r[4]), r[5]) for r in rows) or None
+
+
+def add_up(groups: tuple[Group, ...], name: str) -> list[Total]:
+    """Totals by one dimension (policy_id, community, kind or status) of kept groups."""
+    at = DIMENSIONS.index(name)
+    out: dict[str, list[Any]] = {}
+    for g in groups:
+        held = g[3] == HELD
+        line = out.setdefault(g[at], [0, ZERO, 0, ZERO])
+        line[0] += g[4]
+        line[1] += g[5]
+        line[2] += g[4] if held else 0
+        line[3] += g[5] if held else ZERO
+    return [Total(k or "—", *v) for k, v in sorted(out.items())]
 
 
 def totals_by(session: Session, batch_id: int, name: str) -> list[Total]:
     """The batch's totals by `name` (policy_id, community, kind or status): from the totals
     kept with the batch, else (a batch created before they were kept) counted."""
-    if totals.kept(session, batch_id):
-        return _kept_totals(session, batch_id, name)
+    groups = kept_groups(session, batch_id)
+    if groups is not None:
+        return add_up(groups, name)
     return _totals(session, batch_id, getattr(BatchItem, name))
 
 
@@ -92,12 +103,15 @@ def batch_detail(db: Database, batch_id: int) -> BatchDetail:
         sha = s.execute(
             select(BankFile.sha256).where(BankFile.batch_id == batch_id)
         ).scalar_one_or_none()
+        groups = kept_groups(s, batch_id)
+        if groups is not None:
+            return BatchDetail(batch, *(add_up(groups, d) for d in DIMENSIONS), sha, groups)
         return BatchDetail(
             batch,
-            totals_by(s, batch_id, "policy_id"),
-            totals_by(s, batch_id, "community"),
-            totals_by(s, batch_id, "kind"),
-            totals_by(s, batch_id, "status"),
+            _totals(s, batch_id, BatchItem.policy_id),
+            _totals(s, batch_id, BatchItem.community),
+            _totals(s, batch_id, BatchItem.kind),
+            _totals(s, batch_id, BatchItem.status),
             sha,
         )
 

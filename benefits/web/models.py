@@ -128,6 +128,8 @@ class WebAlert(Base):
         UniqueConstraint("kind", "policy_id", "rule", "party", "subject"),
         Index("ix_web_alerts_last_month_kind", "last_month", "kind"),
         Index("ix_web_alerts_id_index", "id_index"),
+        # the inbox's order: a page of 550,000 alerts without sorting them all
+        Index("ix_web_alerts_due_date_kind_id", "due_date", "kind", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -25,9 +25,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from benefits.idcard import mask_id
-from benefits.ledger import totals as ledger_totals
 from benefits.ledger.batchstate import get_batch
-from benefits.ledger.batchviews import BatchDetail, Total
+from benefits.ledger.batchviews import BatchDetail, Group, Total, kept_groups
 from benefits.ledger.models import (
     APPROVED,
     DRAFT,
@@ -37,7 +36,6 @@ from benefits.ledger.models import (
     SUBMITTED,
     Batch,
     BatchItem,
-    BatchTotal,
 )
 from benefits.ledger.money import ZERO
 from benefits.ledger.sealed import id_index
@@ -200,27 +198,30 @@ ITEM_COLUMNS = (
 )  # fmt: skip
 
 
-def _filtered_totals(s: Any, batch_id: int, flt: ItemFilter) -> tuple[int, Decimal] | None:
-    """(items, amount) matching the filters, from the totals kept with the batch (a few
-    hundred rows whatever its size); None when the batch has none kept (counted instead)."""
-    if not ledger_totals.kept(s, batch_id):
+def _filtered_totals(
+    s: Any, batch_id: int, flt: ItemFilter, groups: tuple[Group, ...] | None
+) -> tuple[int, Decimal] | None:
+    """(items, amount) matching the filters, added up from the totals kept with the batch (a
+    few hundred rows whatever its size); None when the batch has none kept (counted)."""
+    if groups is None:
+        groups = kept_groups(s, batch_id)
+    if groups is None:
         return None
-    t = BatchTotal
-    conds: list[Any] = [t.batch_id == batch_id]
-    if flt.policy:
-        conds.append(t.policy_id == flt.policy)
-    if flt.community:
-        conds.append(t.community == flt.community)
-    if flt.held == "yes":
-        conds.append(t.status == HELD)
-    elif flt.held == "no":
-        conds.append(t.status != HELD)
-    if flt.kind == "adjustment":
-        conds.append(t.kind.in_(ADJUSTMENT_KINDS))
-    elif flt.kind:
-        conds.append(t.kind == flt.kind)
-    count, amount = s.execute(select(func.sum(t.items), func.sum(t.amount)).where(*conds)).one()
-    return int(count or 0), amount if amount is not None else ZERO
+    count, amount = 0, ZERO
+    for policy, community, kind, status, items, value in groups:
+        if flt.policy and policy != flt.policy:
+            continue
+        if flt.community and community != flt.community:
+            continue
+        if (flt.held == "yes" and status != HELD) or (flt.held == "no" and status == HELD):
+            continue
+        if flt.kind == "adjustment" and kind not in ADJUSTMENT_KINDS:
+            continue
+        if flt.kind and flt.kind != "adjustment" and kind != flt.kind:
+            continue
+        count += items
+        amount += value
+    return count, amount
 
 
 def _page_rows(
@@ -273,7 +274,7 @@ def batch_page(
             detail = BatchDetail(get_batch(s, batch_id), [], [], [], [], None)
     conds = [BatchItem.batch_id == batch_id, *flt.conditions()]
     with ctx.db.snapshot() as s:
-        kept = _filtered_totals(s, batch_id, flt)
+        kept = _filtered_totals(s, batch_id, flt, detail.groups)
         if kept is None:
             count, amount = s.execute(
                 select(func.count(), func.sum(BatchItem.amount)).where(*conds)

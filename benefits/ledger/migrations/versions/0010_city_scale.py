@@ -8,7 +8,11 @@ background jobs of the web app.
   revision do not: their batches are built row by row, as before).
 - ``batch_totals``: each batch's items and amount per policy × community × kind × status,
   rewritten by every ledger operation that changes items, so pages never count a batch.
-- ``ix_batch_items_batch_id_id``: keyset pages of a batch (``WHERE batch_id = ? AND id > ?``).
+- ``ix_batch_items_batch_id_id``: keyset pages of a batch (``WHERE batch_id = ? AND id > ?``),
+  replacing ``ix_batch_items_batch_id_status``: with no index on ``status`` and the table's
+  fillfactor at 60 on PostgreSQL, marking a million items sent or paid updates them in place
+  (HOT) instead of writing every index for every row — 3-4× faster;
+  ``ix_web_alerts_due_date_kind_id``: the alerts inbox's order, read from either end.
 - ``web_jobs``: long work started from the web app (a sweep, a large PDF, a bank file) with
   its progress, result or error; ``uq_web_jobs_running`` refuses a second start of the same
   job while one runs.
@@ -55,6 +59,10 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_batch_items_batch_id_id", "batch_items", ["batch_id", "id"])
+    op.drop_index("ix_batch_items_batch_id_status", table_name="batch_items")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER TABLE batch_items SET (fillfactor = 60)")
+    op.create_index("ix_web_alerts_due_date_kind_id", "web_alerts", ["due_date", "kind", "id"])
     op.create_table(
         "web_jobs",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -84,6 +92,10 @@ def downgrade() -> None:
     op.drop_index("ix_web_jobs_started_by", table_name="web_jobs")
     op.drop_index("uq_web_jobs_running", table_name="web_jobs")
     op.drop_table("web_jobs")
+    op.drop_index("ix_web_alerts_due_date_kind_id", table_name="web_alerts")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER TABLE batch_items RESET (fillfactor)")
+    op.create_index("ix_batch_items_batch_id_status", "batch_items", ["batch_id", "status"])
     op.drop_index("ix_batch_items_batch_id_id", table_name="batch_items")
     op.drop_table("batch_totals")
     op.drop_column("sweep_runs", "accounts_checked")  # plain ALTER TABLE (SQLite ≥ 3.35)
