@@ -271,6 +271,47 @@ def time_pages(client: Any, batch_id: int, month: str, people: list[str], repeat
     return out
 
 
+EXPLAINED = {  # the pages' queries, as the app sends them (keyset pages, kept totals)
+    "batch page (keyset)": "SELECT id, amount, status FROM batch_items WHERE batch_id = :b "
+    "AND id > :after ORDER BY id LIMIT 50",
+    "held filter (keyset)": "SELECT id, amount FROM batch_items WHERE batch_id = :b "
+    "AND status = 'held' AND id > :after ORDER BY id LIMIT 50",
+    "last page (backwards)": "SELECT id FROM batch_items WHERE batch_id = :b "
+    "ORDER BY id DESC LIMIT 50",
+    "batch totals (kept)": "SELECT policy_id, community, kind, status, items, amount "
+    "FROM batch_totals WHERE batch_id = :b",
+    "alerts inbox page 1": "SELECT id FROM web_alerts WHERE first_month <= :m AND "
+    "last_month >= :m ORDER BY due_date, kind, id LIMIT 50",
+    "person's items (blind index)": "SELECT id FROM batch_items WHERE id_index = :ix",
+}
+
+
+def explain(url: str, batch_id: int, month: str) -> list[tuple[str, str, float]]:
+    """(query, plan's access path, execution ms) of each page query, by EXPLAIN ANALYZE."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    out = []
+    try:
+        with engine.connect() as c:
+            c.execute(text("ANALYZE"))
+            after = c.execute(text("SELECT min(id) + 600000 FROM batch_items")).scalar() or 0
+            ix = c.execute(text("SELECT id_index FROM batch_items LIMIT 1")).scalar()
+            params = {"b": batch_id, "after": after, "m": month, "ix": ix}
+            for name, sql in EXPLAINED.items():
+                plan = c.execute(text(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}"), params).scalar()
+                top = plan[0]
+                node, path = top["Plan"], []
+                while node is not None:
+                    if "Index Name" in node or "Scan" in node["Node Type"]:
+                        path.append(f"{node['Node Type']} {node.get('Index Name', '')}".strip())
+                    node = (node.get("Plans") or [None])[0]
+                out.append((name, "; ".join(path), float(top["Execution Time"])))
+    finally:
+        engine.dispose()
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=1_200_000)
@@ -287,6 +328,7 @@ def main() -> int:
     steps = Steps()
     month = "2025-01"
     pages: list[tuple[str, float, float]] = []
+    plans: list[tuple[str, str, float]] = []
     with tempfile.TemporaryDirectory(prefix="city-bench-") as tmpdir:
         tmp = Path(tmpdir)
         sweep, people = steps.run("synthesise the sweep's outputs",
@@ -315,6 +357,7 @@ def main() -> int:
                     steps.run(
                         "alerts into the inbox", lambda: alert_service.import_alerts(ctx, the_run)
                     )
+                    plans = explain(url, batch.id, month)
                     pages = steps.run("web pages", lambda: time_pages(
                         client, batch.id, month, people, args.repeat))  # fmt: skip
 
@@ -339,6 +382,11 @@ def main() -> int:
             passed = median < BUDGET_MS
             ok = ok and passed
             print(f"| {what} | {median:.1f} | {worst:.1f} | {'ok' if passed else 'OVER'} |")
+    if plans:
+        print("\n| query (EXPLAIN ANALYZE) | access path | ms |")
+        print("|---|---|---:|")
+        for name, path, ms in plans:
+            print(f"| {name} | {path} | {ms:.1f} |")
     return 0 if ok else 1
 
 
