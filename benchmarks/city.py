@@ -275,7 +275,9 @@ EXPLAINED = {  # the pages' queries, as the app sends them (keyset pages, kept t
     "batch page (keyset)": "SELECT id, amount, status FROM batch_items WHERE batch_id = :b "
     "AND id > :after ORDER BY id LIMIT 50",
     "held filter (keyset)": "SELECT id, amount FROM batch_items WHERE batch_id = :b "
-    "AND status = 'held' AND id > :after ORDER BY id LIMIT 50",
+    "AND status = 'held' AND hold_reason IS NOT NULL AND id > :after ORDER BY id LIMIT 50",
+    "community filter": "SELECT id, amount FROM batch_items WHERE batch_id = :b "
+    "AND community = '330106007' AND policy_id = 'dibao_allowance' ORDER BY id LIMIT 50",
     "last page (backwards)": "SELECT id FROM batch_items WHERE batch_id = :b "
     "ORDER BY id DESC LIMIT 50",
     "batch totals (kept)": "SELECT policy_id, community, kind, status, items, amount "
@@ -295,7 +297,7 @@ def explain(url: str, batch_id: int, month: str) -> list[tuple[str, str, float]]
     try:
         with engine.connect() as c:
             c.execute(text("ANALYZE"))
-            after = c.execute(text("SELECT min(id) + 600000 FROM batch_items")).scalar() or 0
+            after = c.execute(text("SELECT (min(id) + max(id)) / 2 FROM batch_items")).scalar()
             ix = c.execute(text("SELECT id_index FROM batch_items LIMIT 1")).scalar()
             params = {"b": batch_id, "after": after, "m": month, "ix": ix}
             for name, sql in EXPLAINED.items():

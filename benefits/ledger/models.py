@@ -253,6 +253,16 @@ class BatchItem(Base):
         # then updates them in place (HOT, the table has fillfactor 60) instead of touching
         # every index for every row (0010_city_scale).
         Index("ix_batch_items_batch_id_id", "batch_id", "id"),
+        # The held filter and the community filter of a million-item batch. A held item has a
+        # hold_reason (ck held_reason), which export and reconciliation leave as it is.
+        Index(
+            "ix_batch_items_held",
+            "batch_id",
+            "id",
+            sqlite_where=text("hold_reason IS NOT NULL"),
+            postgresql_where=text("hold_reason IS NOT NULL"),
+        ),
+        Index("ix_batch_items_batch_id_community_id", "batch_id", "community", "id"),
         Index("ix_batch_items_month_policy_id_id_index", "month", "policy_id", "id_index"),
     )
 

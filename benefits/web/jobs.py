@@ -145,7 +145,9 @@ class Jobs:
                 select(WebJob).where(WebJob.key == key, WebJob.status == JOB_RUNNING)
             ).scalar_one_or_none()
 
-    def start(self, kind: str, key: str, title: str, by: str, work: Work) -> WebJob:
+    def start(
+        self, kind: str, key: str, title: str, by: str, work: Work, *, retry: bool = True
+    ) -> WebJob:
         """Record a running job and start `work` on a worker thread; JobRunning when a job
         with the same key runs (in any process)."""
         self._mark_stale(key)
@@ -160,8 +162,10 @@ class Jobs:
                 s.expunge(job)
         except IntegrityError as exc:
             other = self.running(key)
-            if other is None:  # finished between our insert and this read: try once more
-                return self.start(kind, key, title, by, work)
+            if other is None and retry:  # it finished between our insert and this read
+                return self.start(kind, key, title, by, work, retry=False)
+            if other is None:
+                raise
             raise JobRunning(
                 f"{title} is already running (job {other.id}, started by {other.started_by}); "
                 "wait for it to finish — its page shows how far it is",

@@ -62,8 +62,8 @@ class ItemFilter:
             conds.append(BatchItem.policy_id == self.policy)
         if self.community:
             conds.append(BatchItem.community == self.community)
-        if self.held == "yes":
-            conds.append(BatchItem.status == HELD)
+        if self.held == "yes":  # a held item has a reason: ix_batch_items_held finds it
+            conds += [BatchItem.status == HELD, BatchItem.hold_reason.is_not(None)]
         elif self.held == "no":
             conds.append(BatchItem.status != HELD)
         if self.kind == "adjustment":
@@ -229,8 +229,9 @@ def _page_rows(
     after: int | None, before: int | None,
 ) -> list[Any]:
     """One page of items in id order: after/before a cursor (an item id: the next or the
-    previous page, an index range scan), else page `page` counted from the nearer end (the
-    last page reads the newest ids backwards, not past a million others)."""
+    previous page, an index range scan); else page `page` of a whole batch whose ids have no
+    gap starts at its first id + the items before it; else it is counted from the nearer end
+    (the last page reads the newest ids backwards, not past a million others)."""
     q = select(*ITEM_COLUMNS).where(*conds)
     if after is not None:
         return list(s.execute(q.where(BatchItem.id > after).order_by(BatchItem.id)
@@ -241,6 +242,12 @@ def _page_rows(
         return list(reversed(rows))
     first = (page - 1) * per_page
     upto = min(page * per_page, count)
+    if len(conds) == 1:  # the whole batch: created in one go, its ids are usually contiguous
+        lo, hi = s.execute(select(func.min(BatchItem.id), func.max(BatchItem.id))
+                           .where(*conds)).one()  # fmt: skip
+        if lo is not None and hi - lo + 1 == count:  # no gap: item k has id lo + k
+            return list(s.execute(q.where(BatchItem.id >= lo + first).order_by(BatchItem.id)
+                                  .limit(per_page)).all())  # fmt: skip
     if first <= count - upto:
         return list(s.execute(q.order_by(BatchItem.id).limit(per_page).offset(first)).all())
     rows = s.execute(
