@@ -8,6 +8,10 @@ the worst time, and the run fails if any median exceeds the budget (300 ms).
 
     python benchmarks/web.py                       # 30,000 items on SQLite
     python benchmarks/web.py --items 100000 --backends sqlite postgresql
+    python benchmarks/web.py --items 1200000 --backends postgresql   # a city (flock it)
+
+``benchmarks/city.py`` measures the other pages (dashboard, alerts inbox, person search) at a
+city's size too.
 """
 
 from __future__ import annotations
@@ -148,8 +152,10 @@ def measure(url: str, folder: Path, batch_id: int, repeat: int) -> list[tuple[st
                                         "token": token.group(1)})
             pages = (client.get(f"/batches/{batch_id}").text.count("page") and
                      int(re.search(r"of (\d+)", client.get(f"/batches/{batch_id}").text)[1]))
+            after = client.get(f"/api/v1/batches/{batch_id}/items").json()["next_after"]
             cases = [
                 ("page 1", f"/batches/{batch_id}"),
+                ("page 2 by keyset (next)", f"/batches/{batch_id}?page=2&after={after}"),
                 (f"page {pages // 2} (middle)", f"/batches/{batch_id}?page={pages // 2}"),
                 (f"page {pages} (last)", f"/batches/{batch_id}?page={pages}"),
                 ("held only", f"/batches/{batch_id}?held=yes"),

@@ -27,7 +27,7 @@ from sqlalchemy import select, update
 
 from benefits.events.changes import Change
 from benefits.events.schema import EventBase
-from benefits.ledger import Ledger
+from benefits.ledger import Ledger, totals
 from benefits.ledger.audit import append
 from benefits.ledger.models import HELD, OPEN_STATUSES, PENDING, RECOVERY, Batch, BatchItem
 from benefits.ledger.sealed import id_index
@@ -106,12 +106,13 @@ def hold_items(
             if batch.status not in OPEN_STATUSES:
                 continue  # exported meanwhile: a later sweep's recovery deals with it
             reason = reason_for(change, event)
-            result = s.execute(
-                update(BatchItem)
-                .where(BatchItem.id == item_id, BatchItem.status == PENDING)
-                .values(status=HELD, hold_reason=reason)
-                .execution_options(synchronize_session=False)
-            )
+            with totals.tracking(s, batch_id, [item_id]):
+                result = s.execute(
+                    update(BatchItem)
+                    .where(BatchItem.id == item_id, BatchItem.status == PENDING)
+                    .values(status=HELD, hold_reason=reason)
+                    .execution_options(synchronize_session=False)
+                )
             if result.rowcount != 1:
                 continue
             record = {

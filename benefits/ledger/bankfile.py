@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from benefits import classes, exports
 from benefits.accountno import account_no_problem
-from benefits.ledger import audit
+from benefits.ledger import audit, totals
 from benefits.ledger.batchstate import describe_state, get_batch, why_not
 from benefits.ledger.db import Database
 from benefits.ledger.errors import Conflict, IllegalTransition, InvalidInput, LedgerError
@@ -248,6 +248,7 @@ def export_batch(db: Database, batch_id: int, to: Path, by: str) -> ExportResult
         ).rowcount  # fmt: skip
         if sent != len(lines):  # pragma: no cover - the batch lock makes this unreachable
             raise Conflict(f"batch {batch.id} items changed during export; nothing was recorded")
+        totals.rebuild(s, batch.id)
         crashpoint("export:db_mid")
         before = describe_state(batch)
         s.execute(
@@ -422,13 +423,7 @@ def reconcile(db: Database, batch_id: int, file: Path, by: str) -> ReconcileResu
                 f"return file refused, nothing applied: {'; '.join(errors[:10])}"
                 + (f"; and {len(errors) - 10} more" if len(errors) > 10 else "")
             )
-        for i in range(0, len(paid_ids), CHUNK):
-            s.execute(
-                update(BatchItem)
-                .where(BatchItem.id.in_(paid_ids[i : i + CHUNK]), BatchItem.status == SENT)
-                .values(status=PAID, bank_status=PAID)
-                .execution_options(synchronize_session=False)
-            )
+        _mark_paid(s, paid_ids)
         if failed:
             s.connection().execute(
                 update(BatchItem.__table__)
@@ -438,6 +433,7 @@ def reconcile(db: Database, batch_id: int, file: Path, by: str) -> ReconcileResu
                         hold_reason=bindparam("b_hold")),
                 failed,
             )  # fmt: skip
+        totals.rebuild(s, batch.id)
         crashpoint("reconcile:db_mid")
         now = db.now()
         s.add(
@@ -470,6 +466,35 @@ def reconcile(db: Database, batch_id: int, file: Path, by: str) -> ReconcileResu
             )  # fmt: skip
         return ReconcileResult(
             batch.id, len(paid_ids), len(failed), unchanged, still, status, False
+        )
+
+
+def _mark_paid(s: Session, paid_ids: list[int]) -> None:
+    """Sent items the bank paid become paid: on PostgreSQL the ids are copied into a
+    temporary table and joined in one ``UPDATE … FROM``; elsewhere in chunks of ids."""
+    conn = s.connection()
+    if conn.dialect.name == "postgresql" and len(paid_ids) > CHUNK:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        with raw.cursor() as cur:
+            cur.execute("CREATE TEMPORARY TABLE bank_paid_ids (id integer PRIMARY KEY) "
+                        "ON COMMIT DROP")  # fmt: skip
+            with cur.copy("COPY bank_paid_ids (id) FROM STDIN") as copy:
+                for item_id in paid_ids:
+                    copy.write_row((item_id,))
+            cur.execute(
+                "UPDATE batch_items AS i SET status = %s, bank_status = %s "
+                "FROM bank_paid_ids AS p WHERE i.id = p.id AND i.status = %s",
+                (PAID, PAID, SENT),
+            )
+            cur.execute("DROP TABLE bank_paid_ids")
+        return
+    for i in range(0, len(paid_ids), CHUNK):
+        s.execute(
+            update(BatchItem)
+            .where(BatchItem.id.in_(paid_ids[i : i + CHUNK]), BatchItem.status == SENT)
+            .values(status=PAID, bank_status=PAID)
+            .execution_options(synchronize_session=False)
         )
 
 

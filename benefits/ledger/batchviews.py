@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from benefits.ledger.batchstate import get_batch
 from benefits.ledger.db import Database
-from benefits.ledger.models import HELD, BankFile, Batch, BatchItem
+from benefits.ledger.models import HELD, BankFile, Batch, BatchItem, BatchTotal
 from benefits.ledger.money import ZERO
 
 
@@ -36,6 +36,47 @@ class BatchDetail:
     by_kind: list[Total]
     by_status: list[Total]
     bank_file_sha256: str | None
+    # The kept totals (policy, community, kind, status, items, amount) they were added up
+    # from; None for a batch counted from its items (created before totals were kept).
+    groups: tuple[Group, ...] | None = None
+
+
+Group = tuple[str, str, str, str, int, Decimal]
+DIMENSIONS = ("policy_id", "community", "kind", "status")
+
+
+def kept_groups(session: Session, batch_id: int) -> tuple[Group, ...] | None:
+    """The batch's kept totals in one query (a few hundred rows whatever its size), or None
+    when it has none kept."""
+    t = BatchTotal
+    rows = session.execute(
+        select(t.policy_id, t.community, t.kind, t.status, t.items, t.amount)
+        .where(t.batch_id == batch_id)
+    ).all()  # fmt: skip
+    return tuple((r[0], r[1], r[2], r[3], int(r[4]), r[5]) for r in rows) or None
+
+
+def add_up(groups: tuple[Group, ...], name: str) -> list[Total]:
+    """Totals by one dimension (policy_id, community, kind or status) of kept groups."""
+    at = DIMENSIONS.index(name)
+    out: dict[str, list[Any]] = {}
+    for g in groups:
+        held = g[3] == HELD
+        line = out.setdefault(g[at], [0, ZERO, 0, ZERO])
+        line[0] += g[4]
+        line[1] += g[5]
+        line[2] += g[4] if held else 0
+        line[3] += g[5] if held else ZERO
+    return [Total(k or "—", *v) for k, v in sorted(out.items())]
+
+
+def totals_by(session: Session, batch_id: int, name: str) -> list[Total]:
+    """The batch's totals by `name` (policy_id, community, kind or status): from the totals
+    kept with the batch, else (a batch created before they were kept) counted."""
+    groups = kept_groups(session, batch_id)
+    if groups is not None:
+        return add_up(groups, name)
+    return _totals(session, batch_id, getattr(BatchItem, name))
 
 
 def _totals(session: Session, batch_id: int, column: Any) -> list[Total]:
@@ -62,6 +103,9 @@ def batch_detail(db: Database, batch_id: int) -> BatchDetail:
         sha = s.execute(
             select(BankFile.sha256).where(BankFile.batch_id == batch_id)
         ).scalar_one_or_none()
+        groups = kept_groups(s, batch_id)
+        if groups is not None:
+            return BatchDetail(batch, *(add_up(groups, d) for d in DIMENSIONS), sha, groups)
         return BatchDetail(
             batch,
             _totals(s, batch_id, BatchItem.policy_id),

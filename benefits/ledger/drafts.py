@@ -8,28 +8,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import case, exists, false, func, insert, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from benefits.ledger import audit
+from benefits.ledger import audit, totals
 from benefits.ledger.adjustments import compute_adjustments, settled_for_month
 from benefits.ledger.batchstate import audit_snapshot, describe_state
-from benefits.ledger.bulk import bulk_insert
+from benefits.ledger.bulk import BULK_CHUNK, bulk_insert
 from benefits.ledger.db import Database
 from benefits.ledger.errors import Conflict, IllegalTransition, NothingToBatch
 from benefits.ledger.faults import crashpoint
-from benefits.ledger.items import Due, item_row
+from benefits.ledger.items import SWEEP_HELD, Due, item_row
 from benefits.ledger.models import (
     DRAFT,
     HELD,
+    ITEM_KINDS,
     OPEN_STATUSES,
     PAYMENT,
+    PENDING,
     REISSUE,
     REJECTED,
     RELEASED,
     Batch,
     BatchItem,
+    BatchTotal,
     RunEntitlement,
 )
 from benefits.ledger.money import ZERO
@@ -45,6 +48,38 @@ def _dues(session: Session, run_id: int) -> list[Due]:
         ).where(e.run_id == run_id).order_by(e.id)
     ).all()  # fmt: skip
     return [Due(*r) for r in rows]
+
+
+def _insert_payments(session: Session, run_id: int, batch_id: int) -> None:
+    """Every pay/credit row of the run as a payment item of the batch, with ``INSERT …
+    SELECT`` in id ranges of :data:`BULK_CHUNK` (a ``bulk:rows`` crash point after each).
+
+    The sealed ``id_no`` and ``account_no`` are copied as they are (same key, same kind of
+    column); whether an item is held comes from the sweep's flag and the ``account_problem``
+    the import recorded — exactly :func:`benefits.ledger.items.hold_state`.
+    """
+    e = RunEntitlement.__table__.c
+    status = case((e.held, HELD), (e.account_problem.is_not(None), HELD), else_=PENDING)
+    reason = case((e.held, func.coalesce(e.hold_reason, SWEEP_HELD)), else_=e.account_problem)
+    names = ["batch_id", "kind", "id_no", "id_index", "household_no", "policy_id", "month",
+             "mode", "amount", "status", "hold_reason", "community", "masked_name",
+             "account_no", "entitlement_id", "voided"]  # fmt: skip
+    lo, hi = session.execute(select(func.min(e.id), func.max(e.id)).where(e.run_id == run_id)).one()
+    if lo is None:
+        return
+    items = BatchItem.__table__
+    for start in range(lo - 1, hi, BULK_CHUNK):
+        rows = (
+            select(
+                literal(batch_id), literal(PAYMENT), e.id_no, e.id_index, e.household_no,
+                e.policy_id, e.month, e.mode, e.amount, status, reason, e.community,
+                e.masked_name, e.account_no, e.id, false(),
+            )
+            .where(e.run_id == run_id, e.id > start, e.id <= start + BULK_CHUNK)
+            .order_by(e.id)
+        )  # fmt: skip
+        session.execute(insert(items).from_select(names, rows))
+        crashpoint("bulk:rows")
 
 
 def _reissues(session: Session) -> list[dict[str, Any]]:
@@ -125,29 +160,39 @@ def create_batch(db: Database, run_id: int, by: str) -> Batch:
             s.flush()  # claims the month: uq_batches_open_month refuses a second open batch
             crashpoint("create:batch_claimed")
 
-            dues = _dues(s, run.id)
             settled = settled_for_month(s, run.month)
-            if settled:
-                rows = compute_adjustments(settled, {d.key: d for d in dues}, run.id)
-            else:
-                rows = [item_row(d, kind=PAYMENT) for d in dues]
             corrections = bool(settled)
+            if not settled and run.accounts_checked:
+                _insert_payments(s, run.id, batch.id)  # set-based: no sealed value opened
+                rows = []
+            else:
+                dues = _dues(s, run.id)
+                if settled:
+                    rows = compute_adjustments(settled, {d.key: d for d in dues}, run.id)
+                else:
+                    rows = [item_row(d, kind=PAYMENT) for d in dues]
+                del dues
             rows += _reissues(s)
-            if not rows:
+            for r in rows:
+                r["batch_id"] = batch.id
+            bulk_insert(s, BatchItem.__table__, rows)
+            del rows
+            totals.rebuild(s, batch.id)
+            kinds: dict[str, int] = {}
+            held, count, total = 0, 0, ZERO
+            for t in s.execute(select(BatchTotal).where(BatchTotal.batch_id == batch.id)).scalars():
+                kinds[t.kind] = kinds.get(t.kind, 0) + t.items
+                held += t.items if t.status == HELD else 0
+                count += t.items
+                total += t.amount
+            if not count:
                 raise NothingToBatch(
                     f"run {run.id} gives nothing new for {run.month}: every entitlement is "
                     "already in the ledger at the same amount, and no released item waits"
                 )
-            for r in rows:
-                r["batch_id"] = batch.id
-            bulk_insert(s, BatchItem.__table__, rows)
-            batch.item_count = len(rows)
-            batch.total = sum((r["amount"] for r in rows), ZERO)
-            kinds: dict[str, int] = {}
-            held = 0
-            for r in rows:
-                kinds[r["kind"]] = kinds.get(r["kind"], 0) + 1
-                held += r["status"] == HELD
+            batch.item_count = count
+            batch.total = total
+            kinds = dict(sorted(kinds.items(), key=lambda kv: ITEM_KINDS.index(kv[0])))
             s.flush()
             audit.append(
                 s, at=now, actor=by, action="batch.create", object_type="batch",

@@ -19,6 +19,7 @@ from benefits.ledger.models import HELD, PENDING, RECOVER, RECOVERY
 
 NO_ACCOUNT = "no bank account number in the sweep output"
 BAD_ACCOUNT = "bank account number not valid: {problem}"
+SWEEP_HELD = "held by the sweep (no reason given)"
 
 # Every row handed to a bulk insert must carry the same keys (executemany).
 ITEM_COLUMNS = (
@@ -65,18 +66,26 @@ class Due:
         return (self.id_no, self.policy_id, self.month)
 
 
+def account_hold(account_no: str) -> str | None:
+    """Why an item with this account number is held (none, or not valid), or None.
+
+    >>> account_hold(""), account_hold("6222021234567890")
+    ('no bank account number in the sweep output', None)
+    """
+    if not account_no:
+        return NO_ACCOUNT
+    problem = account_no_problem(account_no)
+    return BAD_ACCOUNT.format(problem=problem) if problem else None
+
+
 def hold_state(held: bool, hold_reason: str | None, account_no: str) -> tuple[str, str | None]:
     """(status, hold_reason) of a positive item: held by the sweep, held for want of an
     account number (or for an account number that is not valid), or pending (goes out with
     the bank file)."""
     if held:
-        return HELD, hold_reason or "held by the sweep (no reason given)"
-    if not account_no:
-        return HELD, NO_ACCOUNT
-    problem = account_no_problem(account_no)
-    if problem:
-        return HELD, BAD_ACCOUNT.format(problem=problem)
-    return PENDING, None
+        return HELD, hold_reason or SWEEP_HELD
+    problem = account_hold(account_no)
+    return (HELD, problem) if problem else (PENDING, None)
 
 
 def item_row(

@@ -123,6 +123,10 @@ class SweepRun(Base):
     imported_by: Mapped[str] = mapped_column(String(64))
     imported_at: Mapped[dt.datetime]
     release_id: Mapped[int | None] = mapped_column(ForeignKey("pack_releases.id"))
+    # True when its rows carry `account_problem` (imported since 0010_city_scale).
+    accounts_checked: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
 
 
 class RunEntitlement(Base):
@@ -156,6 +160,9 @@ class RunEntitlement(Base):
     community: Mapped[str] = mapped_column(String(128))
     masked_name: Mapped[str] = mapped_column(String(64))
     account_no: Mapped[str] = mapped_column(Sealed("account_no", 64))
+    # Why the account cannot be paid (none, or not valid); NULL when it can, or when the run
+    # was imported before the ledger checked it at import (see SweepRun.accounts_checked).
+    account_problem: Mapped[str | None] = mapped_column(Text)
 
 
 class Batch(Base):
@@ -249,7 +256,21 @@ class BatchItem(Base):
             sqlite_where=text("kind = 'reissue' AND NOT voided"),
             postgresql_where=text("kind = 'reissue' AND NOT voided"),
         ),
-        Index("ix_batch_items_batch_id_status", "batch_id", "status"),
+        # Keyset pages and every per-batch scan. No index holds `status` (nor its predicate):
+        # export and reconciliation change the status of a million items, and PostgreSQL
+        # then updates them in place (HOT, the table has fillfactor 60) instead of touching
+        # every index for every row (0010_city_scale).
+        Index("ix_batch_items_batch_id_id", "batch_id", "id"),
+        # The held filter and the community filter of a million-item batch. A held item has a
+        # hold_reason (ck held_reason), which export and reconciliation leave as it is.
+        Index(
+            "ix_batch_items_held",
+            "batch_id",
+            "id",
+            sqlite_where=text("hold_reason IS NOT NULL"),
+            postgresql_where=text("hold_reason IS NOT NULL"),
+        ),
+        Index("ix_batch_items_batch_id_community_id", "batch_id", "community", "id"),
         Index("ix_batch_items_month_policy_id_id_index", "month", "policy_id", "id_index"),
     )
 
@@ -279,6 +300,22 @@ class BatchItem(Base):
     released_at: Mapped[dt.datetime | None]
     release_reason: Mapped[str | None] = mapped_column(Text)
     release_account: Mapped[str | None] = mapped_column(Sealed("account_no", 64))
+
+
+class BatchTotal(Base):
+    """A batch's items and amount for one policy × community × kind × status, kept with the
+    batch by every operation that changes its items (pages and totals read these, never
+    count the items)."""
+
+    __tablename__ = "batch_totals"
+
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"), primary_key=True)
+    policy_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    community: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    items: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[Decimal]
 
 
 class BankFile(Base):

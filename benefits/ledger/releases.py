@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from benefits.accountno import account_no_problem
-from benefits.ledger import audit
+from benefits.ledger import audit, totals
 from benefits.ledger.batchstate import describe_state, get_batch
 from benefits.ledger.db import Database
 from benefits.ledger.errors import IllegalTransition, InvalidInput, NotFound
@@ -94,15 +94,16 @@ def release(
         before = {"status": item.status, "hold_reason": item.hold_reason,
                   "account_no": item.account_no}  # fmt: skip
         now = db.now()
-        s.execute(
-            update(BatchItem)
-            .where(BatchItem.id == item.id, BatchItem.status == HELD)
-            .values(
-                status=new_status, released_by=by, released_at=now, release_reason=reason,
-                **values,
-            )
-            .execution_options(synchronize_session=False)
-        )  # fmt: skip
+        with totals.tracking(s, batch.id, [item.id]):
+            s.execute(
+                update(BatchItem)
+                .where(BatchItem.id == item.id, BatchItem.status == HELD)
+                .values(
+                    status=new_status, released_by=by, released_at=now,
+                    release_reason=reason, **values,
+                )
+                .execution_options(synchronize_session=False)
+            )  # fmt: skip
         s.refresh(item)
         audit.append(
             s, at=now, actor=by, action="item.release", object_type="item", object_id=item.id,

@@ -22,6 +22,7 @@ import io
 import json
 import re
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -37,6 +38,7 @@ from benefits.ledger.bulk import bulk_insert
 from benefits.ledger.db import Database
 from benefits.ledger.errors import InvalidInput, NotFound
 from benefits.ledger.faults import crashpoint
+from benefits.ledger.items import account_hold
 from benefits.ledger.models import REJECTED, Batch, RunEntitlement, SweepRun
 from benefits.ledger.money import ZERO, format_amount, parse_amount
 from benefits.ledger.packs import release_for_sweep
@@ -59,11 +61,17 @@ ALL_MODES = ("pay", "credit", "lead", "notice")
 PAYABLE_MODES = ("pay", "credit")
 MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 MAX_REPORTED_ERRORS = 10
+IMPORT_CHUNK = 20_000  # rows sealed and copied at a time (a multiple of the bulk chunk)
 
 
 @dataclass
 class SweepOutput:
-    """What the ledger takes from a sweep folder (only `pay`/`credit` rows are kept)."""
+    """What the ledger takes from a sweep folder (only `pay`/`credit` rows are kept).
+
+    Read once to check every row and add up the totals; the rows themselves are read again
+    in chunks (:meth:`chunks`) from the same bytes while they are loaded, so a city's million
+    rows are never all in memory at once.
+    """
 
     source: str
     month: str
@@ -73,13 +81,31 @@ class SweepOutput:
     counts: dict[str, Any]
     entitlements_sha256: str
     entitlement_rows: int
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    payable_rows: int = 0
+    payable_total: Decimal = ZERO
     started_by: str | None = None
+    data: bytes = field(default=b"", repr=False)
+
+    def chunks(self, size: int = IMPORT_CHUNK) -> Iterator[list[dict[str, Any]]]:
+        """The pay and credit rows, checked, in file order, `size` at a time."""
+        errors: list[str] = []
+        chunk: list[dict[str, Any]] = []
+        for line, raw in _records(self.data):
+            parsed = _parse_row(line, raw, self.month, errors)
+            if parsed is not None:
+                chunk.append(parsed)
+                if len(chunk) == size:
+                    yield chunk
+                    chunk = []
+        if errors:  # pragma: no cover - the same bytes were checked by read_sweep
+            raise InvalidInput(f"entitlements changed while read: {errors[0]}")
+        if chunk:
+            yield chunk
 
     @property
-    def payable_total(self) -> Decimal:
-        """Sum of the pay and credit amounts (held ones included)."""
-        return sum((r["amount"] for r in self.rows), ZERO)
+    def rows(self) -> list[dict[str, Any]]:
+        """Every pay and credit row (a town's; a city imports in :meth:`chunks`)."""
+        return [r for chunk in self.chunks() for r in chunk]
 
     @property
     def fingerprint(self) -> str:
@@ -195,32 +221,43 @@ def read_sweep(out: Path) -> SweepOutput:
         raise InvalidInput(f"{ent_path}: missing — is this a sweep output folder?")
     data = ent_path.read_bytes()
     try:
-        text = data.decode("utf-8-sig")
+        header = next(csv.reader(io.StringIO(_first_line(data).decode("utf-8-sig"))), [])
     except UnicodeDecodeError as exc:
         raise InvalidInput(f"{ent_path}: not UTF-8 ({exc})") from exc
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise InvalidInput(f"{ent_path}: missing column(s) {', '.join(missing)}")
 
-    rows: list[dict[str, Any]] = []
     errors: list[str] = []
-    seen: dict[tuple[str, str], int] = {}
-    count = 0
-    for count, raw in enumerate(reader, start=1):
-        line = count + 1  # the header is line 1
-        parsed = _parse_row(line, raw, month, errors)
-        if parsed is None:
-            continue
-        key = (parsed["id_no"], parsed["policy_id"])
-        if key in seen:
-            errors.append(
-                f"line {line}: {parsed['policy_id']} for this person in {month} again "
-                f"(first on line {seen[key]}); one payment per person × policy × month"
-            )
-            continue
-        seen[key] = line
-        rows.append(parsed)
+    seen: dict[str, int] = {}
+    count = payable = 0
+    total = ZERO
+    by_mode: dict[str, int] = {}
+    people: set[str] = set()
+    by_community: dict[str, dict[str, Any]] = {}
+    try:
+        for line, raw in _records(data):
+            count += 1
+            parsed = _parse_row(line, raw, month, errors)
+            if parsed is None:
+                continue
+            key = f"{parsed['id_no']}\x1f{parsed['policy_id']}"
+            if key in seen:
+                errors.append(
+                    f"line {line}: {parsed['policy_id']} for this person in {month} again "
+                    f"(first on line {seen[key]}); one payment per person × policy × month"
+                )
+                continue
+            seen[key] = line
+            payable += 1
+            total += parsed["amount"]
+            by_mode[parsed["mode"]] = by_mode.get(parsed["mode"], 0) + 1
+            _count_person(parsed, people, by_community)
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{ent_path}: not UTF-8 ({exc})") from exc
+    except csv.Error as exc:
+        raise InvalidInput(f"{ent_path}: not a CSV file ({exc})") from exc
+    del seen
     if errors:
         more = len(errors) - MAX_REPORTED_ERRORS
         listed = "; ".join(errors[:MAX_REPORTED_ERRORS])
@@ -229,9 +266,9 @@ def read_sweep(out: Path) -> SweepOutput:
         raise InvalidInput(f"{ent_path}: {listed}")
 
     pack = summary["rule_pack"]
-    by_mode: dict[str, int] = {}
-    for r in rows:
-        by_mode[r["mode"]] = by_mode.get(r["mode"], 0) + 1
+    communities = {k: {"items": v["items"], "people": v["people"],
+                       "amount": format_amount(v["amount"]), "held": v["held"]}
+                   for k, v in sorted(by_community.items())}  # fmt: skip
     return SweepOutput(
         source=str(out.resolve()),  # absolute: the web app may start from another directory
         month=month,
@@ -242,12 +279,46 @@ def read_sweep(out: Path) -> SweepOutput:
             "tables": summary.get("tables", {}),
             "policies": summary.get("policies", {}),
             "entitlements": {"rows": count, "payable": by_mode},
+            # what the dashboard shows, kept with the run so that no page counts it
+            "people": len(people),
+            "communities": communities,
         },
         entitlements_sha256=hashlib.sha256(data).hexdigest(),
         entitlement_rows=count,
-        rows=rows,
+        payable_rows=payable,
+        payable_total=total,
         started_by=summary.get("started_by"),
+        data=data,
     )
+
+
+def _first_line(data: bytes) -> bytes:
+    end = data.find(b"\n")
+    return data if end < 0 else data[:end]
+
+
+def _records(data: bytes) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row) of each record of the CSV bytes, decoded as it goes."""
+    text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
+    reader = csv.DictReader(text)
+    for n, raw in enumerate(reader, start=1):
+        yield n + 1, raw  # the header is line 1
+
+
+def _count_person(
+    row: dict[str, Any], people: set[str], by_community: dict[str, dict[str, Any]]
+) -> None:
+    """Add a pay/credit row to the people and per-community figures the dashboard shows."""
+    c = by_community.setdefault(row["community"], {"items": 0, "people": 0, "amount": ZERO,
+                                                   "held": 0, "_ids": set()})  # fmt: skip
+    c["items"] += 1
+    c["amount"] += row["amount"]
+    c["held"] += row["held"]
+    ids = c["_ids"]
+    if row["id_no"] not in ids:
+        ids.add(row["id_no"])
+        c["people"] += 1
+    people.add(row["id_no"])
 
 
 def _result(run: SweepRun, already: bool) -> ImportResult:
@@ -283,21 +354,23 @@ def import_run(db: Database, out: Path, by: str) -> ImportResult:
                 counts=sweep.counts,
                 entitlements_sha256=sweep.entitlements_sha256,
                 entitlement_rows=sweep.entitlement_rows,
-                payable_rows=len(sweep.rows),
+                payable_rows=sweep.payable_rows,
                 payable_total=sweep.payable_total,
                 source=sweep.source,
                 started_by=sweep.started_by or by,
                 imported_by=by,
                 imported_at=now,
                 release_id=release_id,
+                accounts_checked=True,
             )
             s.add(run)
             s.flush()
             crashpoint("import:run_added")
-            if sweep.rows:
-                bulk_insert(
-                    s, RunEntitlement.__table__, [{"run_id": run.id, **r} for r in sweep.rows]
-                )
+            for chunk in sweep.chunks():  # sealed and copied 20,000 rows at a time
+                for r in chunk:
+                    r["run_id"] = run.id
+                    r["account_problem"] = account_hold(r["account_no"])
+                bulk_insert(s, RunEntitlement.__table__, chunk)
             audit.append(
                 s,
                 at=now,

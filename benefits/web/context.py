@@ -21,6 +21,7 @@ from benefits.ledger.models import SweepRun
 from benefits.rulebook import RulePack, load_pack
 from benefits.web.auth import Accounts
 from benefits.web.directory import Directory
+from benefits.web.jobs import Jobs
 from benefits.web.settings import WebSettings
 from benefits.web.traceindex import TraceIndex
 
@@ -36,6 +37,7 @@ class WebContext:
         self.db = self.ledger.db
         self.accounts = Accounts(self.db, settings)
         self.directory = Directory(settings.secret_key)
+        self.jobs = Jobs(self.db, Path(settings.work) / "jobs")
         self._known_sources: set[str] = set()
         self._lock = threading.Lock()
         self._verify: tuple[int, float, VerifyResult] | None = None

@@ -236,6 +236,8 @@ MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
 Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
 Month = Annotated[str | None, Query(pattern=MONTH)]
 PageNo = Annotated[int, Query(ge=1, le=1_000_000)]
+# A keyset cursor: the id of the last (after) or first (before) item of the page seen.
+Cursor = Annotated[int | None, Query(ge=0, le=2**62, description="an item id (keyset page)")]
 DAY = r"^(|\d{4}-\d{2}-\d{2})$"
 COMMUNITY = r"^([0-9]{9})?$"  # persons.hukou_community: a 9-digit community code (or none)
 Community = Annotated[str, Query(pattern=COMMUNITY, description="a 9-digit community code")]

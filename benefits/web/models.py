@@ -15,7 +15,18 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from benefits.ledger.models import Base, BatchItem
@@ -117,6 +128,8 @@ class WebAlert(Base):
         UniqueConstraint("kind", "policy_id", "rule", "party", "subject"),
         Index("ix_web_alerts_last_month_kind", "last_month", "kind"),
         Index("ix_web_alerts_id_index", "id_index"),
+        # the inbox's order: a page of 550,000 alerts without sorting them all
+        Index("ix_web_alerts_due_date_kind_id", "due_date", "kind", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -206,6 +219,38 @@ class ExportUsage(Base):
     username: Mapped[str] = mapped_column(String(64), primary_key=True)
     day: Mapped[str] = mapped_column(String(10), primary_key=True)
     rows: Mapped[int] = mapped_column(Integer)
+
+
+JOB_RUNNING, JOB_DONE, JOB_FAILED = "running", "done", "failed"
+
+
+class WebJob(Base):
+    """Long work started from the web app (a sweep, a large PDF, a bank file): its progress,
+    then its result or the error shown to the officer. One running job per `key`."""
+
+    __tablename__ = "web_jobs"
+    __table_args__ = (
+        CheckConstraint("status IN ('running', 'done', 'failed')", name="status"),
+        Index("uq_web_jobs_running", "key", unique=True,
+              sqlite_where=text("status = 'running'"),
+              postgresql_where=text("status = 'running'")),
+        Index("ix_web_jobs_started_by", "started_by"),
+    )  # fmt: skip
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(128))
+    title: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    done: Mapped[int] = mapped_column(BigInteger)
+    total: Mapped[int | None] = mapped_column(BigInteger)
+    stage: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_by: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+    finished_at: Mapped[dt.datetime | None]
 
 
 # A person's payment history (the explanation page) looks items up by ID across batches.

@@ -136,6 +136,37 @@ def batch_sheet_response(ctx: WebContext, batch_id: int, who: Principal, *, pdf:
     return _pdf(data, f"batch-{batch_id}.pdf")
 
 
+def start_sheet_job(ctx: WebContext, batch_id: int, who: Principal) -> int:
+    """Build the approval sheet's PDF of a batch as a background job (one per batch at a
+    time); the PDF goes through the same export rules as the direct download and is kept,
+    owner-only, for the officer who asked. Returns the job's id."""
+    from benefits.private import FILE_MODE, private_dir
+    from benefits.web.jobs import JobResult, Report
+
+    ctx.ledger.batch(batch_id)  # NotFound now, not in the job
+
+    def work(report: Report) -> JobResult:
+        report("reading the batch and its totals", 0, 3)
+        html = batch_sheet_html(ctx, batch_id, who)
+        report("rendering the PDF", 1, 3)
+        data = exports.pdf_file(ctx, who, html, what=f"batch {batch_id} approval sheet (PDF)",
+                                purpose=PURPOSES["batch"], persons=[])  # fmt: skip
+        report("saving the file", 2, 3)
+        folder = private_dir(ctx.jobs.folder)
+        path = folder / f"{report.job_id}-batch-{batch_id}.pdf"
+        path.write_bytes(data)
+        path.chmod(FILE_MODE)
+        report(None, 3, 3)
+        message = (f"批次 {batch_id} 审批单 PDF 已生成 / the approval sheet of batch {batch_id} "
+                   f"is ready ({len(data):,} bytes)")  # fmt: skip
+        return JobResult(message, file=str(path), filename=f"batch-{batch_id}.pdf",
+                         media_type="application/pdf")  # fmt: skip
+
+    job = ctx.jobs.start("sheet", f"sheet:{batch_id}:{who.username}",
+                         f"approval sheet PDF of batch {batch_id}", who.username, work)  # fmt: skip
+    return job.id
+
+
 def letter_response(ctx: WebContext, id_no: str, month: str | None, reveal: bool, *,
                     pdf: bool, who: Principal) -> Any:  # fmt: skip
     """HTTP response with the explanation letter (HTML, or PDF through the export rules)."""

@@ -25,6 +25,7 @@ from benefits.web.deps import (
     AlertQuery,
     Community,
     Ctx,
+    Cursor,
     Forbidden,
     Id,
     Month,
@@ -366,9 +367,12 @@ def get_items(
     kind: Annotated[str, Query(pattern=r"^(|payment|adjustment|arrears|recovery|reissue)$")] = "",
     page: PageNo = 1,
     per_page: Annotated[int, Query(ge=1, le=500)] = 50,
+    after: Cursor = None,
+    before: Cursor = None,
 ) -> JSONResponse:
     flt = batch_service.ItemFilter(policy, community, held, kind)
-    view = batch_service.batch_page(ctx, batch_id, flt, page, per_page, totals=False)
+    view = batch_service.batch_page(ctx, batch_id, flt, page, per_page, totals=False,
+                                    after=after, before=before)  # fmt: skip
     export_service.take_rows(ctx, who, len(view["items"]))  # the daily rows (output limits)
     tracking.track_listed(
         ctx,
@@ -380,6 +384,7 @@ def get_items(
     )
     return ok({"batch_id": batch_id, "count": view["count"], "amount": view["amount"],
                "page": view["page"], "pages": view["pages"], "per_page": per_page,
+               "next_after": view["next_after"], "prev_before": view["prev_before"],
                "items": view["items"]})  # fmt: skip
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 from urllib.parse import urlparse
 
@@ -25,6 +26,7 @@ from benefits.web.deps import (
     AlertQuery,
     Community,
     Ctx,
+    Cursor,
     Id,
     Month,
     PageNo,
@@ -36,6 +38,8 @@ from benefits.web.deps import (
     require,
     session_principal,
 )
+from benefits.web.jobs import JobRunning, result_of
+from benefits.web.models import JOB_DONE
 from benefits.web.permissions import ROLE_LABELS
 from benefits.web.services import access, auditlog, dashboard, persons, rules
 from benefits.web.services import alerts as alert_service
@@ -63,6 +67,8 @@ router = APIRouter(include_in_schema=False)
 Ref = Annotated[str, Path(pattern=r"^[0-9a-f]{24}$")]
 Text = Annotated[str, Form(max_length=2000)]
 CSRF = [Depends(check_csrf)]
+# Besides its starter, who may follow a job of each kind (a PDF stays its starter's).
+JOB_PERMISSIONS = {"sweep": "sweeps.run"}
 
 
 def _secure(request: Request) -> bool:
@@ -230,10 +236,12 @@ def batch_page(
     held: Annotated[str, Query(pattern=r"^(|yes|no)$")] = "",
     kind: Annotated[str, Query(pattern=r"^(|payment|adjustment|arrears|recovery|reissue)$")] = "",
     page: PageNo = 1,
+    after: Cursor = None,
+    before: Cursor = None,
 ) -> Response:
     """A batch: totals, four-eyes panel, actions, filtered and paged items."""
     flt = batch_service.ItemFilter(policy, community, held, kind)
-    view = batch_service.batch_page(ctx, batch_id, flt, page)
+    view = batch_service.batch_page(ctx, batch_id, flt, page, after=after, before=before)
     held_items, held_amount = batch_service.held_total(view["batch"])
     tracking.track_listed(
         ctx,
@@ -504,25 +512,76 @@ def runs_page(request: Request, ctx: Ctx,
 def run_sweep(request: Request, ctx: Ctx,
               who: SweepRunner,
               month: Annotated[str, Form(max_length=7)] = "") -> Response:
-    """Run the sweep for a month on the data folder and record it."""
-    def go() -> Any:
-        return run_service.start_sweep(ctx, month, who.username)
-
-    def done_url(result: Any) -> str:
-        return f"/runs/{result.run_id}"
-
+    """Sweep a month on the data folder and record it — as a background job, whose page
+    shows its progress and then goes on to the run (unchanged data: the run is reused at
+    once, nothing is swept)."""
     try:
-        result = go()
+        reused, job_id = run_service.start_sweep_job(ctx, month, who.username)
+    except JobRunning as exc:
+        return _redirect(request, f"/jobs?id={exc.job_id}", "error", str(exc))
     except LedgerError as exc:
         return _redirect(request, "/runs", "error", str(exc))
-    message = (f"数据、规则包与月份均未变化，沿用运行 #{result.run_id}，未重新测算 / inputs, rule "
-               f"pack and month unchanged: run {result.run_id} reused, nothing swept again"
-               if result.reused else
-               f"该数据已于运行 #{result.run_id} 记录 / this sweep was already recorded as run "
-               f"{result.run_id}" if result.already else
-               f"已完成 {result.month} 测算：{result.payable_rows} 笔发放 / sweep of "
-               f"{result.month} recorded as run {result.run_id}")  # fmt: skip
-    return _redirect(request, done_url(result), "ok", message)
+    if reused is not None:
+        return _redirect(request, f"/runs/{reused.run_id}", "ok",
+                         run_service.sweep_message(reused))  # fmt: skip
+    return _redirect(request, f"/jobs?id={job_id}&follow=1", "ok",
+                     f"测算已在后台开始 / the sweep of {month} runs in the background (job "
+                     f"{job_id}); this page follows it")  # fmt: skip
+
+
+@router.get("/jobs")
+def job_page(request: Request, ctx: Ctx, who: Annotated[Principal, Depends(page_user)],
+             id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+             follow: Annotated[int, Query(ge=0, le=1)] = 0) -> Response:
+    """A background job's progress, then its result or error (``?id=N``); without an id,
+    the jobs the officer started. With ``follow=1`` a finished job goes on to its result."""
+    if id is None:
+        return render(request, "jobs.html", {"jobs": ctx.jobs.recent(who.username),
+                                             "nav": "jobs"})  # fmt: skip
+    job = _visible_job(ctx, who, id)
+    result = result_of(job)
+    if follow and job.status == JOB_DONE and result.get("url"):
+        return _redirect(request, result["url"], "ok", result.get("message", ""))
+    return render(request, "job.html", {"job": job, "result": result, "refresh": 2,
+                                        "mine": job.started_by == who.username,
+                                        "nav": "jobs"})  # fmt: skip
+
+
+@router.get("/jobs/download")
+def job_download(ctx: Ctx, who: Annotated[Principal, Depends(page_user)],
+                 id: Annotated[int, Query(ge=1, le=2**62)]) -> Response:
+    """The file a finished job made (a large PDF), for the officer who started it."""
+    job = _visible_job(ctx, who, id)
+    result = result_of(job)
+    path = FilePath(result.get("file") or "")
+    if job.started_by != who.username or job.status != JOB_DONE or not path.is_file():
+        raise NotFound(f"job {id} has no file for {who.username}")
+    return Response(path.read_bytes(), media_type=result.get("media_type") or "application/pdf",
+                    headers={"Content-Disposition":
+                             f'attachment; filename="{result.get("filename") or path.name}"'})
+
+
+def _visible_job(ctx: Any, who: Principal, job_id: int) -> Any:
+    """The job, if `who` started it or may run its kind of work (else: not found)."""
+    job = ctx.jobs.get(job_id)
+    shared = JOB_PERMISSIONS.get(job.kind)
+    if job.started_by != who.username and not (shared and who.can(shared)):
+        raise NotFound(f"there is no job {job_id}")
+    return job
+
+
+@router.post("/batches/{batch_id}/sheet-job", dependencies=CSRF)
+def batch_sheet_job(request: Request, ctx: Ctx, batch_id: Id, who: BatchViewer) -> Response:
+    """Build the approval sheet's PDF of a (large) batch in the background."""
+    try:
+        job_id = reports.start_sheet_job(ctx, batch_id, who)
+    except JobRunning as exc:
+        return _redirect(request, f"/jobs?id={exc.job_id}", "error", str(exc))
+    except LedgerError as exc:
+        return _redirect(request, f"/batches/{batch_id}", "error", str(exc))
+    return _redirect(request, f"/jobs?id={job_id}", "ok",
+                     f"PDF 正在后台生成 / the PDF of batch {batch_id} is being built (job "
+                     f"{job_id})")  # fmt: skip
 
 
 @router.get("/runs/{run_id}")

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -334,54 +335,91 @@ def alert_view(a: WebAlert, ref: str, *, reveal: bool = False) -> dict[str, Any]
     }
 
 
+# The inbox's counts (total, by kind, by status, communities) for a filter, kept per process
+# and keyed by the inbox's version: every change of an alert appends an event, every import
+# a row of web_alert_imports, so (newest event, imports) changes whenever a count may have.
+# 550,000 alerts are counted once per change, not per page view; any process checks the
+# version (two index lookups) before trusting what it kept.
+_counts: dict[tuple[Any, ...], Any] = {}
+_counts_lock = threading.Lock()
+MAX_KEPT = 256
+
+
+def _version(s: Any) -> tuple[int, int]:
+    newest = s.execute(select(func.max(WebAlertEvent.id))).scalar() or 0
+    imports = s.execute(select(func.count()).select_from(WebAlertImport)).scalar() or 0
+    return int(newest), int(imports)
+
+
+def _kept(ctx: WebContext, s: Any, key: tuple[Any, ...], count: Any) -> Any:
+    """`count(s)` for `key` at the inbox's current version, counted once per version."""
+    full = (str(ctx.db.engine.url), _version(s), *key)
+    with _counts_lock:
+        if full in _counts:
+            return _counts[full]
+    value = count(s)
+    with _counts_lock:
+        if len(_counts) >= MAX_KEPT:
+            _counts.clear()
+        _counts[full] = value
+    return value
+
+
 def list_alerts(
     ctx: WebContext, flt: AlertFilter, page: int = 1, per_page: int = 50
 ) -> dict[str, Any]:
-    """One page of the inbox with its total, plus counts by kind and status for the filters."""
+    """One page of the inbox with its total, plus counts by kind and status for the filters.
+
+    The counts are kept per inbox version (see :data:`_counts`); a page past the middle is
+    read from the end backwards, so the last of 11,000 pages skips no more rows than page 1.
+    """
     conds = flt.conditions()
     page = max(1, page)
+    month_conds = raised_in(flt.month) if flt.month else []
+    order = (WebAlert.due_date, WebAlert.kind, WebAlert.id)
     with ctx.db.snapshot() as s:
-        total = int(s.execute(select(func.count()).select_from(WebAlert).where(*conds)).scalar())
-        rows = list(
-            s.execute(
-                select(WebAlert)
-                .where(*conds)
-                .order_by(WebAlert.due_date, WebAlert.kind, WebAlert.id)
-                .limit(per_page)
-                .offset((page - 1) * per_page)
-            ).scalars()
-        )
-        month_conds = raised_in(flt.month) if flt.month else []
-        kinds = dict(
+        total = _kept(ctx, s, ("total", tuple(sorted(flt.__dict__.items()))), lambda s: int(
+            s.execute(select(func.count()).select_from(WebAlert).where(*conds)).scalar()))
+        pages = max(1, (total + per_page - 1) // per_page)
+        page = min(page, pages)
+        first, upto = (page - 1) * per_page, min(page * per_page, total)
+        q = select(WebAlert).where(*conds)
+        if first <= total - upto:
+            rows = list(s.execute(q.order_by(*order).limit(per_page).offset(first)).scalars())
+        else:
+            rows = list(reversed(s.execute(
+                q.order_by(*(c.desc() for c in order)).limit(max(upto - first, 0))
+                .offset(total - upto)).scalars().all()))
+        kinds = _kept(ctx, s, ("kinds", flt.month), lambda s: dict(
             s.execute(
                 select(WebAlert.kind, func.count())
                 .where(*month_conds)
                 .group_by(WebAlert.kind)
                 .order_by(WebAlert.kind)
             ).all()
-        )
-        statuses = dict(
+        ))
+        statuses = _kept(ctx, s, ("statuses", flt.month), lambda s: dict(
             s.execute(
                 select(WebAlert.status, func.count()).where(*month_conds).group_by(WebAlert.status)
             ).all()
-        )
-        communities = list(
+        ))
+        communities = _kept(ctx, s, ("communities", flt.month), lambda s: list(
             s.execute(
                 select(WebAlert.community).where(*month_conds).distinct().order_by(
                     WebAlert.community
                 )
             ).scalars()
-        )
+        ))
     return {
         "items": [alert_view(a, ctx.directory.ref(a.id_no)) for a in rows],
         "total": total,
         "page": page,
-        "pages": max(1, (total + per_page - 1) // per_page),
+        "pages": pages,
         "per_page": per_page,
         "kinds": kinds,
         "statuses": statuses,
         "communities": [c for c in communities if c],
-    }
+    }  # fmt: skip
 
 
 def get_alert(ctx: WebContext, alert_id: int) -> tuple[WebAlert, list[WebAlertEvent]]:
@@ -490,13 +528,13 @@ def counts_by_rule(ctx: WebContext, month: str) -> list[dict[str, Any]]:
     tests, …); each is counted under its own label.
     """
     with ctx.db.snapshot() as s:
-        rows = s.execute(
+        rows = _kept(ctx, s, ("by_rule", month), lambda s: s.execute(
             select(WebAlert.kind, WebAlert.rule, WebAlert.label_zh, WebAlert.label_en,
                    WebAlert.status, func.count())
             .where(*raised_in(month))
             .group_by(WebAlert.kind, WebAlert.rule, WebAlert.label_zh, WebAlert.label_en,
                       WebAlert.status)
-        ).all()  # fmt: skip
+        ).all())  # fmt: skip
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for kind, rule, zh, en, status, n in rows:
         fallback = KIND_NAMES.get(kind, (kind, kind))

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import case, func, select
 
+from benefits.ledger.batchviews import add_up, kept_groups
 from benefits.ledger.models import Batch, BatchItem, RunEntitlement, SweepRun
 from benefits.ledger.money import ZERO
 from benefits.web.context import WebContext
@@ -25,7 +26,15 @@ from benefits.web.services import alerts as alert_service
 from benefits.web.services import runs as run_service
 
 
-def _communities(ctx: WebContext, run_id: int) -> list[dict[str, Any]]:
+def _communities(ctx: WebContext, run: SweepRun) -> list[dict[str, Any]]:
+    kept = (run.counts or {}).get("communities")
+    if isinstance(kept, dict):  # kept with the run at import (runs imported since issue 16)
+        return [
+            {"community": c or "—", "items": int(v["items"]), "people": int(v["people"]),
+             "amount": to_decimal(v["amount"]), "held": int(v["held"])}
+            for c, v in sorted(kept.items())
+        ]  # fmt: skip
+    run_id = run.id
     e = RunEntitlement
     with ctx.db.snapshot() as s:
         rows = s.execute(
@@ -47,7 +56,11 @@ def _communities(ctx: WebContext, run_id: int) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def _people(ctx: WebContext, run_id: int) -> int:
+def _people(ctx: WebContext, run: SweepRun) -> int:
+    kept = (run.counts or {}).get("people")
+    if isinstance(kept, int):
+        return kept
+    run_id = run.id
     with ctx.db.snapshot() as s:
         return int(
             s.execute(
@@ -106,15 +119,19 @@ def dashboard(ctx: WebContext, month: str | None) -> dict[str, Any]:
     prev_total = (
         sum((p["prev_amount"] or ZERO for p in payable), ZERO) if prev is not None else None
     )
-    people = _people(ctx, run.id)
-    prev_people = _people(ctx, prev.id) if prev is not None else None
+    people = _people(ctx, run)
+    prev_people = _people(ctx, prev) if prev is not None else None
     with ctx.db.snapshot() as s:
         batches = list(
             s.execute(select(Batch).where(Batch.month == month).order_by(Batch.id.desc())).scalars()
         )
         live = next((b for b in batches if b.status != "rejected"), None)
         held_items, held_amount = 0, ZERO
-        if live is not None:
+        groups = kept_groups(s, live.id) if live is not None else None
+        if groups is not None:
+            held = [t for t in add_up(groups, "status") if t.key == "held"]
+            held_items, held_amount = (held[0].items, held[0].amount) if held else (0, ZERO)
+        elif live is not None:
             held_items, held_amount = s.execute(
                 select(func.count(), func.coalesce(func.sum(BatchItem.amount), 0)).where(
                     BatchItem.batch_id == live.id, BatchItem.status == "held"
@@ -143,7 +160,7 @@ def dashboard(ctx: WebContext, month: str | None) -> dict[str, Any]:
         "run": run_service.run_row(run, []),
         "prev_month": older[0] if older else None,
         "policies": policies,
-        "communities": _communities(ctx, run.id),
+        "communities": _communities(ctx, run),
         "batches": batches,
         "live_batch": live,
         "totals": {

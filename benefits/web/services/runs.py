@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from benefits.ledger.errors import InvalidInput, NotFound
 from benefits.ledger.models import OPEN_STATUSES, Batch, SweepRun
 from benefits.ledger.runs import ImportResult
 from benefits.months import MonthError, MonthRange, check_sweep_month, sweep_range
+from benefits.progress import no_progress
 from benefits.web.context import WebContext
 from benefits.web.services import alerts as alert_service
 
@@ -170,6 +172,58 @@ def _out_folder(ctx: WebContext, month: str, by: str) -> Path:
     return Path(ctx.settings.work) / "sweeps" / f"{month}-{stamp}-{safe}"
 
 
+def reusable_run(ctx: WebContext, month: str, by: str) -> ImportResult | None:
+    """The recorded run of `month` to reuse — same input files (hashes), rule pack (hash)
+    and month, folder still there — audited as ``run.reuse``; None when a sweep is needed."""
+    from benefits import __version__
+    from benefits.rulebook import default_rules_folder, pack_digest
+
+    delivery = ctx.settings.delivery_for(month)
+    inputs = ledger_runs.delivery_inputs(delivery)
+    configured = ctx.rules_folder()  # the approved release in force, when there is one
+    rules = Path(configured or default_rules_folder())
+    if inputs is None or not (rules / "pack.yaml").is_file():
+        return None
+    same = ledger_runs.find_identical_run(ctx.db, month, pack_digest(rules), inputs,
+                                          __version__)  # fmt: skip
+    if same is None:
+        return None
+    ctx.know_run(same)  # unchanged inputs, rule pack and month: no second folder
+    alert_service.import_alerts(ctx, same)
+    return ledger_runs.record_reuse(ctx.db, same, by)
+
+
+def sweep_and_record(
+    ctx: WebContext, month: str, by: str, progress: Callable[[str], None] = no_progress
+) -> ImportResult:
+    """Sweep `month` on the configured delivery, record the run, fill the alerts inbox,
+    telling `progress` each stage (the background job's page shows it)."""
+    from benefits.sweep import run_sweep
+
+    month = check_month(ctx, month)
+    delivery = ctx.settings.delivery_for(month)
+    out = _out_folder(ctx, month, by)
+    try:
+        result = run_sweep(delivery, month, out=out, rules=ctx.rules_folder(),
+                           progress=progress)  # fmt: skip
+    except BenefitsError as exc:
+        raise InvalidInput(f"the sweep of {month} on {delivery} stopped: {exc}") from exc
+    summary_path = out / "summary.json"
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    summary["started_by"] = by
+    summary_path.write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n", "utf-8")
+    progress("recording the run in the ledger")
+    imported = ctx.ledger.import_run(out, by=by)
+    run = get_run(ctx, imported.run_id)
+    if imported.already and Path(run.source) != out.resolve():
+        shutil.rmtree(out)  # the same sweep is recorded with its own folder: keep one copy
+    progress("filling the alerts inbox")
+    ctx.know_run(run)
+    alert_service.import_alerts(ctx, run)
+    del result
+    return imported
+
+
 def start_sweep(ctx: WebContext, month: str, by: str) -> ImportResult:
     """Sweep `month` on the configured delivery, record the run, fill the alerts inbox.
 
@@ -178,39 +232,41 @@ def start_sweep(ctx: WebContext, month: str, by: str) -> ImportResult:
     ``already`` are True, audited as ``run.reuse``). A sweep that turns out identical to a
     recorded run (``already``) does not keep a second output folder.
     """
-    from benefits import __version__
-    from benefits.rulebook import default_rules_folder, pack_digest
-    from benefits.sweep import run_sweep
+    month = check_month(ctx, month)
+    reused = reusable_run(ctx, month, by)
+    if reused is not None:
+        return reused
+    return sweep_and_record(ctx, month, by)
+
+
+def sweep_message(result: ImportResult) -> str:
+    """What the officer is told once a sweep (or its reuse) is recorded."""
+    return (f"数据、规则包与月份均未变化，沿用运行 #{result.run_id}，未重新测算 / inputs, rule "
+            f"pack and month unchanged: run {result.run_id} reused, nothing swept again"
+            if result.reused else
+            f"该数据已于运行 #{result.run_id} 记录 / this sweep was already recorded as run "
+            f"{result.run_id}" if result.already else
+            f"已完成 {result.month} 测算：{result.payable_rows} 笔发放 / sweep of "
+            f"{result.month} recorded as run {result.run_id}")  # fmt: skip
+
+
+def start_sweep_job(ctx: WebContext, month: str, by: str) -> tuple[ImportResult | None, int]:
+    """The web page's sweep: a reuse is answered at once ``(result, 0)``; a real sweep runs
+    as a background job ``(None, job id)`` — JobRunning when that month's sweep runs."""
+    from benefits.web.jobs import JobResult, Report
 
     month = check_month(ctx, month)
-    delivery = ctx.settings.delivery_for(month)
-    inputs = ledger_runs.delivery_inputs(delivery)
-    configured = ctx.rules_folder()  # the approved release in force, when there is one
-    rules = Path(configured or default_rules_folder())
-    if inputs is not None and (rules / "pack.yaml").is_file():
-        same = ledger_runs.find_identical_run(ctx.db, month, pack_digest(rules), inputs,
-                                              __version__)  # fmt: skip
-        if same is not None:  # unchanged inputs, rule pack and month: no second folder
-            ctx.know_run(same)
-            alert_service.import_alerts(ctx, same)
-            return ledger_runs.record_reuse(ctx.db, same, by)
-    out = _out_folder(ctx, month, by)
-    try:
-        result = run_sweep(delivery, month, out=out, rules=configured)
-    except BenefitsError as exc:
-        raise InvalidInput(f"the sweep of {month} on {delivery} stopped: {exc}") from exc
-    summary_path = out / "summary.json"
-    summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    summary["started_by"] = by
-    summary_path.write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n", "utf-8")
-    imported = ctx.ledger.import_run(out, by=by)
-    run = get_run(ctx, imported.run_id)
-    if imported.already and Path(run.source) != out.resolve():
-        shutil.rmtree(out)  # the same sweep is recorded with its own folder: keep one copy
-    ctx.know_run(run)
-    alert_service.import_alerts(ctx, run)
-    del result
-    return imported
+    reused = reusable_run(ctx, month, by)
+    if reused is not None:
+        return reused, 0
+
+    def work(report: Report) -> JobResult:
+        result = sweep_and_record(ctx, month, by, progress=lambda stage: report(stage))
+        return JobResult(sweep_message(result), url=f"/runs/{result.run_id}",
+                         extra={"run_id": result.run_id})  # fmt: skip
+
+    job = ctx.jobs.start("sweep", f"sweep:{month}", f"sweep of {month}", by, work)
+    return None, job.id
 
 
 def run_for_month(ctx: WebContext, month: str) -> SweepRun | None:

@@ -1,0 +1,396 @@
+"""Benchmark a city's month in the ledger and the web app: 1.2 million items, 550,000 alerts.
+
+Issue 16's sizes: a city of 10 million gives a batch of about 1.2 million items and about
+550,000 alerts a month. Until the partitioned sweep (issue 13) can sweep 10 million people on
+this machine in reasonable time, the sweep's *outputs* are synthesised here, in today's data
+contract (``entitlements.csv``, ``alerts.csv``, ``summary.json``): 1.2 million pay/credit rows
+for ~1 million people in 600 communities (1 % held by the sweep, 0.5 % without an account),
+and the alerts. Then, on a fresh PostgreSQL schema (dropped afterwards), it times each step
+with its peak memory (RSS of this process, sampled):
+
+    import → create batch → submit → approve → export → reconcile → verify audit
+    → alerts into the inbox → the web pages (served by uvicorn, median of --repeat)
+
+    python benchmarks/city.py                                # 1.2M items, 550k alerts
+    python benchmarks/city.py --items 100000 --alerts 50000  # a quick look
+    python benchmarks/city.py --skip-web                     # ledger steps only
+
+Runs above 1 million rows are big runs: wrap them in ``flock`` on a shared machine.
+PostgreSQL is taken from --pg-url, else $BENEFITS_TEST_POSTGRES_URL, else the local server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import re
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from benefits.idcard import make_id
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import ledger as ledger_bench
+
+BUDGET_MS = 300.0
+GOAL_S = 120.0
+COLUMNS = ("id_no", "household_no", "policy_id", "month", "mode", "amount", "held",
+           "hold_reason", "hukou_community", "masked_name", "account_no")  # fmt: skip
+ALERT_COLUMNS = ("id_no", "kind", "policy_id", "due_date", "message", "rule_id", "party",
+                 "subject", "fingerprint")  # fmt: skip
+POLICIES = (
+    ("old_age_allowance", "pay", "60.00"),
+    ("dibao_allowance", "pay", "459.00"),
+    ("home_care_service_subsidy", "credit", "200.00"),
+    ("severe_disability_nursing_subsidy", "pay", "260.20"),
+    ("disability_living_subsidy", "pay", "650.50"),
+)
+ALERT_RULES = (  # (rule_id, kind, policy_id, message)
+    ("cert_expiring", "cert_expiring", "disability_living_subsidy", "残疾证将于 {d} 到期"),
+    ("dibao_review_due", "review_due", "dibao_allowance", "低保家庭 {d} 前须复核"),
+    ("age_milestone", "age_milestone", "old_age_allowance", "{d} 年满 80 周岁"),
+)
+COMMUNITIES = 600
+PASSWORD = "benchmark-password"
+
+
+# ------------------------------------------------------------------------------ memory
+
+
+class PeakRss:
+    """The peak resident set size of this process during a step, sampled every 20 ms."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def now() -> int:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.now())
+            time.sleep(0.02)
+
+    def __enter__(self) -> PeakRss:
+        self.peak = self.now()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.now())
+
+
+# ------------------------------------------------------------------------------ synthesis
+
+
+def write_city(out: Path, month: str, items: int, alerts: int) -> tuple[Path, list[str]]:
+    """A sweep output folder of `items` payable rows and `alerts` alerts; some IDs to find."""
+    out.mkdir(parents=True, exist_ok=True)
+    sample: list[str] = []
+    with open(out / "entitlements.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(COLUMNS)
+        n = written = 0
+        while written < items:
+            birth = dt.date(1925, 1, 1) + dt.timedelta(days=n // 900)
+            id_no = make_id("330106", birth, n % 900)
+            if n % 100_003 == 0:
+                sample.append(id_no)
+            for k in range(1 + (n % 5 == 0)):
+                if written == items:
+                    break
+                policy, mode, amount = POLICIES[(n + k) % len(POLICIES)]
+                held = n % 100 == 7
+                account = "" if n % 200 == 13 else f"6222{n:012d}"
+                w.writerow((id_no, f"H{n // 3:08d}", policy, month, mode, amount,
+                            "true" if held else "false", "account_problem" if held else "",
+                            f"330106{n % COMMUNITIES:03d}", "张*明", account))  # fmt: skip
+                written += 1
+            n += 1
+    with open(out / "alerts.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(ALERT_COLUMNS)
+        for a in range(alerts):
+            p = (a * 7) % max(n, 1)
+            birth = dt.date(1925, 1, 1) + dt.timedelta(days=p // 900)
+            id_no = make_id("330106", birth, p % 900)
+            rule, kind, policy, message = ALERT_RULES[a % len(ALERT_RULES)]
+            due = f"{month}-{1 + a % 28:02d}"
+            facts = json.dumps({"d": due}, sort_keys=True)
+            w.writerow((id_no, kind, policy, due, message.format(d=due), rule, id_no, due,
+                        hashlib.sha256(facts.encode()).hexdigest()))  # fmt: skip
+    summary = {"month": month, "rule_pack": {"version": "city-bench", "hash": "sha256:city"},
+               "inputs": {"persons": {"file": "persons.csv", "sha256": "0" * 64}},
+               "tables": {}, "policies": {}}  # fmt: skip
+    (out / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    return out, sample
+
+
+def write_return(bank: Path, dest: Path) -> Path:
+    """The bank's answer: every line paid except one in 500."""
+    with open(bank, newline="", encoding="utf-8") as fh, open(dest, "w", encoding="utf-8") as o:
+        o.write("reference,status,reason\n")
+        reader = csv.reader(fh)
+        next(reader)
+        for i, row in enumerate(reader):
+            if row[0] == "TRAILER":
+                break
+            o.write(f"{row[3]},failed,account closed\n" if i % 500 == 0 else f"{row[3]},paid,\n")
+    return dest
+
+
+# ------------------------------------------------------------------------------ steps
+
+
+class Steps:
+    """Each step's wall time and peak memory, printed as a table at the end."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, float, int, str]] = []
+
+    def run(self, name: str, fn: Callable[[], Any], note: str = "") -> Any:
+        with PeakRss() as mem:
+            t = time.perf_counter()
+            result = fn()
+            took = time.perf_counter() - t
+        self.rows.append((name, took, mem.peak, note))
+        print(f"  {name}: {took:.1f} s, peak {mem.peak / 2**20:,.0f} MiB", file=sys.stderr)
+        return result
+
+
+@contextmanager
+def served(url: str, folder: Path) -> Iterator[Any]:
+    """The web app on a free local port, signed in as an auditor; yields an httpx client."""
+    import httpx
+    import uvicorn
+
+    from benefits.web.app import create_app
+    from benefits.web.settings import WebSettings
+
+    settings = WebSettings(db=url, data=folder, work=folder / "work", secret_key="bench")
+    app = create_app(settings)
+    ctx = app.state.ctx
+    ctx.accounts.create_user("bench", PASSWORD, ["auditor"], by="bench")
+    with __import__("socket").socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error",
+                                           lifespan="off"))  # fmt: skip
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+            token = re.search(r'name="token" value="([^"]+)"', client.get("/login").text)
+            assert token is not None
+            client.post("/login", data={"username": "bench", "password": PASSWORD,
+                                        "token": token.group(1)})  # fmt: skip
+            client.ctx = ctx  # type: ignore[attr-defined]
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        ctx.ledger.close()
+
+
+def time_pages(client: Any, batch_id: int, month: str, people: list[str], repeat: int
+               ) -> list[tuple[str, float, float]]:  # fmt: skip
+    """(request, median ms, max ms) of every page the issue names, at the city's size."""
+    first = client.get(f"/api/v1/batches/{batch_id}/items?per_page=50").json()
+    pages = first["pages"]
+    after = first["next_after"]
+    held = client.get(f"/api/v1/batches/{batch_id}/items?held=yes&per_page=50").json()
+    csrf_page = client.get("/persons").text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', csrf_page)
+    b = f"/batches/{batch_id}"
+    cases: list[tuple[str, str, str, dict[str, str] | None]] = [
+        ("batch page 1", "GET", b, None),
+        ("batch page 2 (next, keyset)", "GET", f"{b}?page=2&after={after}", None),
+        ("batch page, middle (jump by number)", "GET", f"{b}?page={pages // 2}", None),
+        ("batch page, last", "GET", f"{b}?page={pages}", None),
+        ("held filter", "GET", f"{b}?held=yes", None),
+        (
+            "held filter, next page (keyset)",
+            "GET",
+            f"{b}?held=yes&page=2&after={held['next_after']}",
+            None,
+        ),
+        ("policy + community", "GET", f"{b}?policy=dibao_allowance&community=330106007", None),
+        (
+            "API items, next page (keyset)",
+            "GET",
+            f"/api/v1/batches/{batch_id}/items?page=2&after={after}",
+            None,
+        ),
+        ("dashboard", "GET", f"/dashboard?month={month}", None),
+        ("alerts inbox", "GET", f"/alerts?month={month}", None),
+        ("alerts inbox, last page", "GET", f"/alerts?month={month}&page=99999", None),
+        ("alerts inbox, one kind", "GET", f"/alerts?month={month}&kind=review_due", None),
+    ]
+    if csrf is not None and people:
+        cases.append(
+            (
+                "person search",
+                "POST",
+                "/persons/search",
+                {"csrf_token": csrf.group(1), "id_no": people[len(people) // 2]},
+            )
+        )
+    out = []
+    for what, method, path, form in cases:
+        times = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            r = (client.get(path) if method == "GET"
+                 else client.post(path, data=form, follow_redirects=False))  # fmt: skip
+            times.append((time.perf_counter() - t) * 1000)
+            assert r.status_code in (200, 303), (path, r.status_code, r.text[:300])
+        out.append((what, statistics.median(times), max(times)))
+    return out
+
+
+EXPLAINED = {  # the pages' queries, as the app sends them (keyset pages, kept totals)
+    "batch page (keyset)": "SELECT id, amount, status FROM batch_items WHERE batch_id = :b "
+    "AND id > :after ORDER BY id LIMIT 50",
+    "held filter (keyset)": "SELECT id, amount FROM batch_items WHERE batch_id = :b "
+    "AND status = 'held' AND hold_reason IS NOT NULL AND id > :after ORDER BY id LIMIT 50",
+    "community filter": "SELECT id, amount FROM batch_items WHERE batch_id = :b "
+    "AND community = '330106007' AND policy_id = 'dibao_allowance' ORDER BY id LIMIT 50",
+    "last page (backwards)": "SELECT id FROM batch_items WHERE batch_id = :b "
+    "ORDER BY id DESC LIMIT 50",
+    "batch totals (kept)": "SELECT policy_id, community, kind, status, items, amount "
+    "FROM batch_totals WHERE batch_id = :b",
+    "alerts inbox page 1": "SELECT id FROM web_alerts WHERE first_month <= :m AND "
+    "last_month >= :m ORDER BY due_date, kind, id LIMIT 50",
+    "person's items (blind index)": "SELECT id FROM batch_items WHERE id_index = :ix",
+}
+
+
+def explain(url: str, batch_id: int, month: str) -> list[tuple[str, str, float]]:
+    """(query, plan's access path, execution ms) of each page query, by EXPLAIN ANALYZE."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    out = []
+    try:
+        with engine.connect() as c:
+            c.execute(text("ANALYZE"))
+            after = c.execute(text("SELECT (min(id) + max(id)) / 2 FROM batch_items")).scalar()
+            ix = c.execute(text("SELECT id_index FROM batch_items LIMIT 1")).scalar()
+            params = {"b": batch_id, "after": after, "m": month, "ix": ix}
+            for name, sql in EXPLAINED.items():
+                plan = c.execute(text(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}"), params).scalar()
+                top = plan[0]
+                node, path = top["Plan"], []
+                while node is not None:
+                    if "Index Name" in node or "Scan" in node["Node Type"]:
+                        path.append(f"{node['Node Type']} {node.get('Index Name', '')}".strip())
+                    node = (node.get("Plans") or [None])[0]
+                out.append((name, "; ".join(path), float(top["Execution Time"])))
+    finally:
+        engine.dispose()
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=1_200_000)
+    parser.add_argument("--alerts", type=int, default=550_000)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--skip-web", action="store_true")
+    parser.add_argument("--pg-url", default=None)
+    args = parser.parse_args()
+    pg = ledger_bench.pg_url_or_none(args.pg_url)
+    if pg is None:
+        raise SystemExit("PostgreSQL is needed for the city benchmark")
+    from benefits.ledger import Ledger
+
+    steps = Steps()
+    month = "2025-01"
+    pages: list[tuple[str, float, float]] = []
+    plans: list[tuple[str, str, float]] = []
+    with tempfile.TemporaryDirectory(prefix="city-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        sweep, people = steps.run("synthesise the sweep's outputs",
+                                  lambda: write_city(tmp / "sweep", month, args.items,
+                                                     args.alerts))  # fmt: skip
+        with ledger_bench.database("postgresql", tmp, pg) as url, Ledger(url) as ledger:
+            steps.run("init (migrations)", lambda: ledger.init(by="admin"))
+            run = steps.run("import run", lambda: ledger.import_run(sweep, by="alice"))
+            batch = steps.run("create batch", lambda: ledger.create_batch(run.run_id, by="alice"))
+            steps.run("submit", lambda: ledger.submit(batch.id, by="alice"))
+            steps.run("approve", lambda: ledger.approve(batch.id, by="bob"))
+            bank = tmp / "bank.csv"
+            exported = steps.run(
+                "export bank file", lambda: ledger.export(batch.id, bank, by="carol")
+            )
+            ret = write_return(bank, tmp / "return.csv")
+            steps.run("reconcile return file", lambda: ledger.reconcile(batch.id, ret, by="carol"))
+            steps.run("verify audit chain", ledger.verify_audit)
+            if not args.skip_web:
+                with served(url, tmp) as client:
+                    from benefits.web.services import alerts as alert_service
+                    from benefits.web.services import runs as run_service
+
+                    ctx = client.ctx
+                    the_run = run_service.latest_run(ctx, month)
+                    steps.run(
+                        "alerts into the inbox", lambda: alert_service.import_alerts(ctx, the_run)
+                    )
+                    plans = explain(url, batch.id, month)
+                    pages = steps.run("web pages", lambda: time_pages(
+                        client, batch.id, month, people, args.repeat))  # fmt: skip
+
+    print(f"\n# City month: {batch.item_count:,} items ({exported.count:,} in the bank file), "
+          f"{args.alerts:,} alerts — PostgreSQL, Python {platform.python_version()}, "
+          f"{platform.machine()}, {os.cpu_count()} CPUs\n")  # fmt: skip
+    print("| step | wall s | peak RSS MiB |")
+    print("|---|---:|---:|")
+    for name, took, peak, _ in steps.rows:
+        print(f"| {name} | {took:.1f} | {peak / 2**20:,.0f} |")
+    core = {"import run", "create batch", "export bank file"}
+    over = [n for n, took, _, _ in steps.rows if n in core and took > GOAL_S]
+    print(
+        f"\nGoal: import, create batch and export each under {GOAL_S:.0f} s — "
+        + ("met" if not over else f"NOT met: {', '.join(over)}")
+    )
+    ok = not over
+    if pages:
+        print(f"\n| page | median ms | max ms | budget {BUDGET_MS:.0f} ms |")
+        print("|---|---:|---:|---|")
+        for what, median, worst in pages:
+            passed = median < BUDGET_MS
+            ok = ok and passed
+            print(f"| {what} | {median:.1f} | {worst:.1f} | {'ok' if passed else 'OVER'} |")
+    if plans:
+        print("\n| query (EXPLAIN ANALYZE) | access path | ms |")
+        print("|---|---|---:|")
+        for name, path, ms in plans:
+            print(f"| {name} | {path} | {ms:.1f} |")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
