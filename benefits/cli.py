@@ -177,13 +177,35 @@ def synth(
     ] = 0.01,
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
     encoding: Annotated[str, typer.Option(help="CSV encoding: utf-8, utf-8-sig or gbk.")] = "utf-8",
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Processes for districts above a million persons (default: one per core); "
+            "the files are the same for any number.",
+            min=1,
+        ),
+    ] = None,
 ) -> None:
-    """Generate a deterministic synthetic district in the data contract's format."""
+    """Generate a deterministic synthetic district in the data contract's format.
+
+    Districts above a million persons are generated in chunks of 500,000 in parallel (a
+    10-million-person city in Parquet takes a few minutes)."""
     from benefits.synth import generate
 
-    counts = generate(
-        persons=persons, seed=seed, out=out, month=month, dirty=dirty, fmt=fmt, encoding=encoding
-    )
+    try:
+        counts = generate(
+            persons=persons,
+            seed=seed,
+            out=out,
+            month=month,
+            dirty=dirty,
+            fmt=fmt,
+            encoding=encoding,
+            workers=workers,
+        )
+    except ValueError as exc:
+        _error_line(str(exc))
+        raise typer.Exit(2) from exc
     for table, n in counts.items():
         console.print(f"{table:<24} {n:>9,} rows")
 
