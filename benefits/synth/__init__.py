@@ -26,8 +26,8 @@ import polars as pl
 
 from benefits.schema import TABLE_ORDER
 from benefits.synth import facts as F
-from benefits.synth.chunked import CHUNKED_ABOVE, generate_chunked
 from benefits.synth import health as H
+from benefits.synth.chunked import CHUNKED_ABOVE, generate_chunked
 from benefits.synth.dates import Month
 from benefits.synth.dirty import corrupt
 from benefits.synth.output import ENCODINGS, contract_tables, shuffle_columns, write_table

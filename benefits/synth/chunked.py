@@ -71,12 +71,21 @@ def generate_chunked(
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     workers = max(1, min(workers or os.cpu_count() or 1, len(sizes)))
+    jobs = [(seed, month, c, n, scratch) for c, n in enumerate(sizes)]
     try:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            jobs = [(seed, month, c, n, scratch) for c, n in enumerate(sizes)]
-            list(pool.map(_draw_chunk, *zip(*jobs, strict=True)))
+        if workers == 1:  # in this process: the same steps, without starting workers
+            for job in jobs:
+                _draw_chunk(*job)
             _assign_ids(seed, scratch, len(sizes))
-            list(pool.map(_tables_of_chunk, *zip(*[(*j, dirty) for j in jobs], strict=True)))
+            for job in jobs:
+                _tables_of_chunk(*job, dirty)
+        else:
+            context = multiprocessing.get_context("spawn")  # no fork of a threaded Polars
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                list(pool.map(_draw_chunk, *zip(*jobs, strict=True)))
+                _assign_ids(seed, scratch, len(sizes))
+                dirty_jobs = [(*j, dirty) for j in jobs]
+                list(pool.map(_tables_of_chunk, *zip(*dirty_jobs, strict=True)))
         return _join(scratch, len(sizes), Path(out), fmt, encoding)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
