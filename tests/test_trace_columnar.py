@@ -104,7 +104,9 @@ def test_the_cli_writes_the_forms_asked_for_and_removes_the_others(tmp_path: Pat
     assert run() == {"traces"}  # parquet by default
     assert tracing.has_columnar(out) and len(tracing.trace_parts(out)) == 1
     assert run("--traces", "jsonl") == {"traces.jsonl"}
+    jsonl = (out / "traces.jsonl").read_bytes()
     assert run("--traces", "both") == {"traces", "traces.jsonl"}
+    assert (out / "traces.jsonl").read_bytes() == jsonl  # the same file either way
     assert run("--traces", "none") == set()
     assert run("--traces", "parquet") == {"traces"}
     assert run("--no-traces") == set()
