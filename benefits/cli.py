@@ -7,6 +7,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -53,6 +54,11 @@ def sweep(
         bool, typer.Option(help="Write traces.jsonl (one line per person × policy considered).")
     ] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no table.")] = False,
+    seal: Annotated[
+        bool | None,
+        typer.Option("--seal/--no-seal", help="Seal the output files with the data key of "
+                     "$BENEFITS_KEY_FILE (default: $BENEFITS_SEAL_FILES; see docs/security.md)."),
+    ] = None,
 ) -> None:
     """Run the monthly eligibility sweep for one benefit month.
 
@@ -66,8 +72,11 @@ def sweep(
     from benefits.months import check_sweep_month, today_utc
     from benefits.progress import stage_progress
     from benefits.rulebook import load_pack
+    from benefits.sealedfiles import ENV_SEAL
     from benefits.sweep import run_sweep
 
+    if seal is not None:  # this process only: run_sweep reads the setting
+        os.environ[ENV_SEAL] = "1" if seal else "0"
     try:
         pack = load_pack(rules)
         check_sweep_month(month, pack, today_utc())

@@ -2,7 +2,8 @@
 
 The first lookup in a file builds an index with Polars — for every decision line, the
 person's ID, its byte offset and length — sorted by ID and cached as Parquet beside the
-app's other caches (keyed by the file's path, size and modification time). A lookup is then a
+app's other caches (keyed by the file's path, size and modification time; sealed when the
+traces are, see :mod:`benefits.sealedfiles`). A lookup is then a
 binary search and a few ``seek``/``read`` calls: no request ever scans the file.
 
 Example:
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+
+from benefits.sealedfiles import is_sealed, open_output, read_csv, read_parquet, seal_file
 
 ID_PATTERN = r'"id_no":"([^"\\]*)"'
 _lock = threading.Lock()
@@ -41,7 +44,7 @@ class TraceIndex:
     @staticmethod
     def build(path: Path) -> tuple[pl.DataFrame, dict[str, dict[str, Any]]]:
         """Scan the file once: (index frame sorted by id_no, rule records by policy id)."""
-        frame = pl.read_csv(
+        frame = read_csv(
             path,
             has_header=False,
             separator="\x1f",
@@ -82,13 +85,15 @@ class TraceIndex:
             cache = Path(cache_dir) / f"traces-{digest}.parquet"
             rules_cache = Path(cache_dir) / f"traces-{digest}.rules.json"
             if cache.is_file() and rules_cache.is_file():
-                index = pl.read_parquet(cache)
+                index = read_parquet(cache)
                 rules = json.loads(rules_cache.read_text(encoding="utf-8"))
             else:
                 index, rules = cls.build(path)
                 cache.parent.mkdir(parents=True, exist_ok=True)
                 tmp = cache.with_suffix(".tmp")
                 index.write_parquet(tmp)
+                if is_sealed(path):  # the index lists IDs: sealed like the traces it indexes
+                    seal_file(tmp)
                 tmp.replace(cache)
                 rules_cache.write_text(json.dumps(rules, ensure_ascii=False), encoding="utf-8")
             made = cls(path, index["id_no"], index["offset"], index["length"], rules)
@@ -107,7 +112,7 @@ class TraceIndex:
         if lo >= hi:
             return []
         out: list[str] = []
-        with open(self.path, "rb") as fh:
+        with open_output(self.path) as fh:
             for i in range(lo, hi):
                 fh.seek(int(self.offsets[i]))
                 out.append(fh.read(int(self.lengths[i])).decode("utf-8"))

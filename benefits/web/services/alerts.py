@@ -31,6 +31,7 @@ from benefits.ledger.bulk import bulk_insert
 from benefits.ledger.errors import Conflict, InvalidInput, NotFound
 from benefits.ledger.models import SweepRun
 from benefits.ledger.sealed import id_index, party_index
+from benefits.sealedfiles import read_csv
 from benefits.web.context import WebContext
 from benefits.web.format import mask_dates_in_text, mask_id_like, mask_ids_in_text
 from benefits.web.models import (
@@ -73,7 +74,7 @@ class _Stored:
 def _read_alerts(run: SweepRun) -> pl.DataFrame:
     path = Path(run.source) / "alerts.csv"
     if path.is_file():
-        return pl.read_csv(path, infer_schema=False).fill_null("")
+        return read_csv(path, infer_schema=False).fill_null("")
     return pl.DataFrame(
         schema=dict.fromkeys(["id_no", "kind", "policy_id", "due_date", "message"], pl.String)
     )
