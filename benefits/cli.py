@@ -47,8 +47,10 @@ def sweep(
     out: Annotated[Path, typer.Option(help="Folder to write the sweep outputs into.")],
     rules: Annotated[
         Path | None,
-        typer.Option(help="Rule pack folder (default: $BENEFITS_RULES, else the clone's "
-                     "rules/, else the copy installed with the package)."),
+        typer.Option(
+            help="Rule pack folder (default: $BENEFITS_RULES, else the clone's "
+            "rules/, else the copy installed with the package)."
+        ),
     ] = None,
     traces: Annotated[
         bool, typer.Option(help="Write traces.jsonl (one line per person × policy considered).")
@@ -56,8 +58,11 @@ def sweep(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no table.")] = False,
     seal: Annotated[
         bool | None,
-        typer.Option("--seal/--no-seal", help="Seal the output files with the data key of "
-                     "$BENEFITS_KEY_FILE (default: $BENEFITS_SEAL_FILES; see docs/security.md)."),
+        typer.Option(
+            "--seal/--no-seal",
+            help="Seal the output files with the data key of "
+            "$BENEFITS_KEY_FILE (default: $BENEFITS_SEAL_FILES; see docs/security.md).",
+        ),
     ] = None,
 ) -> None:
     """Run the monthly eligibility sweep for one benefit month.
@@ -203,6 +208,8 @@ def rules_doc(
         sys.stdout.write(text)
     else:
         console.print(f"wrote {out}")
+
+
 @app.command()
 def paths(
     what: Annotated[
