@@ -37,6 +37,7 @@ from benefits.sweep import run_sweep
 from benefits.web.app import create_app
 from benefits.web.demo import seed_demo
 from tests.cycle.cycle_helpers import MutableClock, make_settings
+from tests.security.leakscan import recording
 from tests.security.test_ledger_dump import secrets_of_sample
 from tests.web.conftest import PASSWORDS, SAMPLE, login, settings_for
 
@@ -165,7 +166,7 @@ def test_the_web_app_reads_sealed_outputs_and_its_work_folder_reveals_nothing(
         ctx = app.state.ctx
         from fastapi.testclient import TestClient
 
-        client = login(TestClient(app, base_url="http://testserver"), "auditor")
+        client = login(TestClient(recording(app), base_url="http://testserver"), "auditor")
         batch = ctx.ledger.batches()[0]
         item = next(i for i in ctx.ledger.items(batch.id, limit=None)
                     if i.policy_id == "old_age_allowance")  # fmt: skip
