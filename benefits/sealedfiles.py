@@ -151,6 +151,58 @@ def seal_file(path: Path, keys: KeyRing | None = None) -> bool:
     return True
 
 
+def sealed_key(path: Path) -> str | None:
+    """The data key ID a sealed file names (None for a plain file)."""
+    if not is_sealed(path):
+        return None
+    with open(path, "rb") as fh:
+        fh.read(len(MAGIC))
+        try:
+            return str(json.loads(fh.readline(4096))["key"])
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+def reseal_file(path: Path, keys: KeyRing | None = None) -> bool:
+    """Seal a sealed file again under the current ``data`` key (temporary file, rename: an
+    interruption leaves it whole under one key or the other); False when it already is."""
+    path = Path(path)
+    keys = keys or file_keys()
+    current, _ = keys.current("data")
+    if sealed_key(path) in (None, current):
+        return False
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.sealing")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    try:
+        with open_output(path, keys) as src, os.fdopen(fd, "wb") as dst:
+            seal_stream(src, dst, keys)
+            dst.flush()
+            os.fsync(dst.fileno())
+        os.chmod(tmp, os.stat(path).st_mode & 0o777)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True
+
+
+def reseal_tree(folders: Iterable[Path], keys: KeyRing | None = None) -> tuple[int, dict[str, int]]:
+    """Re-seal every sealed file under `folders` (sweep outputs, a cycle store, the web app's
+    work folder) under the current ``data`` key; returns (files re-sealed, sealed files by
+    key ID afterwards)."""
+    keys = keys or file_keys()
+    done = 0
+    by_key: dict[str, int] = {}
+    for folder in folders:
+        for path in sorted(Path(folder).rglob("*")):
+            if not path.is_file() or path.is_symlink() or path.name.startswith("."):
+                continue
+            done += reseal_file(path, keys)
+            kid = sealed_key(path)
+            if kid is not None:
+                by_key[kid] = by_key.get(kid, 0) + 1
+    return done, by_key
+
+
 def seal_bytes(data: bytes, keys: KeyRing | None = None) -> bytes:
     """The sealed form of `data` (for files written whole, e.g. a cache)."""
     out = io.BytesIO()

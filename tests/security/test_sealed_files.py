@@ -32,6 +32,7 @@ from benefits.sealedfiles import (
     open_output,
     read_output,
     seal_file,
+    sealed_key,
 )
 from benefits.sweep import run_sweep
 from benefits.web.app import create_app
@@ -227,3 +228,33 @@ def test_landing_counts_rows_of_sealed_files(tmp_path: Path) -> None:
     seal_file(path)
     assert count_rows(path) == 2
     assert io.BytesIO(read_output(path)).read().count(b"\n") == 3
+
+
+def test_reseal_files_moves_sealed_outputs_to_the_current_key(
+    tmp_path: Path, sealing: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key_file = tmp_path / "keys.json"
+    KeyRing.generate().write(key_file)
+    monkeypatch.setenv("BENEFITS_KEY_FILE", str(key_file))
+    out = tmp_path / "out"
+    run_sweep(SAMPLE, "2025-01", out=out, write_traces=False)
+    before = {p.name: read_output(p) for p in out.iterdir()}
+    old = KeyRing.load(key_file).current("data")[0]
+    ring = KeyRing.load(key_file)
+    new = ring.add("data")
+    ring.replace_file(key_file)
+    from typer.testing import CliRunner
+
+    from benefits.cli import app
+
+    result = CliRunner().invoke(app, ["keys", "reseal-files", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"re-sealed 6 files under {new}" in result.output
+    assert {sealed_key(p) for p in out.iterdir() if is_sealed(p)} == {new}
+    ring = KeyRing.load(key_file)  # the old key can go: everything opens without it
+    del ring.keys["data"][old]
+    ring.replace_file(key_file)
+    assert {p.name: read_output(p) for p in out.iterdir()} == before
+    assert {stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()} == {0o600}
+    again = CliRunner().invoke(app, ["keys", "reseal-files", str(out)])
+    assert again.exit_code == 0 and "re-sealed 0 files" in again.output

@@ -51,7 +51,8 @@ class App:
         self.now[0] += dt.timedelta(seconds=seconds)
 
     def client(self, peer: tuple[str, int] = ("192.0.2.10", 50000)) -> TestClient:
-        return TestClient(recording(self.app), base_url="http://testserver", client=peer)  # type: ignore
+        app = recording(self.app)
+        return TestClient(app, base_url="http://testserver", client=peer)  # type: ignore
 
     def audit(self, action: str) -> list[AuditEntry]:
         with self.ledger.db.snapshot() as s:
