@@ -4,6 +4,8 @@ The web and browser tests' fixtures (tests/web/conftest.py) serve the app throug
 :func:`recording` and install :func:`install_log_capture`, so every answer — page, API
 response, PDF (as text), CSV or Parquet download, error response — and every log line of the
 app and of uvicorn (with its exception text and traceback) passes through :data:`RECORDER`,
+as does, when a test's ledger is closed, every entry of its audit chain
+(:meth:`Recorder.audit_log`),
 which looks in it for a resident ID, account number or full name of the seeded persons
 (the bundled sample). At the end of the session :meth:`Recorder.assert_clean` fails with
 every finding.
@@ -154,6 +156,7 @@ class Recorder:
     pdfs: int = 0
     log_lines: int = 0
     exceptions: int = 0
+    audit_entries: int = 0
     findings: list[Finding] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -188,6 +191,21 @@ class Recorder:
         if found:
             self._add(f"exception {type(exc).__name__} from {where}", found)
 
+    def audit_log(self, engine: Any, where: str) -> None:
+        """Scan every entry of a ledger's audit chain (who, action, object and content)."""
+        from sqlalchemy import text
+
+        with engine.connect() as conn:
+            rows = conn.execute(text(
+                "SELECT seq, actor, action, object_type, object_id, content FROM audit_log"
+            )).all()  # fmt: skip
+        with self.lock:
+            self.audit_entries += len(rows)
+        for row in rows:
+            found = find(" ".join(str(v) for v in row[1:]))
+            if found:
+                self._add(f"audit entry #{row.seq} ({row.action}) of {where}", found)
+
     def _add(self, where: str, found: dict[str, list[str]]) -> None:
         with self.lock:
             self.findings.append(Finding(where, found))
@@ -195,6 +213,7 @@ class Recorder:
     def reset(self) -> None:
         with self.lock:
             self.responses = self.pdfs = self.log_lines = self.exceptions = 0
+            self.audit_entries = 0
             self.findings.clear()
 
     def assert_clean(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -100,6 +101,24 @@ def test_the_web_fixtures_route_every_answer_and_log_line_through_the_scan(
     assert seeded.client("auditor").get("/rules").status_code == 200
     logging.getLogger("benefits.web.security").warning("scan check")
     assert RECORDER.responses > before[0] and RECORDER.log_lines > before[1]
+
+
+def test_the_audit_chain_is_scanned(seeded: Seeded, tmp_path: Path) -> None:
+    from benefits.ledger import Ledger, audit
+
+    recorder = Recorder()
+    recorder.audit_log(seeded.ctx.db.engine, "the seeded ledger")
+    assert recorder.audit_entries > 0 and recorder.findings == []
+    other = Ledger(f"sqlite:///{tmp_path / 'planted.sqlite'}")  # not the session's ledgers
+    other.init(by="admin")
+    try:
+        with other.db.transaction() as s:  # an entry that quotes a full ID is caught
+            audit.append(s, at=other.db.now(), actor="officer", action="test.leak",
+                         object_type="person", object_id="x", after={"note": ID})  # fmt: skip
+        recorder.audit_log(other.db.engine, "planted")
+    finally:
+        other.close()
+    assert [f.found for f in recorder.findings] == [{"resident ID": [ID]}]
 
 
 def test_error_answers_built_from_a_seeded_id_carry_none(seeded: Seeded) -> None:

@@ -125,6 +125,7 @@ def seeded(seeded_template: Path, tmp_path: Path) -> Iterator[Seeded]:
     settings = settings_for(tmp_path, db_file)
     app = create_app(settings)
     yield Seeded(tmp_path, settings, app)
+    RECORDER.audit_log(app.state.ctx.db.engine, "the seeded ledger")
     app.state.ctx.ledger.close()
 
 
@@ -176,4 +177,5 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     create_users(app.state.ctx, PASSWORDS)
     with serve(app) as url:
         yield LiveServer(url, app, folder)
+    RECORDER.audit_log(app.state.ctx.db.engine, "the live server's ledger")
     app.state.ctx.ledger.close()
