@@ -203,13 +203,6 @@ def reseal_tree(folders: Iterable[Path], keys: KeyRing | None = None) -> tuple[i
     return done, by_key
 
 
-def seal_bytes(data: bytes, keys: KeyRing | None = None) -> bytes:
-    """The sealed form of `data` (for files written whole, e.g. a cache)."""
-    out = io.BytesIO()
-    seal_stream(io.BytesIO(data), out, keys or file_keys())
-    return out.getvalue()
-
-
 def seal_outputs(folder: Path, keys: KeyRing | None = None) -> list[Path]:
     """Seal every file of a finished sweep output folder (and its subfolders, e.g. traces)
     but ``summary.json`` and hidden temporary files; return the files sealed now."""
@@ -345,11 +338,6 @@ def read_output(path: Path, keys: KeyRing | None = None) -> bytes:
         return fh.read()
 
 
-def read_text(path: Path, keys: KeyRing | None = None) -> str:
-    """The clear text (UTF-8, BOM allowed) of `path`, sealed or not."""
-    return read_output(path, keys).decode("utf-8-sig")
-
-
 def read_parquet(path: Path, keys: KeyRing | None = None, **kwargs: Any) -> pl.DataFrame:
     """A Parquet file, sealed or not, as a Polars frame."""
     import polars as pl
@@ -366,8 +354,3 @@ def read_csv(path: Path, keys: KeyRing | None = None, **kwargs: Any) -> pl.DataF
     if is_sealed(path):
         return pl.read_csv(io.BytesIO(read_output(path, keys)), **kwargs)
     return pl.read_csv(path, **kwargs)
-
-
-def sealed_files(paths: Iterable[Path]) -> list[Path]:
-    """Those of `paths` that are sealed."""
-    return [p for p in paths if is_sealed(p)]
