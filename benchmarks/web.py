@@ -9,9 +9,15 @@ the worst time, and the run fails if any median exceeds the budget (300 ms).
     python benchmarks/web.py                       # 30,000 items on SQLite
     python benchmarks/web.py --items 100000 --backends sqlite postgresql
     python benchmarks/web.py --items 1200000 --backends postgresql   # a city (flock it)
+    python benchmarks/web.py --sealed-persons 30000   # + person pages on sealed outputs
 
 ``benchmarks/city.py`` measures the other pages (dashboard, alerts inbox, person search) at a
 city's size too.
+
+With ``--sealed-persons N`` it also sweeps a synthetic town of N persons through the app twice
+— outputs plain, then sealed (``BENEFITS_SEAL_FILES=1``, issue 14) — and times the first
+person page (which indexes the traces), further person pages, the explanation API and the
+alerts inbox on each.
 """
 
 from __future__ import annotations
@@ -179,6 +185,81 @@ def measure(url: str, folder: Path, batch_id: int, repeat: int) -> list[tuple[st
     return results
 
 
+def _signed_in(port: int) -> httpx.Client:
+    """A client of the app on `port`, signed in as the benchmark's auditor."""
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
+    token = re.search(r'name="token" value="([^"]+)"', client.get("/login").text)
+    assert token is not None
+    client.post("/login", data={"username": "bench", "password": PASSWORD,
+                                "token": token.group(1)})
+    return client
+
+
+def measure_persons(folder: Path, persons: int, repeat: int,
+                    sealed: bool) -> list[tuple[str, float, float]]:  # fmt: skip
+    """Person pages and the alerts inbox on a real sweep of `persons` (synthetic town), with
+    its output files sealed (``BENEFITS_SEAL_FILES=1``) or plain; SQLite ledger."""
+    from benefits.sealedfiles import ENV_SEAL, is_sealed
+    from benefits.synth import generate
+    from benefits.web.services import runs as run_service
+
+    data = folder / "town"
+    if not data.is_dir():
+        generate(persons=persons, seed=7, out=data, month="2025-01", dirty=0.01)
+    os.environ[ENV_SEAL] = "1" if sealed else "0"
+    mode = "sealed" if sealed else "plain"
+    settings = WebSettings(db=f"sqlite:///{folder / f'{mode}.sqlite'}", data=data,
+                           work=folder / f"work-{mode}", secret_key="bench")  # fmt: skip
+    app = create_app(settings)
+    ctx = app.state.ctx
+    ctx.accounts.create_user("bench", PASSWORD, ["auditor"], by="bench")
+    t = time.perf_counter()
+    result = run_service.start_sweep(ctx, "2025-01", by="bench")
+    sweep_s = time.perf_counter() - t
+    run = run_service.get_run(ctx, result.run_id)
+    assert is_sealed(Path(run.source) / "traces.jsonl") == sealed
+    batch = ctx.ledger.create_batch(result.run_id, by="bench")
+    ids = sorted({it.id_no for it in ctx.ledger.items(batch.id, limit=None)})
+    step = max(1, len(ids) // (repeat + 1))
+    refs = [ctx.directory.ref(i) for i in ids[::step]][: repeat + 1]
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error",
+                                           lifespan="off"))  # fmt: skip
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    results = [(f"{mode}: sweep + import ({persons:,} persons), s", sweep_s * 1000, sweep_s * 1000)]
+    try:
+        client = _signed_in(port)
+        try:
+            t = time.perf_counter()
+            assert client.get(f"/persons/{refs[0]}?month=2025-01").status_code == 200
+            first = (time.perf_counter() - t) * 1000
+            results.append((f"{mode}: first person page (indexes the traces)", first, first))
+            cases = [
+                ("person page", [f"/persons/{r}?month=2025-01" for r in refs[1:]]),
+                ("API explanation", [f"/api/v1/persons/{r}/explanation?month=2025-01"
+                                     for r in refs[1:]]),
+                ("alerts inbox", ["/alerts?month=2025-01"] * repeat),
+            ]  # fmt: skip
+            for what, paths in cases:
+                times = []
+                for path in paths:
+                    t = time.perf_counter()
+                    r = client.get(path)
+                    times.append((time.perf_counter() - t) * 1000)
+                    assert r.status_code == 200, (path, r.status_code, r.text[:300])
+                results.append((f"{mode}: {what}", statistics.median(times), max(times)))
+        finally:
+            client.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        ctx.ledger.close()
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=30_000)
@@ -187,6 +268,9 @@ def main() -> int:
                         choices=["sqlite", "postgresql"])
     parser.add_argument("--pg-url", default=os.environ.get("BENEFITS_TEST_POSTGRES_URL")
                         or PG_LOCAL)
+    parser.add_argument("--sealed-persons", type=int, default=0, metavar="N",
+                        help="also time person pages and the inbox on a real sweep of N "
+                             "persons, outputs plain and sealed (issue 14)")
     args = parser.parse_args()
     cpu = platform.processor() or platform.machine()
     print(f"# batch detail page, {args.items:,} items — {cpu}, {os.cpu_count()} cores, "
@@ -205,6 +289,18 @@ def main() -> int:
                 ok = ok and passed
                 print(f"| {backend} | {what} | {median:.1f} | {worst:.1f} | "
                       f"{'ok' if passed else 'OVER'} |")
+    if args.sealed_persons:
+        with tempfile.TemporaryDirectory() as tmp:
+            for sealed in (False, True):
+                for what, median, worst in measure_persons(Path(tmp), args.sealed_persons,
+                                                           args.repeat, sealed):  # fmt: skip
+                    if what.endswith(", s"):  # a whole step, not a page: no budget
+                        print(f"| sqlite | {what} | {median / 1000:.1f} s | | |")
+                        continue
+                    passed = median < BUDGET_MS or "first person page" in what
+                    ok = ok and passed
+                    print(f"| sqlite | {what} | {median:.1f} | {worst:.1f} | "
+                          f"{'ok' if passed else 'OVER'} |")
     return 0 if ok else 1
 
 

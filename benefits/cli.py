@@ -7,6 +7,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -55,8 +56,10 @@ def sweep(
     out: Annotated[Path, typer.Option(help="Folder to write the sweep outputs into.")],
     rules: Annotated[
         Path | None,
-        typer.Option(help="Rule pack folder (default: $BENEFITS_RULES, else the clone's "
-                     "rules/, else the copy installed with the package)."),
+        typer.Option(
+            help="Rule pack folder (default: $BENEFITS_RULES, else the clone's "
+            "rules/, else the copy installed with the package)."
+        ),
     ] = None,
     traces: Annotated[
         str,
@@ -70,6 +73,14 @@ def sweep(
         bool, typer.Option("--no-traces", help="Write no traces (same as --traces none).")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no table.")] = False,
+    seal: Annotated[
+        bool | None,
+        typer.Option(
+            "--seal/--no-seal",
+            help="Seal the output files with the data key of "
+            "$BENEFITS_KEY_FILE (default: $BENEFITS_SEAL_FILES; see docs/security.md).",
+        ),
+    ] = None,
 ) -> None:
     """Run the monthly eligibility sweep for one benefit month.
 
@@ -84,8 +95,11 @@ def sweep(
     from benefits.months import check_sweep_month, today_utc
     from benefits.progress import stage_progress
     from benefits.rulebook import load_pack
+    from benefits.sealedfiles import ENV_SEAL
     from benefits.sweep import run_sweep
 
+    if seal is not None:  # this process only: run_sweep reads the setting
+        os.environ[ENV_SEAL] = "1" if seal else "0"
     try:
         pack = load_pack(rules)
         check_sweep_month(month, pack, today_utc())
@@ -243,6 +257,8 @@ def rules_doc(
         sys.stdout.write(text)
     else:
         console.print(f"wrote {out}")
+
+
 @app.command()
 def paths(
     what: Annotated[

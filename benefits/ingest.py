@@ -28,6 +28,7 @@ from benefits import idcard
 from benefits.accountno import ACCOUNT_NO_PATTERN, ACCOUNT_NO_RULE
 from benefits.errors import IngestError
 from benefits.schema import TABLES, Column, Table
+from benefits.sealedfiles import read_output
 
 QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "table": pl.String(),
@@ -190,7 +191,7 @@ def load_table(folder: Path, table: Table) -> tuple[LoadedTable, pl.DataFrame]:
             raise IngestError(f"persons.csv or persons.parquet is required in {folder}")
         return LoadedTable(table.name, empty_frame(table)), _empty_quarantine()
     try:
-        data = path.read_bytes()
+        data = read_output(path)
     except OSError as exc:
         raise IngestError(f"{path.name}: cannot be read ({exc.strerror or exc})") from exc
     loaded = LoadedTable(

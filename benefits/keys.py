@@ -359,7 +359,19 @@ def ledger_keys(url: str, *, create: bool = False) -> KeyRing:
             pass
         except OSError as exc:
             raise KeyProblem(f"cannot write the key file {fallback}: {exc.strerror}") from exc
-    return KeyRing.from_env(fallback=fallback)
+    ring = KeyRing.from_env(fallback=fallback)
+    global _LAST_LEDGER_RING
+    _LAST_LEDGER_RING = ring
+    return ring
+
+
+_LAST_LEDGER_RING: KeyRing | None = None
+
+
+def last_ledger_keys() -> KeyRing | None:
+    """The key ring :func:`ledger_keys` gave last in this process (the sealed files of a
+    development ledger use its key file when no key file is named), else None."""
+    return _LAST_LEDGER_RING
 
 
 def _add_missing_purposes(path: Path) -> None:

@@ -29,6 +29,7 @@ from benefits.period import BenefitMonth
 from benefits.private import lock_down, private_dir
 from benefits.progress import Progress, no_progress
 from benefits.rulebook import RulePack, load_pack
+from benefits.sealedfiles import check_sealing_keys, seal_outputs_if_wanted
 
 ENTITLEMENT_COLUMNS = [
     "id_no",
@@ -123,6 +124,8 @@ def run_sweep(
     progress("loading the rule pack")
     pack = pack or load_pack(rules)
     bm = check_sweep_month(month, pack, None)  # the pack's first month; callers add the horizon
+    if out is not None:
+        check_sealing_keys()  # a missing key stops the sweep before anything is written
     progress("ingest: reading and validating extracts")
     t = time.perf_counter()
     extracts = load_extracts(Path(data), pack.catalogue.tables)
@@ -166,6 +169,7 @@ def run_sweep(
         lock_down(Path(out))
         if (Path(out) / tracing.TRACES_DIR).is_dir():
             lock_down(Path(out) / tracing.TRACES_DIR)
+        seal_outputs_if_wanted(Path(out))
     return result
 
 

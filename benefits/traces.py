@@ -509,6 +509,23 @@ def _jsonl_lines(path: Path) -> pl.DataFrame:
     )
 
 
+def scan_trace_parts(parts: list[Path]) -> pl.LazyFrame:
+    """The trace parts as one lazy frame: scanned in place (row-group statistics prune a
+    lookup), or opened whole when sealed (:mod:`benefits.sealedfiles`)."""
+    from benefits.sealedfiles import is_sealed, read_parquet
+
+    if not any(is_sealed(p) for p in parts):
+        return pl.scan_parquet(parts)
+    return pl.concat([read_parquet(p).lazy() for p in parts])
+
+
+def read_trace_rules(out: Path) -> pl.Series:
+    """The rule records (JSON texts) of a sweep folder's columnar traces, sealed or not."""
+    from benefits.sealedfiles import read_parquet
+
+    return read_parquet(Path(out) / TRACES_DIR / RULES_FILE)["record"]
+
+
 def read_person_records(out: Path, id_no: str) -> list[str]:
     """The decision records (JSON texts, in policy order) of one person in a sweep folder:
     from the columnar traces, else from traces.jsonl (older runs); [] when it kept none."""
@@ -517,7 +534,7 @@ def read_person_records(out: Path, id_no: str) -> list[str]:
         parts = trace_parts(out)
         if not parts:
             return []
-        found = pl.scan_parquet(parts).filter(pl.col("id_no") == id_no).select("record").collect()
+        found = scan_trace_parts(parts).filter(pl.col("id_no") == id_no).select("record").collect()
         return found["record"].to_list()
     jsonl = out / JSONL_NAME
     if not jsonl.is_file():
@@ -534,7 +551,7 @@ def read_rule_records(out: Path) -> dict[str, dict]:
     """The rule records of a sweep folder by policy id (columnar, else traces.jsonl)."""
     out = Path(out)
     if has_columnar(out):
-        texts = pl.read_parquet(Path(out) / TRACES_DIR / RULES_FILE)["record"]
+        texts = read_trace_rules(out)
     elif (out / JSONL_NAME).is_file():
         texts = _jsonl_lines(out / JSONL_NAME).filter(
             pl.col("line").str.starts_with('{"record":"rule"')
@@ -550,10 +567,10 @@ def read_all_records(out: Path) -> pl.Series:
     decisions (columnar: by resident ID; traces.jsonl: in file order)."""
     out = Path(out)
     if has_columnar(out):
-        rules = pl.read_parquet(out / TRACES_DIR / RULES_FILE)["record"]
+        rules = read_trace_rules(out)
         parts = trace_parts(out)
         decisions = (
-            pl.scan_parquet(parts).select("record").collect()["record"]
+            scan_trace_parts(parts).select("record").collect()["record"]
             if parts
             else pl.Series("record", [], pl.String)
         )

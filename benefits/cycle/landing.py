@@ -32,6 +32,7 @@ from typing import Any
 
 from benefits.ledger.audit import canonical
 from benefits.schema import TABLE_ORDER
+from benefits.sealedfiles import is_sealed, open_output, read_output, read_parquet
 
 TABLE_SUFFIXES = (".csv", ".parquet")
 IN_FLIGHT_SUFFIXES = (".part", ".filepart", ".tmp", ".partial", ".crdownload")
@@ -41,7 +42,7 @@ CHUNK = 1 << 20
 def sha256_file(path: Path) -> str:
     """SHA-256 (hex) of a file's bytes, read in chunks."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_output(path) as f:
         while chunk := f.read(CHUNK):
             h.update(chunk)
     return h.hexdigest()
@@ -229,8 +230,10 @@ def count_rows(path: Path) -> int:
     if path.suffix == ".parquet":
         import polars as pl
 
+        if is_sealed(path):
+            return read_parquet(path).height
         return int(pl.scan_parquet(path).select(pl.len()).collect().item())
-    data = path.read_bytes()
+    data = read_output(path)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from benefits.private import FILE_MODE, private_dir
+from benefits.sealedfiles import read_output
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -48,13 +49,14 @@ def publish_alerts(
     batch_id: int | None,
 ) -> dict[str, Any]:
     """Copy the sweep's alerts into the month's outbox; return the publication record."""
-    data = Path(alerts_csv).read_bytes()
+    data = Path(alerts_csv).read_bytes()  # as stored: a sealed file stays sealed
+    clear = read_output(Path(alerts_csv))
     folder = Path(store_dir) / "outbox" / month
     private_dir(folder)
     target = folder / "alerts.csv"
     by_kind: dict[str, int] = {}
     rows = 0
-    for row in csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")):
+    for row in csv.DictReader(io.StringIO(clear.decode("utf-8-sig"), newline="")):
         rows += 1
         by_kind[row.get("kind") or ""] = by_kind.get(row.get("kind") or "", 0) + 1
     publication = {

@@ -25,12 +25,25 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from benefits.cycle.landing import CHUNK, Landing, delivery_digest, sha256_file
 from benefits.private import READ_ONLY_MODE, private_dir
+from benefits.sealedfiles import file_keys, seal_stream, sealing_wanted
 
 READ_ONLY = READ_ONLY_MODE  # 0400: the service account reads it, nobody else, nobody writes
+
+
+class _Hashing:
+    """A binary file whose bytes are added to a hash as they are read."""
+
+    def __init__(self, raw: BinaryIO, h: Any) -> None:
+        self.raw, self.h = raw, h
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.raw.read(size)
+        self.h.update(chunk)
+        return chunk
 
 
 class SnapshotChanged(Exception):
@@ -79,9 +92,12 @@ class SnapshotStore:
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with open(source, "rb") as src, os.fdopen(fd, "wb") as dst:
-                while chunk := src.read(CHUNK):
-                    h.update(chunk)
-                    dst.write(chunk)
+                if sealing_wanted():  # the stored copy is sealed; its name stays the clear hash
+                    seal_stream(_Hashing(src, h), dst, file_keys())
+                else:
+                    while chunk := src.read(CHUNK):
+                        h.update(chunk)
+                        dst.write(chunk)
                 dst.flush()
                 os.fsync(dst.fileno())
             if h.hexdigest() != expected_sha256:

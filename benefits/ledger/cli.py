@@ -561,6 +561,35 @@ def keys_rotate_cmd(
         raise typer.Exit(1)
 
 
+@keys_app.command("reseal-files")
+def keys_reseal_files_cmd(
+    folders: Annotated[list[Path], typer.Argument(help="Sweep output, cycle store or web work "
+                                                       "folders holding sealed files.")],
+) -> None:
+    """Re-seal the sealed output files and snapshots under FOLDERS with the current `data` key
+    (one file at a time, each replaced whole: interrupted, run it again). Exit 0 when every
+    sealed file is under the current key."""
+    from benefits.keys import KeyProblem
+    from benefits.sealedfiles import file_keys, reseal_tree
+
+    missing = [str(f) for f in folders if not f.is_dir()]
+    if missing:
+        _fail(f"no such folder: {', '.join(missing)}")
+    try:
+        keys = file_keys()
+        current, _ = keys.current("data")
+        done, by_key = reseal_tree(folders, keys)
+    except KeyProblem as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot re-seal {exc.filename}: {exc.strerror}")
+    left = sum(n for k, n in by_key.items() if k != current)
+    counts = ", ".join(f"{k} {n}" for k, n in sorted(by_key.items())) or "none"
+    _say(f"re-sealed {done} files under {current}; sealed files by key: {counts}")
+    if left:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     """Add the command groups to the main `benefits` app.
 

@@ -42,6 +42,7 @@ from benefits.ledger.items import account_hold
 from benefits.ledger.models import REJECTED, Batch, RunEntitlement, SweepRun
 from benefits.ledger.money import ZERO, format_amount, parse_amount
 from benefits.ledger.packs import release_for_sweep
+from benefits.sealedfiles import read_output
 
 ENTITLEMENTS = "entitlements.csv"
 SUMMARY = "summary.json"
@@ -219,7 +220,7 @@ def read_sweep(out: Path) -> SweepOutput:
     ent_path = out / ENTITLEMENTS
     if not ent_path.is_file():
         raise InvalidInput(f"{ent_path}: missing — is this a sweep output folder?")
-    data = ent_path.read_bytes()
+    data = read_output(ent_path)
     try:
         header = next(csv.reader(io.StringIO(_first_line(data).decode("utf-8-sig"))), [])
     except UnicodeDecodeError as exc:
@@ -456,7 +457,7 @@ def delivery_inputs(folder: Path) -> dict[str, dict[str, str]] | None:
         for name in TABLE_ORDER:
             path = find_file(folder, name)
             if path is not None:
-                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+                digest = hashlib.sha256(read_output(path)).hexdigest()
                 found[name] = {"file": path.name, "sha256": digest}
     except (BenefitsError, OSError):
         return None

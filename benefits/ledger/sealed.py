@@ -69,6 +69,19 @@ def party_index(keys: KeyRing, party: str) -> str:
     return keys.blind_index(party, INDEX_LENGTH)[1]
 
 
+FINGERPRINT_LENGTH = 64
+
+
+def fingerprint_index(keys: KeyRing, fingerprint: str) -> str:
+    """An alert's facts fingerprint as the inbox stores it: keyed with the ``blind_index``
+    key (``web_alerts.fingerprint``, 64 hex digits), since the unkeyed SHA-256 of a few facts
+    (an amount, a date, a status) is found again by trying the likely values. Empty stays
+    empty (an alert stored before fingerprints)."""
+    if not fingerprint:
+        return ""
+    return keys.blind_index("fingerprint:" + fingerprint, FINGERPRINT_LENGTH)[1]
+
+
 class Sealed(TypeDecorator[str]):
     """A text column sealed with the ``data`` key; `context` names its kind (``id_no``,
     ``account_no``), authenticated with each value. Empty strings and NULL stay as they are

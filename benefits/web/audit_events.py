@@ -26,6 +26,7 @@ from starlette.requests import Request
 from benefits.ledger import audit
 from benefits.ledger.db import Database
 from benefits.ledger.models import AuditEntry
+from benefits.web.format import mask_ids_in_text
 
 log = logging.getLogger("benefits.web.security")
 
@@ -76,12 +77,13 @@ def record_forbidden(db: Database, request: Request) -> None:
     state = request.scope.get("state") or {}
     principal = state.get("api_caller") or state.get("principal")
     actor = getattr(principal, "username", None) or "anonymous"
+    path = mask_ids_in_text(request.url.path)  # an ID typed into a URL is not chained in clear
     try:
         with db.transaction() as s:
             audit.append(
                 s, at=db.now(), actor=actor, action="security.forbidden",
-                object_type="request", object_id=f"{request.method} {request.url.path}"[:64],
-                after={"method": request.method, "path": request.url.path},
+                object_type="request", object_id=f"{request.method} {path}"[:64],
+                after={"method": request.method, "path": path},
             )  # fmt: skip
     except Exception as exc:  # the 403 still goes out; the operator sees why it was not chained
         log.error("could not write security.forbidden to the audit chain: %s", exc)

@@ -25,6 +25,7 @@ import polars as pl
 from benefits.errors import BenefitsError
 from benefits.idcard import mask_id, mask_name
 from benefits.ingest import find_file, read_csv_text
+from benefits.sealedfiles import read_output, read_parquet
 from benefits.web.privacy import person_ref
 
 PERSON_COLUMNS = (
@@ -48,9 +49,9 @@ def read_persons(folder: Path) -> pl.DataFrame:
     if path is None:
         return pl.DataFrame(schema=dict.fromkeys(PERSON_COLUMNS, pl.String))
     if path.suffix == ".csv":
-        frame, _ = read_csv_text(path.read_bytes(), path)
+        frame, _ = read_csv_text(read_output(path), path)
     else:
-        frame = pl.read_parquet(path)
+        frame = read_parquet(path)
         frame = frame.select([pl.col(c).cast(pl.String) for c in frame.columns])
     cols = [
         (pl.col(c).str.strip_chars() if c in frame.columns else pl.lit(None, pl.String)).alias(c)

@@ -8,8 +8,8 @@ only the row groups whose ID range holds the person (Parquet statistics) — no 
 For ``traces.jsonl``, the first lookup in a file builds an index with Polars — for every
 decision line, the person's ID, its byte offset and length — sorted by ID and cached as
 Parquet beside the app's other caches (keyed by the file's path, size and modification
-time). A lookup is then a binary search and a few ``seek``/``read`` calls: no request ever
-scans the file.
+time; sealed when the traces are, see :mod:`benefits.sealedfiles`). A lookup is then a
+binary search and a few ``seek``/``read`` calls: no request ever scans the file.
 
 Example:
     >>> index = TraceIndex.open(Path("out/2025-01/traces.jsonl"), Path("out/web/cache"))
@@ -28,7 +28,14 @@ from typing import Any, Protocol
 
 import polars as pl
 
-from benefits.traces import RULES_FILE, TRACES_DIR, read_rule_records, trace_parts
+from benefits.sealedfiles import is_sealed, open_output, read_csv, read_parquet, seal_file
+from benefits.traces import (
+    RULES_FILE,
+    TRACES_DIR,
+    read_rule_records,
+    scan_trace_parts,
+    trace_parts,
+)
 
 ID_PATTERN = r'"id_no":"([^"\\]*)"'
 _lock = threading.Lock()
@@ -76,7 +83,7 @@ class ColumnarTraces:
         if not self.parts:
             return []
         found = (
-            pl.scan_parquet(self.parts).filter(pl.col("id_no") == id_no).select("record").collect()
+            scan_trace_parts(self.parts).filter(pl.col("id_no") == id_no).select("record").collect()
         )
         return found["record"].to_list()
 
@@ -88,13 +95,13 @@ class ColumnarTraces:
         """Every distinct person with a decision in these traces."""
         if not self.parts:
             return pl.Series("id_no", [], pl.String)
-        ids = pl.scan_parquet(self.parts).select("id_no").unique(maintain_order=True)
+        ids = scan_trace_parts(self.parts).select("id_no").unique(maintain_order=True)
         return ids.collect()["id_no"]
 
     def __len__(self) -> int:
         if not self.parts:
             return 0
-        return int(pl.scan_parquet(self.parts).select(pl.len()).collect().item())
+        return int(scan_trace_parts(self.parts).select(pl.len()).collect().item())
 
 
 class TraceIndex:
@@ -111,7 +118,7 @@ class TraceIndex:
     @staticmethod
     def build(path: Path) -> tuple[pl.DataFrame, dict[str, dict[str, Any]]]:
         """Scan the file once: (index frame sorted by id_no, rule records by policy id)."""
-        frame = pl.read_csv(
+        frame = read_csv(
             path,
             has_header=False,
             separator="\x1f",
@@ -152,13 +159,15 @@ class TraceIndex:
             cache = Path(cache_dir) / f"traces-{digest}.parquet"
             rules_cache = Path(cache_dir) / f"traces-{digest}.rules.json"
             if cache.is_file() and rules_cache.is_file():
-                index = pl.read_parquet(cache)
+                index = read_parquet(cache)
                 rules = json.loads(rules_cache.read_text(encoding="utf-8"))
             else:
                 index, rules = cls.build(path)
                 cache.parent.mkdir(parents=True, exist_ok=True)
                 tmp = cache.with_suffix(".tmp")
                 index.write_parquet(tmp)
+                if is_sealed(path):  # the index lists IDs: sealed like the traces it indexes
+                    seal_file(tmp)
                 tmp.replace(cache)
                 rules_cache.write_text(json.dumps(rules, ensure_ascii=False), encoding="utf-8")
             made = cls(path, index["id_no"], index["offset"], index["length"], rules)
@@ -177,7 +186,7 @@ class TraceIndex:
         if lo >= hi:
             return []
         out: list[str] = []
-        with open(self.path, "rb") as fh:
+        with open_output(self.path) as fh:
             for i in range(lo, hi):
                 fh.seek(int(self.offsets[i]))
                 out.append(fh.read(int(self.lengths[i])).decode("utf-8"))

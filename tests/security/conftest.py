@@ -12,7 +12,7 @@ import pytest
 
 from benefits.ledger import Ledger
 from tests.postgres import BACKENDS, database_url
-from tests.web.conftest import seeded, seeded_template  # noqa: F401  (fixtures)
+from tests.web.conftest import leak_scan, seeded, seeded_template  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(params=BACKENDS)

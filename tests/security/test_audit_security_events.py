@@ -74,3 +74,15 @@ def test_the_first_use_of_a_token_each_day_is_chained(seeded: Seeded) -> None:
     ]
     assert all(token not in e.content for e in uses)
     assert seeded.ctx.ledger.verify_audit().ok
+
+
+def test_a_forbidden_request_with_an_id_in_its_path_chains_it_masked(seeded: Seeded) -> None:
+    id_no = "330106194501011233"
+    token = seeded.token("approver")
+    r = seeded.client().get(f"/api/v1/audit/access/users/{id_no}",
+                            headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    assert r.status_code == 403
+    [entry] = [e for e in seeded.ctx.ledger.audit_entries(500)
+               if e.action == "security.forbidden"][-1:]  # fmt: skip
+    assert id_no not in entry.object_id and id_no not in entry.content
+    assert "330106********1233" in entry.object_id

@@ -333,3 +333,33 @@ def test_the_bank_file_from_the_cli_has_its_watermark_and_sha256_in_the_chain(
         assert after["watermark"]["by"] == "carol" and after["watermark"]["at"].endswith("Z")
         assert after["purpose"] == BANK_PURPOSE and after["class"] == "sensitive"
         assert after["approved_by"] == "approver"
+
+
+def test_pages_that_list_persons_count_toward_the_daily_rows(seeded: Seeded) -> None:
+    """Every way data leaves counts: HTML lists by rows shown, one-person pages one row."""
+    from benefits.web.services.exports import used_today
+
+    batch_id, items = _batch(seeded)
+    officer = seeded.client("officer")
+    assert used_today(seeded.ctx, "officer") == 0
+    assert officer.get(f"/batches/{batch_id}").status_code == 200
+    shown = min(len(items), 50)
+    assert used_today(seeded.ctx, "officer") == shown
+    ref = seeded.ctx.directory.ref(items[0].id_no)
+    assert officer.get(f"/persons/{ref}?month=2025-01").status_code == 200
+    assert officer.get(f"/persons/{ref}/letter?month=2025-01").status_code == 200
+    assert used_today(seeded.ctx, "officer") == shown + 2
+    inbox = officer.get("/alerts?month=2025-01")
+    listed = inbox.text.count('href="/alerts/')
+    assert inbox.status_code == 200 and listed > 0
+    used = used_today(seeded.ctx, "officer")
+    assert used > shown + 2
+    _limits(seeded, max_rows_per_day=used)  # nothing left today
+    for url in (f"/batches/{batch_id}", f"/persons/{ref}?month=2025-01", "/alerts?month=2025-01",
+                f"/api/v1/persons/{ref}/explanation?month=2025-01"):
+        refused = officer.get(url)
+        assert refused.status_code == 429 and "daily limit reached" in refused.text, url
+    # the auditor's access report of a user lists persons: counted too
+    auditor = seeded.client("auditor")
+    assert auditor.get("/audit/access?user=officer").status_code == 200
+    assert used_today(seeded.ctx, "auditor") > 0

@@ -1,4 +1,4 @@
-"""Issue 14: the alert inbox sealed at rest like the payment tables (migration 0008).
+"""Issue 14: the alert inbox sealed at rest like the payment tables (migrations 0008, 0011).
 
 ``web_alerts.id_no`` and ``message`` are sealed with the ``data`` key, the person is found by
 ``id_index`` and an alert's ``party`` (part of its identity across months) is stored as its
@@ -14,7 +14,7 @@ from sqlalchemy import delete, select, text, update
 from benefits.keys import KeyRing
 from benefits.ledger.models import SweepRun
 from benefits.ledger.rotate import rotate_data
-from benefits.ledger.sealed import id_index
+from benefits.ledger.sealed import fingerprint_index, id_index
 from benefits.web.models import WebAlert, WebAlertImport
 from benefits.web.services import alerts as alert_service
 from tests.web.conftest import Seeded
@@ -101,3 +101,63 @@ def test_keys_rotate_reseals_the_inbox(seeded: Seeded) -> None:
     assert {r.message.split(":")[1] for r in rows if r.message} == {new}
     del ring.keys["data"][old]  # the old key can go: the inbox still opens
     assert _clear(seeded) == clear
+
+
+def _fingerprints(seeded: Seeded) -> dict[int, str]:
+    with seeded.ctx.db.engine.connect() as conn:
+        return dict(conn.execute(text("SELECT id, fingerprint FROM web_alerts")).all())
+
+
+def _plain_fingerprints(seeded: Seeded) -> set[str]:
+    """The unkeyed fingerprints the sweep wrote into the seeded runs' alerts.csv."""
+    with seeded.ctx.db.snapshot() as s:
+        runs = list(s.execute(select(SweepRun)).scalars())
+        frames = [alert_service._read_alerts(r) for r in runs]
+    return {fp for f in frames for fp in f["fingerprint"].to_list() if fp}
+
+
+def test_fingerprints_are_keyed_in_the_inbox(seeded: Seeded) -> None:
+    keys = seeded.ctx.db.keys
+    stored = _fingerprints(seeded)
+    plain = _plain_fingerprints(seeded)
+    assert stored and plain
+    assert not set(stored.values()) & plain  # no unkeyed SHA-256 of facts in the ledger
+    assert {fingerprint_index(keys, fp) for fp in plain} == set(stored.values())
+    assert all(len(v) == 64 for v in stored.values())
+    other = KeyRing.generate()  # without the blind_index key the value is not recomputed
+    assert not {fingerprint_index(other, fp) for fp in plain} & set(stored.values())
+
+
+def test_migration_0011_keys_existing_fingerprints_and_a_change_still_reopens(
+    seeded: Seeded,
+) -> None:
+    db, ctx = seeded.ctx.db, seeded.ctx
+    keyed = _fingerprints(seeded)
+    by_keyed = {fingerprint_index(db.keys, p): p for p in _plain_fingerprints(seeded)}
+    db.downgrade("0008_sealed_alerts")
+    assert set(_fingerprints(seeded).values()) == {""}
+    with db.engine.begin() as conn:  # as a ledger of 0008 held them: the sweep's SHA-256
+        for alert_id, value in keyed.items():
+            conn.execute(text("UPDATE web_alerts SET fingerprint = :f WHERE id = :i"),
+                         {"f": by_keyed[value], "i": alert_id})  # fmt: skip
+    db.migrate()
+    assert _fingerprints(seeded) == keyed
+    # a resolved alert whose facts changed reopens on the next import, as before keying
+    alert_id = next(iter(keyed))
+    with db.transaction() as s:
+        s.execute(
+            update(WebAlert)
+            .where(WebAlert.id == alert_id)
+            .values(status="resolved", fingerprint=fingerprint_index(db.keys, "other"))
+        )
+        s.execute(delete(WebAlertImport))  # fmt: skip
+    with db.snapshot() as s:
+        runs = list(s.execute(select(SweepRun).order_by(SweepRun.id)).scalars())
+        for r in runs:
+            s.expunge(r)
+    for run in runs:
+        alert_service.import_alerts(ctx, run)
+    with db.snapshot() as s:
+        alert = s.get(WebAlert, alert_id)
+        assert alert is not None and alert.status == "open"
+        assert alert.fingerprint == keyed[alert_id]

@@ -27,6 +27,7 @@ from benefits.web.demo import create_users
 from benefits.web.deps import forwarded_client
 from benefits.web.settings import WebSettings
 from tests.postgres import fresh_schema
+from tests.security.leakscan import recording
 from tests.web.conftest import PASSWORDS, settings_for
 
 T0 = dt.datetime(2025, 2, 3, 9, 0, tzinfo=dt.UTC)
@@ -50,7 +51,8 @@ class App:
         self.now[0] += dt.timedelta(seconds=seconds)
 
     def client(self, peer: tuple[str, int] = ("192.0.2.10", 50000)) -> TestClient:
-        return TestClient(self.app, base_url="http://testserver", client=peer)  # type: ignore
+        app = recording(self.app)
+        return TestClient(app, base_url="http://testserver", client=peer)  # type: ignore
 
     def audit(self, action: str) -> list[AuditEntry]:
         with self.ledger.db.snapshot() as s:

@@ -5,7 +5,9 @@
 - ``seeded``: a private copy of it per test (the SQLite file is copied; sweep outputs are
   shared read-only), with an app and helpers to sign in as each role;
 - ``live_server``: the app served by uvicorn on 127.0.0.1 and a random free port, on a fresh
-  ledger with users only (the browser test drives the whole month from there).
+  ledger with users only (the browser test drives the whole month from there);
+- ``leak_scan`` (every test): every answer of the clients and the server above, and every log
+  line, scanned for clear IDs, accounts and names (tests/security/leakscan.py).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from benefits.web.app import create_app
 from benefits.web.context import WebContext
 from benefits.web.demo import create_users, seed_demo
 from benefits.web.settings import WebSettings
+from tests.security.leakscan import RECORDER, install_log_capture, recording
 
 SAMPLE = Path(__file__).resolve().parents[2] / "datasets" / "sample"
 PASSWORDS = {
@@ -87,12 +90,22 @@ class Seeded:
         return self.app.state.ctx
 
     def client(self, username: str | None = None) -> TestClient:
-        c = TestClient(self.app, base_url="http://testserver")
+        c = TestClient(recording(self.app), base_url="http://testserver")
         return login(c, username) if username else c
 
     def token(self, username: str) -> str:
         token, _ = self.ctx.accounts.create_token(username, "tests", by="admin")
         return token
+
+
+@pytest.fixture(scope="session", autouse=True)
+def leak_scan() -> Iterator[None]:
+    """Every answer and log line of the app during these tests is scanned for a seeded
+    person's ID, account number or name where the user may not see it
+    (tests/security/leakscan.py); the session fails at its end with each finding."""
+    install_log_capture()
+    yield
+    RECORDER.assert_clean()
 
 
 @pytest.fixture(scope="session")
@@ -112,6 +125,7 @@ def seeded(seeded_template: Path, tmp_path: Path) -> Iterator[Seeded]:
     settings = settings_for(tmp_path, db_file)
     app = create_app(settings)
     yield Seeded(tmp_path, settings, app)
+    RECORDER.audit_log(app.state.ctx.db.engine, "the seeded ledger")
     app.state.ctx.ledger.close()
 
 
@@ -137,7 +151,9 @@ def serve(app: FastAPI) -> Iterator[str]:
 
     port = _free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        uvicorn.Config(
+            recording(app), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -161,4 +177,5 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     create_users(app.state.ctx, PASSWORDS)
     with serve(app) as url:
         yield LiveServer(url, app, folder)
+    RECORDER.audit_log(app.state.ctx.db.engine, "the live server's ledger")
     app.state.ctx.ledger.close()

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select, text
 
 from benefits.ledger.audit import AuditEntry
-from benefits.ledger.sealed import party_index
+from benefits.ledger.sealed import fingerprint_index, party_index
 from benefits.web.context import WebContext
 from benefits.web.models import WebAlert, WebAlertEvent
 from benefits.web.services import alerts as alert_service
@@ -292,7 +292,7 @@ def test_the_identity_comes_from_the_sweeps_columns_not_from_the_message(
     account = one(jan, "account_problem")
     assert (account.rule, account.party, account.subject) == (
         "account_problem", party_index(ctx.db.keys, P1), "")  # fmt: skip
-    assert account.fingerprint == sha({"account_issue": "closed"})
+    assert account.fingerprint == fingerprint_index(ctx.db.keys, sha({"account_issue": "closed"}))
     assert account.label_en == "bank account problem, payment held"
     alert_service.act(ctx, account.id, "resolve", by="officer", note="已处理 / done")
     # February's rule pack words every message differently: no template explains them now.
@@ -318,7 +318,7 @@ def test_old_runs_and_new_runs_give_one_identity(ctx: WebContext, tmp_path: Path
     import_month(ctx, tmp_path, "2025-01", month_rows("2025-01"))
     jan = stored(ctx)
     account = one(jan, "account_problem")
-    assert account.fingerprint == sha({"account_issue": "closed"})
+    assert account.fingerprint == fingerprint_index(ctx.db.keys, sha({"account_issue": "closed"}))
     assert one(jan, "discovery_lead").party == party_index(ctx.db.keys, "H9")
     alert_service.act(ctx, account.id, "resolve", by="officer", note="已处理 / done")
     import_month(ctx, tmp_path, "2025-02", swept_rows("2025-02", lead_on=P5), NEW_COLUMNS)

@@ -18,6 +18,7 @@ from benefits.traces import has_columnar
 from benefits.web.app import create_app
 from benefits.web.demo import create_users
 from benefits.web.traceindex import ColumnarTraces, TraceIndex
+from tests.security.leakscan import recording
 
 MASKED_ID = re.compile(r"[0-9]{6}\*{8}[0-9X]{4}")
 FULL_ID = re.compile(r"(?<![0-9])[0-9]{17}[0-9X](?![0-9])")
@@ -74,7 +75,7 @@ def test_sessions_expire_when_idle(tmp_path: Path) -> None:
     ledger = Ledger(settings.db, clock=lambda: now[0])
     app = create_app(settings, ledger=ledger)
     create_users(app.state.ctx, PASSWORDS)
-    client = login(TestClient(app), "auditor")
+    client = login(TestClient(recording(app)), "auditor")
     assert client.get("/rules").status_code == 200
     now[0] += dt.timedelta(minutes=settings.idle_minutes + 1)
     r = client.get("/rules", follow_redirects=False)

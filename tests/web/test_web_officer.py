@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from benefits.web import format as fmt
 from benefits.web.app import create_app
+from tests.security.leakscan import recording
 
 
 def _flash(r) -> str:  # type: ignore[no-untyped-def]
@@ -71,7 +72,7 @@ def test_api_release_gives_the_ledgers_refusal(seeded: Seeded) -> None:
 
 
 def test_flash_cookie_is_secure_over_https(seeded: Seeded) -> None:
-    client = TestClient(seeded.app, base_url="https://testserver")
+    client = TestClient(recording(seeded.app), base_url="https://testserver")
     page = client.get("/login")
     assert "secure" in page.headers["set-cookie"].lower()
     token = re.search(r'name="token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
@@ -110,7 +111,7 @@ def test_the_display_zone_is_configurable_and_checked(seeded: Seeded) -> None:
     app = create_app(settings)
     try:
         batch = app.state.ctx.ledger.batches()[0]
-        client = login(TestClient(app, base_url="http://testserver"), "auditor")
+        client = login(TestClient(recording(app), base_url="http://testserver"), "auditor")
         page = client.get(f"/batches/{batch.id}").text
         assert fmt.when(batch.created_at, fmt.zone("UTC")) in page
         assert fmt.when(batch.created_at, fmt.zone("Asia/Shanghai")) not in page

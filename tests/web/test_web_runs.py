@@ -17,6 +17,7 @@ from benefits.sweep import run_sweep
 from benefits.web.app import create_app
 from benefits.web.demo import create_users
 from benefits.web.settings import WebSettings
+from tests.security.leakscan import recording
 
 
 def _paid(out: Path, policy: str) -> str:
@@ -47,7 +48,7 @@ def test_explanations_survive_a_server_started_in_another_directory(
     app = create_app(WebSettings(db=db, data=SAMPLE, work=Path("web"), secret_key="k"))
     try:
         create_users(app.state.ctx, PASSWORDS)
-        client = login(TestClient(app, base_url="http://testserver"), "auditor")
+        client = login(TestClient(recording(app), base_url="http://testserver"), "auditor")
         detail = client.get(f"/api/v1/runs/{run_id}").json()
         assert detail["folder_present"] and detail["outputs"], detail
         ref = app.state.ctx.directory.ref(id_no)

@@ -444,6 +444,7 @@ def explanation(ctx: Ctx, ref: Ref,
     if reveal and not who.pii:
         raise Forbidden(f"{who.username} has no pii grant: personal data stays masked")
     view = persons.explanation(ctx, id_no, month, reveal=reveal)
+    export_service.take_rows(ctx, who, 1)  # one person: one of the daily rows
     tracking.track(
         ctx,
         who,
@@ -482,6 +483,7 @@ def list_alerts(ctx: Ctx, who: AlertViewer, flt: AlertQuery, page: PageNo = 1) -
 def get_alert(ctx: Ctx, alert_id: Id,
               who: AlertViewer) -> JSONResponse:
     alert, events = alert_service.get_alert(ctx, alert_id)
+    export_service.take_rows(ctx, who, 1)  # one person: one of the daily rows
     tracking.track(ctx, who, [alert.id_no], "alert", f"alert {alert_id} (API)")
     return ok({**alert_service.alert_view(alert, ctx.directory.ref(alert.id_no)),
                "events": [{"at": e.at, "actor": e.actor, "action": e.action,
@@ -536,6 +538,7 @@ ACCESS_ERRORS: dict[int | str, dict[str, Any]] = {
 def get_person_access(ctx: Ctx, ref: Ref, who: AccessAuditor) -> JSONResponse:
     id_no = access.find_person(ctx, ref)
     view = access.person_access(ctx, id_no)
+    export_service.take_rows(ctx, who, 1)  # one person: one of the daily rows
     tracking.track(ctx, who, [id_no], "report", "access report (API)")
     return ok(view)
 
@@ -545,7 +548,9 @@ def get_person_access(ctx: Ctx, ref: Ref, who: AccessAuditor) -> JSONResponse:
             summary="Whose data one user saw (auditor, admin)")
 def get_user_access(ctx: Ctx, username: Annotated[str, Path(max_length=64)],
                     who: AccessAuditor) -> JSONResponse:
-    return ok(access.user_access(ctx, username))
+    view = access.user_access(ctx, username)
+    export_service.take_rows(ctx, who, len(view["persons"]))  # the persons listed
+    return ok(view)
 
 
 @router.get("/rules", responses=ERRORS, summary="The rule pack: policies, parameters, alerts")

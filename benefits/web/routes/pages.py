@@ -44,6 +44,7 @@ from benefits.web.permissions import ROLE_LABELS
 from benefits.web.services import access, auditlog, dashboard, persons, rules
 from benefits.web.services import alerts as alert_service
 from benefits.web.services import batches as batch_service
+from benefits.web.services import exports as export_service
 from benefits.web.services import runs as run_service
 from benefits.web.templating import render
 
@@ -242,6 +243,7 @@ def batch_page(
     """A batch: totals, four-eyes panel, actions, filtered and paged items."""
     flt = batch_service.ItemFilter(policy, community, held, kind)
     view = batch_service.batch_page(ctx, batch_id, flt, page, after=after, before=before)
+    export_service.take_rows(ctx, who, len(view["items"]))  # the daily rows (output limits)
     held_items, held_amount = batch_service.held_total(view["batch"])
     tracking.track_listed(
         ctx,
@@ -383,6 +385,7 @@ def person_page(request: Request, ctx: Ctx, ref: Ref,
     id_no = _person_id(ctx, ref)
     shown = _reveal(who, reveal)
     view = persons.explanation(ctx, id_no, month, reveal=shown)
+    export_service.take_rows(ctx, who, 1)  # one person: one of the daily rows
     tracking.track(
         ctx,
         who,
@@ -404,6 +407,7 @@ def person_letter(request: Request, ctx: Ctx, ref: Ref,
     id_no = _person_id(ctx, ref)
     shown = _reveal(who, reveal)
     response = reports.letter_response(ctx, id_no, month, shown, pdf=False, who=who)
+    export_service.take_rows(ctx, who, 1)  # one person: one of the daily rows
     tracking.track(
         ctx,
         who,
@@ -452,6 +456,7 @@ def alerts_page(
     if flt.month:
         run_service.run_for_month(ctx, flt.month)
     view = alert_service.list_alerts(ctx, flt, page)
+    export_service.take_rows(ctx, who, len(view["items"]))  # the daily rows (output limits)
     tracking.track_listed(
         ctx,
         who,
@@ -472,6 +477,7 @@ def alert_page(request: Request, ctx: Ctx, alert_id: Id,
     """One alert with its history and the actions."""
     alert, events = alert_service.get_alert(ctx, alert_id)
     view = alert_service.alert_view(alert, ctx.directory.ref(alert.id_no))
+    export_service.take_rows(ctx, who, 1)  # one person: one of the daily rows
     workers = ctx.accounts.user_names("alerts.work")  # only they can be given an alert
     tracking.track(ctx, who, [alert.id_no], "alert", f"alert {alert_id}")
     return render(request, "alert.html", {"a": view, "events": events, "nav": "alerts",
@@ -620,9 +626,11 @@ def access_page(request: Request, ctx: Ctx, who: AccessAuditor, person: PersonRe
     if person:
         id_no = access.find_person(ctx, person)
         person_view = access.person_access(ctx, id_no)
+        export_service.take_rows(ctx, who, 1)  # one person: one of the daily rows
         tracking.track(ctx, who, [id_no], "report", "access report (page)")
     elif user:
         user_view = access.user_access(ctx, user)
+        export_service.take_rows(ctx, who, len(user_view["persons"]))  # persons listed
     return render(request, "access.html", {"person": person_view, "user": user_view,
                                            "users": ctx.accounts.user_names(), "nav": "audit"})
 

@@ -31,7 +31,8 @@ from benefits.ledger import audit
 from benefits.ledger.bulk import bulk_insert
 from benefits.ledger.errors import Conflict, InvalidInput, NotFound
 from benefits.ledger.models import SweepRun
-from benefits.ledger.sealed import id_index, party_index
+from benefits.ledger.sealed import fingerprint_index, id_index, party_index
+from benefits.sealedfiles import read_csv
 from benefits.web.context import WebContext
 from benefits.web.format import mask_dates_in_text, mask_id_like, mask_ids_in_text
 from benefits.web.models import (
@@ -74,7 +75,7 @@ class _Stored:
 def _read_alerts(run: SweepRun) -> pl.DataFrame:
     path = Path(run.source) / "alerts.csv"
     if path.is_file():
-        return pl.read_csv(path, infer_schema=False).fill_null("")
+        return read_csv(path, infer_schema=False).fill_null("")
     return pl.DataFrame(
         schema=dict.fromkeys(["id_no", "kind", "policy_id", "due_date", "message"], pl.String)
     )
@@ -118,9 +119,7 @@ def import_alerts(ctx: WebContext, run: SweepRun) -> int:
             ).all():  # fmt: skip
                 stored = _Stored(*r[:12])
                 # party is stored as its keyed blind index (sealed inbox, issue 14)
-                by_key[matcher.stored_key(r.kind, r.policy_id, r.rule, r.party, r.subject)] = (
-                    stored
-                )
+                by_key[matcher.stored_key(r.kind, r.policy_id, r.rule, r.party, r.subject)] = stored
                 if not r.rule:  # stored before alerts had an identity across months
                     legacy.setdefault((r.kind, r.policy_id, r.id_no), []).append(
                         (r.subject, stored)
@@ -133,6 +132,7 @@ def import_alerts(ctx: WebContext, run: SweepRun) -> int:
             for row in frame.iter_rows(named=True):
                 ident = matcher.identify(row, month_start)
                 party = party_index(keys, ident.party)
+                facts = fingerprint_index(keys, ident.fingerprint)
                 key = (row["kind"], row["policy_id"], ident.rule, party, ident.subject)
                 if key in keys_done:
                     continue
@@ -148,7 +148,7 @@ def import_alerts(ctx: WebContext, run: SweepRun) -> int:
                     "label_en": ident.label_en,
                     "party": party,
                     "subject": ident.subject,
-                    "fingerprint": ident.fingerprint,
+                    "fingerprint": facts,
                     "due_date": row["due_date"],
                     "message": row["message"],
                     "community": directory.community(row["id_no"]),
@@ -169,12 +169,15 @@ def import_alerts(ctx: WebContext, run: SweepRun) -> int:
                     continue
                 status, months_open = found.status, found.months_open
                 closed = status == ALERT_RESOLVED
-                changed = bool(found.fingerprint) and found.fingerprint != ident.fingerprint
+                changed = bool(found.fingerprint) and found.fingerprint != facts
                 gap = any(found.last_month < m < run.month for m in imported)
                 if closed and (changed or gap):
                     status, months_open = ALERT_OPEN, 1
-                    why = ("再次出现且情况有变 / raised again with changed facts" if changed
-                           else "中断后再次出现 / raised again after a month without it")
+                    why = (
+                        "再次出现且情况有变 / raised again with changed facts"
+                        if changed
+                        else "中断后再次出现 / raised again after a month without it"
+                    )
                     note = f"{run.month} {why}: {mask_alert_message(row['kind'], row['message'])}"
                     reopened.append((found, note))
                 elif not closed and run.month > found.last_month:
@@ -405,9 +408,10 @@ def list_alerts(
         ))
         communities = _kept(ctx, s, ("communities", flt.month), lambda s: list(
             s.execute(
-                select(WebAlert.community).where(*month_conds).distinct().order_by(
-                    WebAlert.community
-                )
+                select(WebAlert.community)
+                .where(*month_conds)
+                .distinct()
+                .order_by(WebAlert.community)
             ).scalars()
         ))
     return {
