@@ -84,11 +84,11 @@ def test_a_copy_of_a_sealed_output_folder_reveals_no_id_account_or_name(
 ) -> None:
     old = os.umask(0)
     try:
-        sealed = run_sweep(SAMPLE, "2025-01", out=tmp_path / "sealed")
+        sealed = run_sweep(SAMPLE, "2025-01", out=tmp_path / "sealed", traces="both")
     finally:
         os.umask(old)
     os.environ[ENV_SEAL] = "0"
-    plain = run_sweep(SAMPLE, "2025-01", out=tmp_path / "plain")
+    plain = run_sweep(SAMPLE, "2025-01", out=tmp_path / "plain", traces="both")
     secrets = secrets_of_sample()
     # the scan finds what is there: the plain folder quotes IDs, accounts (and names in traces
     # as masked names only, so names are not expected there)
@@ -101,12 +101,18 @@ def test_a_copy_of_a_sealed_output_folder_reveals_no_id_account_or_name(
     assert clear_hits(copy, secrets) == {}
     names = {p.name for p in copy.iterdir()}
     assert {"entitlements.csv", "entitlements.parquet", "alerts.csv", "traces.jsonl"} <= names
-    assert {p.name for p in copy.iterdir() if not is_sealed(p)} == {"summary.json"}
+    assert {"rules.parquet", "part-00000.parquet"} <= {p.name for p in (copy / "traces").iterdir()}
+    files = [p for p in copy.rglob("*") if p.is_file()]
+    assert {p.name for p in files if not is_sealed(p)} == {"summary.json"}
     # still owner-only, whatever the umask
-    assert stat.S_IMODE((tmp_path / "sealed").stat().st_mode) == 0o700
-    assert {stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "sealed").iterdir()} == {0o600}
+    sealed_out = tmp_path / "sealed"
+    assert {stat.S_IMODE(p.stat().st_mode) for p in [sealed_out, sealed_out / "traces"]} == {0o700}
+    assert {stat.S_IMODE(p.stat().st_mode) for p in sealed_out.rglob("*") if p.is_file()} == {
+        0o600
+    }
     # the clear bytes are exactly what a plain sweep writes
-    for name in ("entitlements.csv", "alerts.csv", "quarantine.csv", "traces.jsonl"):
+    for name in ("entitlements.csv", "alerts.csv", "quarantine.csv", "traces.jsonl",
+                 "traces/part-00000.parquet", "traces/rules.parquet"):  # fmt: skip
         assert read_output(tmp_path / "sealed" / name) == (tmp_path / "plain" / name).read_bytes()
     assert sealed.summary["outputs"] == plain.summary["outputs"]
 
@@ -184,7 +190,8 @@ def test_the_web_app_reads_sealed_outputs_and_its_work_folder_reveals_nothing(
     work = Path(settings.work)
     runs = [p for p in work.rglob("entitlements.csv")]
     assert runs and all(is_sealed(p) for p in runs)
-    assert list((work / "cache").glob("traces-*.parquet"))  # the trace index cache
+    traces = list(work.rglob("traces/part-*.parquet"))  # the person page read these
+    assert traces and all(is_sealed(p) for p in traces)
     assert clear_hits(work, secrets_of_sample()) == {}
 
 
