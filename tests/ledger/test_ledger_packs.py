@@ -4,6 +4,7 @@ back; the ledger records a sweep only with the release in force; every step audi
 from __future__ import annotations
 
 import shutil
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ from benefits.ledger.packs import (
     pack_files,
     pack_in_force,
 )
-from benefits.rulebook import default_rules_folder, pack_digest
+from benefits.rulebook import default_rules_folder, load_pack, pack_digest
 
 runner = CliRunner()
 
@@ -271,3 +272,31 @@ def test_submit_makes_the_diff_with_rules_diff_when_installed(
     r2 = ledger.submit_pack(packs_dir["v2"], by="alice", reports=[made])
     [rep] = release_reports(ledger.db, r2.id)
     assert b"dibao_std | 1301 | 1400" in rep.content and "rules diff" in rep.origin
+
+
+def test_submit_attaches_the_real_diff_and_whatif_against_the_release_in_force(
+    ledger: Ledger, packs_dir: dict[str, Path], tmp_path: Path
+) -> None:
+    """`rules submit` with the installed `benefits rules diff` and `benefits whatif`: the
+    approver reads the parameter change and its priced impact on a month's delivery."""
+    from benefits.ledger.packreports import diff_report, whatif_report
+    from benefits.ledger.packs import release_reports
+    from benefits.whatif import run_whatif
+
+    sample = Path(__file__).resolve().parents[2] / "datasets" / "sample"
+    r1 = ledger.submit_pack(packs_dir["v1"], by="alice")
+    ledger.approve_pack(r1.id, by="bob")
+    diff = diff_report(ledger.db, packs_dir["v2"], tmp_path / "c")
+    assert diff is not None
+    text = diff.content.decode("utf-8")
+    assert "dibao\\_std" in text and "1301 → 1400" in text and "2026-01-01" in text
+    priced = whatif_report(ledger.db, packs_dir["v2"], sample, "2026-01", tmp_path / "c")
+    assert priced.kind == "whatif" and priced.name == "whatif-2026-01.html"
+    # the same what-if run by hand: its monthly difference is in the attached report
+    expected = run_whatif(sample, "2026-01", load_pack(packs_dir["v1"]), load_pack(packs_dir["v2"]))
+    difference = expected.summary()["totals"]["difference_month"]
+    assert Decimal(difference) > 0
+    assert f"{Decimal(difference):,}" in priced.content.decode("utf-8")
+    r2 = ledger.submit_pack(packs_dir["v2"], by="alice", reports=[diff, priced])
+    kinds = sorted(r.kind for r in release_reports(ledger.db, r2.id))
+    assert kinds == ["diff", "whatif"]
