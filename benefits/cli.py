@@ -46,13 +46,41 @@ def sweep(
     out: Annotated[Path, typer.Option(help="Folder to write the sweep outputs into.")],
     rules: Annotated[
         Path | None,
-        typer.Option(help="Rule pack folder (default: $BENEFITS_RULES, else the clone's "
-                     "rules/, else the copy installed with the package)."),
+        typer.Option(
+            help="Rule pack folder (default: $BENEFITS_RULES, else the clone's "
+            "rules/, else the copy installed with the package)."
+        ),
     ] = None,
     traces: Annotated[
         bool, typer.Option(help="Write traces.jsonl (one line per person × policy considered).")
     ] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no table.")] = False,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="auto (partitioned for a large persons file, else single), single, "
+            "partitioned (bounded memory, all cores) or spark."
+        ),
+    ] = "auto",
+    partitions: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Household partitions (partitioned/spark; default: about "
+            "250,000 people each, at least 2 per worker).",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Worker processes of the partitioned engine (default: cores)."),
+    ] = None,
+    master: Annotated[
+        str | None,
+        typer.Option(
+            help="Spark master URL for --engine spark: local[2], yarn, k8s://…, "
+            "spark://… (default: local[*] or spark-submit's)."
+        ),
+    ] = None,
 ) -> None:
     """Run the monthly eligibility sweep for one benefit month.
 
@@ -62,19 +90,20 @@ def sweep(
     Writes entitlements.csv/.parquet, alerts.csv/.parquet, quarantine.csv/.parquet,
     traces.jsonl and summary.json into OUT, and prints the run summary.
     """
+    from benefits.engines import run_engine
     from benefits.errors import BenefitsError
     from benefits.months import check_sweep_month, today_utc
     from benefits.progress import stage_progress
     from benefits.rulebook import load_pack
-    from benefits.sweep import run_sweep
 
     try:
         pack = load_pack(rules)
         check_sweep_month(month, pack, today_utc())
         with stage_progress(console, enabled=not quiet) as progress:
-            result = run_sweep(
-                data, month, out=out, pack=pack, write_traces=traces, progress=progress
-            )
+            result = run_engine(
+                engine, data, month, out, pack=pack, write_traces=traces, progress=progress,
+                partitions=partitions, workers=workers, master=master,
+            )  # fmt: skip
     except BenefitsError as exc:
         _error_line(str(exc))
         raise typer.Exit(2) from exc
@@ -194,6 +223,8 @@ def rules_doc(
         sys.stdout.write(text)
     else:
         console.print(f"wrote {out}")
+
+
 @app.command()
 def paths(
     what: Annotated[
