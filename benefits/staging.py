@@ -167,7 +167,9 @@ def write_buckets(
         rows.drop("__part").write_parquet(folder / f"{chunk or 0:05d}.parquet", statistics=False)
 
 
-def stage(data: Path, pack: RulePack, partitions: int, root: Path) -> Staged:
+def stage(
+    data: Path, pack: RulePack, partitions: int, root: Path, chunk_rows: int | None = None
+) -> Staged:
     """Stage the delivery in `data` into `partitions` partitions under `root`."""
     extracts: Extracts = load_extracts(Path(data), pack.catalogue.tables)
     delivery = DeliveryInfo.of(extracts)

@@ -104,6 +104,7 @@ def run_engine(
     partitions: int | None = None,
     workers: int | None = None,
     master: str | None = None,
+    chunk_rows: int | None = None,
 ) -> SweepResult:
     """Run the sweep with `engine` (``auto`` resolved by :func:`choose_engine`)."""
     name = choose_engine(engine, data)
@@ -118,7 +119,7 @@ def run_engine(
 
         return run_partitioned(
             data, month, out=out, pack=pack, write_traces=write_traces, progress=progress,
-            partitions=partitions, workers=workers,
+            partitions=partitions, workers=workers, chunk_rows=chunk_rows,
         )  # fmt: skip
     try:
         from benefits.engines.spark import run_spark
@@ -128,5 +129,5 @@ def run_engine(
         ) from exc
     return run_spark(
         data, month, out=out, pack=pack, write_traces=write_traces, progress=progress,
-        partitions=partitions, master=master,
+        partitions=partitions, master=master, chunk_rows=chunk_rows,
     )  # fmt: skip

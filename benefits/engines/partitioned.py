@@ -58,6 +58,7 @@ def run_partitioned(
     partitions: int | None = None,
     workers: int | None = None,
     work_dir: Path | None = None,
+    chunk_rows: int | None = None,
 ) -> SweepResult:
     """Run the sweep with the partitioned engine (same outputs as :func:`run_sweep`)."""
     t0 = time.perf_counter()
@@ -70,7 +71,7 @@ def run_partitioned(
     try:
         progress(f"staging into {partitions} partitions")
         t = time.perf_counter()
-        staged = stage(Path(data), pack, partitions, scratch / "stage")
+        staged = stage(Path(data), pack, partitions, scratch / "stage", chunk_rows=chunk_rows)
         timings["ingest"] = time.perf_counter() - t
         progress(f"sweeping {partitions} partitions with {workers} workers")
         t = time.perf_counter()

@@ -1,0 +1,194 @@
+"""Differential test: every engine writes the same files as the single-process sweep.
+
+Districts of several seeds from `benefits synth` (dirty rows included) get extra rows that plant
+every situation crossing households (issue 13, item 1): duplicate keys and identity conflicts
+far apart in a file, a parent living in another household, parents absent from `persons` whose
+deaths and situations decide policy 11, the earliest of several death reports, `death_stop`
+for M−1. The partitioned engine runs with 7 partitions and chunks of 500 rows, so households,
+parents and duplicates really land in different partitions and chunks. Spark (helper B) joins
+by adding its name to ENGINES.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from benefits.engines import run_engine
+from benefits.engines.partitioned import FAIL_PARTITION_ENV, run_partitioned
+from benefits.idcard import make_id
+from benefits.rulebook import load_pack
+from benefits.staging import part_of
+from benefits.synth import generate
+
+MONTH = "2025-01"
+PARTITIONS = 7
+CHUNK_ROWS = 500
+# the engines compared with `single`; Spark adds itself here
+ENGINES: list[str] = ["partitioned"]
+SEEDS = [3, 11]
+CONTRACT_FILES = [
+    f"{name}.{ext}"
+    for name in ("entitlements", "alerts", "quarantine")
+    for ext in ("csv", "parquet")
+]
+# summary entries that may differ between engines
+ENGINE_SPECIFIC = {"engine", "run_seconds", "stage_seconds", "out"}
+
+
+def _read(folder: Path, table: str) -> pl.DataFrame:
+    return pl.read_csv(folder / f"{table}.csv", infer_schema=False)
+
+
+def _write(folder: Path, table: str, frame: pl.DataFrame) -> None:
+    frame.write_csv(folder / f"{table}.csv")
+
+
+def _append(folder: Path, table: str, rows: list[dict], at_start: bool = False) -> None:
+    old = _read(folder, table)
+    new = pl.DataFrame(rows, schema=dict.fromkeys(old.columns, pl.String))
+    _write(folder, table, pl.concat([new, old] if at_start else [old, new]))
+
+
+def plant(folder: Path) -> dict[str, str]:
+    """Add the cross-household situations to a synthetic delivery; returns the planted IDs."""
+    persons = _read(folder, "persons")
+    born = dt.date(2015, 3, 4)
+    child = make_id("330106", born, 901)
+    father = make_id("330106", dt.date(1980, 5, 6), 903)  # lives in another household
+    mother = make_id("330106", dt.date(1982, 7, 8), 904)  # not in persons at all
+    elder = make_id("330106", dt.date(1935, 2, 3), 905)  # died in M-1, paid in M-1
+    base = {c: None for c in persons.columns}
+    common = {"hukou_district": "330106", "hukou_community": "330106001", "hukou_status": "normal"}
+    # households chosen so that child and father fall into different partitions
+    households = [f"3301069990{i:04d}" for i in range(40)]
+    parts = pl.Series(households).to_frame("h").select(part_of(pl.col("h"), PARTITIONS))
+    hh_child = households[0]
+    hh_father = next(
+        h for h, p in zip(households, parts.to_series(), strict=True) if p != parts.item(0, 0)
+    )
+    first = persons.row(0, named=True)
+    rows = [
+        {**base, **common, "id_no": child, "name": "赵小明", "sex": "M", "birth_date": str(born),
+         "household_no": hh_child, "relation": "head", "father_id_no": father,
+         "mother_id_no": mother.lower()},  # a lower-case x would be upper-cased: a ref_id
+        {**base, **common, "id_no": father, "name": "赵大", "sex": "M", "birth_date": "1980-05-06",
+         "household_no": hh_father, "relation": "head"},
+        {**base, **common, "id_no": elder, "name": "钱老", "sex": "M", "birth_date": "1935-02-03",
+         "household_no": households[2], "relation": "head"},
+        # the first person again, in another household: duplicate key (identity conflict)
+        {**first, "household_no": households[3]},
+        # and once more with a birth date the ID contradicts: rejected, identity issue too
+        {**first, "birth_date": "1901-01-01"},
+    ]  # fmt: skip
+    _append(folder, "persons", rows)
+    prev_month = "2024-12"
+    # the father's death: a later police report first in the file, the earliest (health) last
+    _append(folder, "deaths", [{"id_no": father, "death_date": "2024-06-20", "source": "police"}],
+            at_start=True)  # fmt: skip
+    _append(
+        folder,
+        "deaths",
+        [
+            {"id_no": father, "death_date": "2024-06-02", "source": "health"},
+            {"id_no": elder, "death_date": f"{prev_month}-28", "source": "funeral"},
+            {"id_no": elder, "death_date": f"{prev_month}-10", "source": "hospital"},  # bad enum
+        ],
+    )
+    _append(
+        folder,
+        "parent_situations",
+        [{"id_no": mother, "situation": "imprisoned", "start_date": "2023-01-01",
+          "end_date": None}],
+    )  # fmt: skip
+    # a duplicate key far from its first occurrence (other chunk), in an ID-keyed table
+    pensions = _read(folder, "pensions")
+    _append(folder, "pensions", [pensions.row(0, named=True)])
+    return {"child": child, "father": father, "mother": mother, "elder": elder,
+            "duplicate": first["id_no"]}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def pack():
+    return load_pack()
+
+
+@pytest.fixture(scope="module", params=SEEDS)
+def district(request, tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    folder = tmp_path_factory.mktemp(f"district-{request.param}")
+    generate(2500, seed=request.param, out=folder, month=MONTH, dirty=0.03)
+    return folder, plant(folder)
+
+
+@pytest.fixture(scope="module")
+def single(district, pack, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("single") / "out"
+    run_engine("single", district[0], MONTH, out, pack=pack)
+    return out
+
+
+def test_planted_situations_matter(district, single, pack):
+    """The planted rows decide something in the reference run (else the test proves little)."""
+    folder, ids = district
+    ent = pl.read_csv(single / "entitlements.csv", infer_schema=False)
+    alerts = pl.read_csv(single / "alerts.csv", infer_schema=False)
+    q = pl.read_csv(single / "quarantine.csv", infer_schema=False)
+    paid = ent.filter(pl.col("id_no") == ids["child"])["policy_id"].to_list()
+    assert "unsupported_child_allowance" in paid
+    stop = alerts.filter((pl.col("id_no") == ids["elder"]) & (pl.col("kind") == "death_stop"))
+    assert stop.height
+    assert q.filter((pl.col("code") == "duplicate_key") & (pl.col("table") == "persons")).height
+    assert alerts.filter(pl.col("kind") == "identity_conflict").height
+    assert alerts.filter(pl.col("kind") == "discovery_lead").height
+    # the child and its father are in different partitions; the mother is not in persons
+    persons = pl.read_csv(folder / "persons.csv", infer_schema=False)
+    pair = persons.filter(pl.col("id_no").is_in([ids["child"], ids["father"]])).select(
+        part_of(pl.col("household_no"), PARTITIONS)
+    )
+    assert pair.n_unique() == 2
+    assert ids["mother"] not in persons["id_no"].to_list()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_engine_matches_single(engine, district, single, pack, tmp_path):
+    out = tmp_path / "out"
+    result = run_engine(
+        engine, district[0], MONTH, out, pack=pack, partitions=PARTITIONS, workers=2,
+        chunk_rows=CHUNK_ROWS,
+    )  # fmt: skip
+    assert result.summary["engine"]["name"] == engine
+    for name in [*CONTRACT_FILES, "traces.jsonl"]:
+        assert (out / name).read_bytes() == (single / name).read_bytes(), name
+    a = json.loads((single / "summary.json").read_text(encoding="utf-8"))
+    b = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert list(a) == list(b)
+    for key in a:
+        if key not in ENGINE_SPECIFIC:
+            assert a[key] == b[key], key
+    assert b["engine"]["partitions"] == PARTITIONS
+
+
+def test_failed_sweep_leaves_no_finished_folder(district, single, pack, tmp_path, monkeypatch):
+    """A partition that fails: no output folder, no leftovers; an earlier finished folder
+    stays as it was; a rerun starts clean and finishes."""
+    out = tmp_path / "out"
+    monkeypatch.setenv(FAIL_PARTITION_ENV, "3")
+    with pytest.raises(RuntimeError, match="failed on purpose"):
+        run_partitioned(district[0], MONTH, out, pack=pack, partitions=PARTITIONS, workers=1,
+                        chunk_rows=CHUNK_ROWS)  # fmt: skip
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    monkeypatch.delenv(FAIL_PARTITION_ENV)
+    run_partitioned(district[0], MONTH, out, pack=pack, partitions=3, workers=1)
+    before = (out / "summary.json").read_bytes()
+    monkeypatch.setenv(FAIL_PARTITION_ENV, "1")
+    with pytest.raises(RuntimeError):
+        run_partitioned(district[0], MONTH, out, pack=pack, partitions=3, workers=1)
+    assert (out / "summary.json").read_bytes() == before  # the finished folder is untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    for name in CONTRACT_FILES:
+        assert (out / name).read_bytes() == (single / name).read_bytes()
