@@ -33,13 +33,13 @@ import polars as pl
 
 from benefits.chunks import FileInfo, WholeFile, csv_chunks, parquet_chunks
 from benefits.errors import IngestError
+from benefits.idcard import check_character
 from benefits.ingest import (
     QUARANTINE_SCHEMA,
     LoadedTable,
     _typed,
     empty_frame,
     find_file,
-    key_struct,
     load_table,
     quarantine_rows,
     reason_text,
@@ -270,9 +270,13 @@ class _Stager:
         columns: list[str] | None = None
         rejected: list[pl.DataFrame] = []
         keys: list[pl.DataFrame] = []
+        lower_x: list[pl.DataFrame] = []
         valid_ids: list[pl.Series] = []
         id_parts: dict[str, list[pl.DataFrame]] = {}
         given = ["id_no"] if "id_no" in table.by_name else []
+        # the ID as given, for the quarantine of duplicates: kept beside the key unless the
+        # key holds it (then rebuilt from the key for the few duplicates)
+        echo = given if "id_no" not in table.key else []
         for i, raw in enumerate(chunks):
             present = list(raw.columns)
             if columns is None:
@@ -289,9 +293,13 @@ class _Stager:
             rejected.append(frame.filter(bad))
             ok = frame.filter(~bad)
             if table.key:
-                keys.append(ok.select("_row", key_struct(table).alias("__key"), *given))
+                keys.append(ok.select("_row", _compact_key(table), *echo))
+                if given and not echo:  # the rare IDs given with a lower-case x
+                    lower_x.append(ok.filter(pl.col("id_no").str.ends_with("x")).select(
+                        "_row", "id_no"))  # fmt: skip
             if name == "persons":
-                valid_ids.append(frame.filter(pl.col("__id_ok"))["id_no"].str.to_uppercase())
+                valid_ids.append(frame.filter(pl.col("__id_ok")).select(id_key(pl.col("id_no")))[
+                    "id_no"])  # fmt: skip
             accepted = ok.lazy().select(["_row"] + [_typed(c) for c in table.columns]).collect()
             del frame, ok
             for c, f in self._write(name, accepted, i).items():
@@ -306,8 +314,7 @@ class _Stager:
                 pl.coalesce(
                     pl.col("__identity"),
                     pl.when(
-                        pl.col("__id_ok")
-                        & pl.col("id_no").str.to_uppercase().is_in(repeated.implode())
+                        pl.col("__id_ok") & id_key(pl.col("id_no")).is_in(repeated.implode())
                     ).then(pl.lit("duplicate_id")),
                 ).alias("__identity")
             )
@@ -316,7 +323,10 @@ class _Stager:
         if keys:
             k = pl.concat(keys)
             dup = k.filter(~pl.col("__key").is_first_distinct())
+            del k
             dropped = dup["_row"]
+            if given and not echo:  # the ID as given: rebuilt from the key, or as written
+                dup = _given_ids(dup, table, pl.concat(lower_x))
             reason = reason_text(table, {"__field": table.key[0], "__code": "duplicate_key"})
             quarantine.append(
                 dup.select(
@@ -338,6 +348,31 @@ class _Stager:
         summary = loaded.summary()
         summary["accepted"] = read - q.height
         return _TableStage(summary, q, dropped, id_parts)
+
+
+def _compact_key(table: Table) -> pl.Expr:
+    """A row's key (`__key`) as compared for duplicates, compactly: an ID (valid here) by its
+    integer key, other columns as text; one column as itself, several as a struct."""
+    cols = [
+        id_key(pl.col(k)) if table.by_name[k].kind == "id" else pl.col(k).alias(k)
+        for k in table.key
+    ]
+    return (cols[0] if len(cols) == 1 else pl.struct(cols)).alias("__key")
+
+
+def _given_ids(dup: pl.DataFrame, table: Table, lower_x: pl.DataFrame) -> pl.DataFrame:
+    """Duplicate rows with `id_no` as given in the file (the few rows are rebuilt in Python)."""
+    written = dict(lower_x.iter_rows())
+    key_ids = "id_no" in table.key
+    ids = []
+    for row, key in dup.select("_row", "__key").iter_rows():
+        if row in written:
+            ids.append(written[row])
+            continue
+        body = key if key_ids and len(table.key) == 1 else (key or {}).get("id_no")
+        body = f"{body:017d}" if body is not None else None
+        ids.append(body + check_character(body) if body else None)
+    return dup.with_columns(pl.Series("id_no", ids, pl.String))
 
 
 def stage(

@@ -82,6 +82,10 @@ def plant(folder: Path) -> dict[str, str]:
     father = make_id("330106", dt.date(1980, 5, 6), 903)  # lives in another household
     mother = make_id("330106", dt.date(1982, 7, 8), 904)  # not in persons at all
     elder = make_id("330106", dt.date(1935, 2, 3), 905)  # died in M-1, paid in M-1
+    # an ID ending in X, delivered twice: the second time with a lower-case x
+    x_id = next(i for s in range(906, 999) if (i := make_id("330106", dt.date(1990, 1, 2), s))
+                .endswith("X"))  # fmt: skip
+    x_sex = "M" if int(x_id[16]) % 2 else "F"
     base = {c: None for c in persons.columns}
     common = {"hukou_district": "330106", "hukou_community": "330106001", "hukou_status": "normal"}
     # households chosen so that child and father fall into different partitions
@@ -104,6 +108,10 @@ def plant(folder: Path) -> dict[str, str]:
         {**first, "household_no": households[3]},
         # and once more with a birth date the ID contradicts: rejected, identity issue too
         {**first, "birth_date": "1901-01-01"},
+        {**base, **common, "id_no": x_id, "name": "孙一", "sex": x_sex, "birth_date": "1990-01-02",
+         "household_no": households[4], "relation": "head"},
+        {**base, **common, "id_no": x_id.lower(), "name": "孙一", "sex": x_sex,
+         "birth_date": "1990-01-02", "household_no": households[5], "relation": "head"},
     ]  # fmt: skip
     _append(folder, "persons", rows)
     prev_month = "2024-12"
@@ -129,7 +137,7 @@ def plant(folder: Path) -> dict[str, str]:
     pensions = _read(folder, "pensions")
     _append(folder, "pensions", [pensions.row(0, named=True)])
     return {"child": child, "father": father, "mother": mother, "elder": elder,
-            "duplicate": first["id_no"]}  # fmt: skip
+            "duplicate": first["id_no"], "x_id": x_id}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +170,8 @@ def test_planted_situations_matter(district, single, pack):
     assert "unsupported_child_allowance" in paid
     stop = alerts.filter((pl.col("id_no") == ids["elder"]) & (pl.col("kind") == "death_stop"))
     assert stop.height
-    assert q.filter((pl.col("code") == "duplicate_key") & (pl.col("table") == "persons")).height
+    dups = q.filter((pl.col("code") == "duplicate_key") & (pl.col("table") == "persons"))
+    assert ids["x_id"].lower() in dups["id_no"].to_list()  # echoed as given
     assert alerts.filter(pl.col("kind") == "identity_conflict").height
     assert alerts.filter(pl.col("kind") == "discovery_lead").height
     # the child and its father are in different partitions; the mother is not in persons
