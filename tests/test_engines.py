@@ -18,10 +18,14 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from typer.testing import CliRunner
 
+from benefits import engines
 from benefits.atomic import OutputFolderError
-from benefits.engines import run_engine
+from benefits.cli import app
+from benefits.engines import choose_engine, run_engine
 from benefits.engines.partitioned import FAIL_PARTITION_ENV, run_partitioned
+from benefits.errors import BenefitsError
 from benefits.idcard import make_id
 from benefits.rulebook import load_pack
 from benefits.staging import part_of
@@ -258,3 +262,32 @@ def test_output_folder_with_other_files_is_refused(pack, tmp_path):
     with pytest.raises(OutputFolderError, match="choose a new or empty output folder"):
         run_engine("single", SAMPLE, MONTH, out, pack=pack)
     assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_auto_engine_follows_the_persons_file(monkeypatch, tmp_path):
+    assert choose_engine("auto", SAMPLE) == "single"
+    assert choose_engine("spark", SAMPLE) == "spark"  # only when asked for
+    monkeypatch.setattr(engines, "AUTO_PARTITIONED_PERSONS", 1_000)
+    assert choose_engine("auto", SAMPLE) == "partitioned"
+    with pytest.raises(BenefitsError, match="unknown engine 'fast'"):
+        choose_engine("fast", SAMPLE)
+
+
+def test_cli_runs_the_partitioned_engine(tmp_path):
+    out = tmp_path / "out"
+    args = ["sweep", "--data", str(SAMPLE), "--month", MONTH, "--out", str(out), "-q",
+            "--engine", "partitioned", "--partitions", "3", "--workers", "1"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["engine"] == {"name": "partitioned", "partitions": 3, "workers": 1}
+    assert sorted(p.name for p in (out / "traces").iterdir()) == [
+        "part-00000.parquet", "part-00001.parquet", "part-00002.parquet", "rules.parquet"
+    ]  # fmt: skip
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    refused = CliRunner().invoke(app, [*args[:6], str(tmp_path / "mine"), *args[7:]])
+    assert refused.exit_code == 2
+    assert "choose a new or empty output folder" in refused.output
+    bad = CliRunner().invoke(app, [*args[:-4], "--engine", "fast"])
+    assert bad.exit_code == 2 and "unknown engine 'fast'" in bad.output
