@@ -153,7 +153,7 @@ def pack():
 def district(request, tmp_path_factory) -> tuple[Path, dict[str, str], tuple[int, str, str]]:
     seed, fmt, encoding = request.param
     folder = tmp_path_factory.mktemp(f"district-{seed}")
-    generate(2000, seed=seed, out=folder, month=MONTH, dirty=0.03, fmt=fmt, encoding=encoding)
+    generate(1500, seed=seed, out=folder, month=MONTH, dirty=0.03, fmt=fmt, encoding=encoding)
     return folder, plant(folder), request.param
 
 
