@@ -254,6 +254,14 @@ def test_failed_sweep_leaves_no_finished_folder(pack, tmp_path, monkeypatch):
         assert (out / name).read_bytes() == (single / name).read_bytes()
 
 
+def test_a_dead_worker_gives_one_clear_error(pack, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    monkeypatch.setenv(FAIL_PARTITION_ENV, "kill:1")
+    with pytest.raises(BenefitsError, match="worker process of the partitioned engine died"):
+        run_partitioned(SAMPLE, MONTH, out, pack=pack, partitions=3, workers=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_output_folder_with_other_files_is_refused(pack, tmp_path):
     """Replacing a folder that holds files a sweep did not write would lose them."""
     out = tmp_path / "out"
