@@ -185,7 +185,9 @@ def write_buckets(
     for (part,), rows in frame.partition_by("__part", as_dict=True).items():
         folder = root / PART_DIR.format(int(part)) / name
         folder.mkdir(parents=True, exist_ok=True)
-        rows.drop("__part").write_parquet(folder / f"{chunk or 0:05d}.parquet", statistics=False)
+        rows.drop("__part").write_parquet(
+            folder / f"{chunk or 0:05d}.parquet", statistics=False, compression="lz4"
+        )
 
 
 @dataclass

@@ -292,6 +292,13 @@ def test_cli_runs_the_partitioned_engine(tmp_path):
     assert sorted(p.name for p in (out / "traces").iterdir()) == [
         "part-00000.parquet", "part-00001.parquet", "part-00002.parquet", "rules.parquet"
     ]  # fmt: skip
+    single = tmp_path / "single"
+    run_engine("single", SAMPLE, MONTH, single, pack=load_pack())  # columnar traces only
+    mine, theirs = (
+        pl.scan_parquet(folder / "traces" / "part-*.parquet").collect().sort("id_no", "record")
+        for folder in (out, single)
+    )
+    assert mine.equals(theirs)
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep")
     refused = CliRunner().invoke(app, [*args[:6], str(tmp_path / "mine"), *args[7:]])

@@ -50,7 +50,9 @@ def _sweep_one(
     staged = Staged.load(root)
     tables, quarantine = staged.read_part(index)
     want = trace_dir is not None or keep
-    part = sweep_partition(pack, month, tables, quarantine, index=index, traces=want)
+    part = sweep_partition(
+        pack, month, tables, quarantine, index=index, traces=want, jsonl_order=keep
+    )
     if trace_dir is not None and part.traces is not None:
         tracing.write_trace_part(part.traces, trace_dir, index)
     if not keep:
