@@ -288,7 +288,9 @@ def test_cli_runs_the_partitioned_engine(tmp_path):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    assert summary["engine"] == {"name": "partitioned", "partitions": 3, "workers": 1}
+    engine = summary["engine"]
+    assert (engine["name"], engine["partitions"], engine["workers"]) == ("partitioned", 3, 1)
+    assert engine["partition_seconds"]["total"] > 0
     assert sorted(p.name for p in (out / "traces").iterdir()) == [
         "part-00000.parquet", "part-00001.parquet", "part-00002.parquet", "rules.parquet"
     ]  # fmt: skip

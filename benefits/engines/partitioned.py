@@ -143,7 +143,18 @@ def _run(
     del parts
     timings["combine"] = time.perf_counter() - t
     summary = result.summary
-    summary["engine"] = {"name": "partitioned", "partitions": partitions, "workers": workers}
+    each = sorted(c[3].get("partition", 0.0) for c in counts)
+    summary["engine"] = {
+        "name": "partitioned",
+        "partitions": partitions,
+        "workers": workers,
+        # seconds one partition took in its worker (staging and merging excluded)
+        "partition_seconds": {
+            "median": round(each[len(each) // 2], 3) if each else 0.0,
+            "max": round(each[-1], 3) if each else 0.0,
+            "total": round(sum(each), 3),
+        },
+    }
     rules_text = rule_records(pack, month) if fmt != "none" else []
     if fmt != "none":
         summary["trace_records"] = len(rules_text) + sum(c[2] for c in counts)
