@@ -151,24 +151,57 @@ def person_refs(pack: RulePack) -> dict[str, tuple[str, ...]]:
     return {t: tuple(cols) for t, cols in refs.items()}
 
 
+class Router:
+    """ID key → partitions (one or several), by binary search in a sorted column: a chunk's
+    lookup costs about its own size (its keys sorted first), not a hash join over the whole
+    population — so staging stays linear in the population."""
+
+    def __init__(self, pairs: pl.DataFrame) -> None:
+        k, p = pl.col("__k"), pl.col("__part")
+        pairs = pairs.sort("__k", "__part").filter(
+            k.shift().is_null() | (k != k.shift()) | (p != p.shift())
+        )
+        self.keys = pairs["__k"]
+        self.parts = pairs["__part"]
+
+    def route(self, frame: pl.DataFrame, key: pl.Expr) -> pl.DataFrame:
+        """`frame`'s rows with `__part`, a row once per partition of its key (none if none);
+        the rows come out ordered by key (buckets are sorted by row number when read)."""
+        frame = frame.with_columns(key.fill_null(-1).alias("__k")).sort("__k")
+        k = frame["__k"]
+        lo = self.keys.search_sorted(k, side="left")
+        hi = self.keys.search_sorted(k, side="right")
+        positions = (
+            pl.DataFrame({"__row": pl.int_range(frame.height, eager=True), "lo": lo, "hi": hi})
+            .filter(pl.col("hi") > pl.col("lo"))
+            .select("__row", pl.int_ranges("lo", "hi").alias("__pos"))
+            .explode("__pos")
+        )
+        return (
+            frame[positions["__row"]]
+            .with_columns(self.parts.gather(positions["__pos"]).alias("__part"))
+            .drop("__k")
+        )
+
+
 def route_table(
     frame: pl.DataFrame,
     table: Table,
-    routes: dict[str, pl.DataFrame],
+    routes: dict[str, list[Router]],
     partitions: int,
 ) -> pl.DataFrame:
     """The table's rows with their partition `__part` (a row may go to several)."""
     index = str(table.index) if table.index else "household_no"
     if table.name == "persons" or table.by_name[index].kind != "id":
         return frame.with_columns(part_of(pl.col(index), partitions).alias("__part"))
-    route = routes.get(table.name)
-    if route is None:  # no fact reads the table: its rows only need to exist somewhere
+    routers = routes.get(table.name)
+    if not routers:  # no fact reads the table: its rows only need to exist somewhere
         return frame.with_columns(pl.lit(0, pl.UInt32).alias("__part"))
-    return (
-        frame.with_columns(id_key(pl.col(index)).alias("__k"))
-        .join(route, on="__k", how="inner")
-        .drop("__k")
-    )
+    routed = [r.route(frame, id_key(pl.col(index))) for r in routers]
+    if len(routed) == 1:
+        return routed[0]
+    # a parent living with the child reaches the same partition twice: once is enough
+    return pl.concat(routed).unique(subset=["_row", "__part"], maintain_order=True)
 
 
 def route_quarantine(quarantine: pl.DataFrame, partitions: int) -> pl.DataFrame:
@@ -213,21 +246,23 @@ class _Stager:
         self.chunk_rows = chunk_rows
         self.refs = person_refs(pack)
         self.ref_columns = tuple(dict.fromkeys(c for cols in self.refs.values() for c in cols))
-        self.routes: dict[str, pl.DataFrame] = {}
+        self.routes: dict[str, list[Router]] = {}
 
     def set_routes(self, id_parts: dict[str, list[pl.DataFrame]]) -> None:
-        """The persons' ID key → partition pairs, per ID-indexed table."""
+        """The routers of the ID-indexed tables: one per persons ID column (a person's own
+        ID, the father's, the mother's), built once from the persons' partitions."""
+        empty = pl.DataFrame(schema={"__k": pl.Int64, "__part": pl.UInt32})
+        by_column = {
+            c: Router(pl.concat(id_parts[c]) if id_parts.get(c) else empty)
+            for c in self.ref_columns
+        }
         for name, columns in self.refs.items():
-            frames = [f for c in columns for f in id_parts.get(c, [])]
-            self.routes[name] = (
-                pl.concat(frames).unique() if frames else pl.DataFrame(
-                    schema={"__k": pl.Int64, "__part": pl.UInt32})
-            )  # fmt: skip
+            self.routes[name] = [by_column[c] for c in columns]
 
     def _id_parts(self, persons: pl.DataFrame) -> dict[str, pl.DataFrame]:
         part = part_of(pl.col("household_no"), self.partitions).alias("__part")
         return {
-            c: persons.select(id_key(pl.col(c)).alias("__k"), part).drop_nulls("__k").unique()
+            c: persons.select(id_key(pl.col(c)).alias("__k"), part).drop_nulls("__k")
             for c in self.ref_columns
         }
 
