@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import json
 import shutil
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -314,33 +315,58 @@ class _Stager:
         # the ID as given, for the quarantine of duplicates: kept beside the key unless the
         # key holds it (then rebuilt from the key for the few duplicates)
         echo = given if "id_no" not in table.key else []
-        for i, raw in enumerate(chunks):
-            present = list(raw.columns)
-            if columns is None:
-                columns = present
-                if any(c not in present for c in table.required):
-                    raise WholeFile  # the whole table is rejected: reported as by load_table
-                loaded.extra_columns = sorted(c for c in present if c not in table.by_name)
-            elif present != columns:  # pragma: no cover - every chunk has the file's header
-                raise WholeFile
-            frame = row_checks(trimmed(raw, offset), table, present).collect()
-            offset += raw.height
-            read += frame.height
+
+        def checked(i: int, raw: pl.DataFrame, offset: int) -> _Chunk:
+            """One chunk's row checks, accepted rows written to their buckets."""
+            frame = row_checks(trimmed(raw, offset), table, list(raw.columns)).collect()
             bad = pl.col("__field").is_not_null()
-            rejected.append(frame.filter(bad))
             ok = frame.filter(~bad)
+            out = _Chunk(frame.height, frame.filter(bad))
             if table.key:
-                keys.append(ok.select("_row", _compact_key(table), *echo))
+                out.keys = ok.select("_row", _compact_key(table), *echo)
                 if given and not echo:  # the rare IDs given with a lower-case x
-                    lower_x.append(ok.filter(pl.col("id_no").str.ends_with("x")).select(
-                        "_row", "id_no"))  # fmt: skip
+                    out.lower_x = ok.filter(pl.col("id_no").str.ends_with("x")).select(
+                        "_row", "id_no")  # fmt: skip
             if name == "persons":
-                valid_ids.append(frame.filter(pl.col("__id_ok")).select(id_key(pl.col("id_no")))[
-                    "id_no"])  # fmt: skip
+                out.valid_ids = frame.filter(pl.col("__id_ok")).select(
+                    id_key(pl.col("id_no")))["id_no"]  # fmt: skip
             accepted = ok.lazy().select(["_row"] + [_typed(c) for c in table.columns]).collect()
             del frame, ok
-            for c, f in self._write(name, accepted, i).items():
+            out.id_parts = self._write(name, accepted, i)
+            return out
+
+        def collect(done: _Chunk) -> None:
+            nonlocal read
+            read += done.read
+            rejected.append(done.rejected)
+            if done.keys is not None:
+                keys.append(done.keys)
+            if done.lower_x is not None:
+                lower_x.append(done.lower_x)
+            if done.valid_ids is not None:
+                valid_ids.append(done.valid_ids)
+            for c, f in done.id_parts.items():
                 id_parts.setdefault(c, []).append(f)
+
+        # two chunks at a time (Polars releases the GIL), results taken in file order
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="chunk") as pool:
+            pending: deque[Future[_Chunk]] = deque()
+            for i, raw in enumerate(chunks):
+                present = list(raw.columns)
+                if columns is None:
+                    columns = present
+                    if any(c not in present for c in table.required):
+                        raise WholeFile  # the whole table is rejected: as by load_table
+                    loaded.extra_columns = sorted(c for c in present if c not in table.by_name)
+                elif present != columns:  # pragma: no cover - every chunk has the header
+                    raise WholeFile
+                pending.append(pool.submit(checked, i, raw, offset))
+                offset += raw.height
+                del raw
+                while len(pending) >= 2:
+                    collect(pending.popleft().result())
+            while pending:
+                collect(pending.popleft().result())
         if columns is None or offset == 0:
             raise WholeFile  # no data rows: the whole-file path says what is wrong
         rej = pl.concat(rejected)
@@ -385,6 +411,18 @@ class _Stager:
         summary = loaded.summary()
         summary["accepted"] = read - q.height
         return _TableStage(summary, q, dropped, id_parts)
+
+
+@dataclass
+class _Chunk:
+    """What one chunk's checks leave for the checks over the whole table."""
+
+    read: int
+    rejected: pl.DataFrame
+    keys: pl.DataFrame | None = None
+    lower_x: pl.DataFrame | None = None
+    valid_ids: pl.Series | None = None
+    id_parts: dict[str, pl.DataFrame] = field(default_factory=dict)
 
 
 def _compact_key(table: Table) -> pl.Expr:
