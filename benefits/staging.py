@@ -54,7 +54,7 @@ from benefits.sweep import DeliveryInfo
 
 PART_DIR = "part-{:05d}"
 HASH_SEED = 1_302
-DEFAULT_CHUNK_ROWS = 500_000
+DEFAULT_CHUNK_ROWS = 200_000
 # a file larger than chunk_rows rows of about these bytes is read in chunks, a smaller one whole
 CSV_ROW_BYTES = 100
 PARQUET_ROW_BYTES = 40  # any fixed seed: the partition of a household never changes a result
