@@ -96,12 +96,19 @@ class Staged:
                 if drop.len():
                     frame = frame.filter(~pl.col("_row").is_in(drop.implode()))
                 tables[name] = frame
+        own = folder / "quarantine.parquet"  # written by save(): no need for the whole
+        if own.exists():
+            return tables, pl.read_parquet(own)
         q = self.quarantine.filter(pl.col("__part") == index).drop("__part")
         return tables, q
 
     def save(self) -> None:
         """Write the staging's metadata beside the buckets (for engines reading it back)."""
         self.quarantine.write_parquet(self.root / "quarantine.parquet")
+        for (part,), rows in self.quarantine.partition_by("__part", as_dict=True).items():
+            folder = self.part_dir(int(part))
+            folder.mkdir(parents=True, exist_ok=True)
+            rows.drop("__part").write_parquet(folder / "quarantine.parquet")
         self.dropped.write_parquet(self.root / "dropped.parquet")
         meta = {
             "partitions": self.partitions,
@@ -116,8 +123,9 @@ class Staged:
         (self.root / "staged.json").write_text(json.dumps(meta), encoding="utf-8")
 
     @classmethod
-    def load(cls, root: Path) -> Staged:
-        """A staging written by :meth:`save` (e.g. by the driver, read in a worker)."""
+    def load(cls, root: Path, quarantine: bool = True) -> Staged:
+        """A staging written by :meth:`save` (e.g. by the driver, read in a worker; a worker
+        reading partitions needs no whole quarantine: `quarantine=False`)."""
         meta = json.loads((root / "staged.json").read_text(encoding="utf-8"))
         d = meta["delivery"]
         delivery = DeliveryInfo(Path(d["folder"]), d["tables"], d["inputs"], d["quarantined"])
@@ -125,7 +133,9 @@ class Staged:
             root,
             meta["partitions"],
             delivery,
-            pl.read_parquet(root / "quarantine.parquet"),
+            pl.read_parquet(root / "quarantine.parquet")
+            if quarantine
+            else pl.DataFrame(schema={**QUARANTINE_SCHEMA, "__part": pl.UInt32}),
             tuple(meta["tables"]),
             pl.read_parquet(root / "dropped.parquet"),
         )

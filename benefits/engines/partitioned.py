@@ -47,7 +47,7 @@ def _sweep_one(
         raise RuntimeError(f"partition {index} failed on purpose ({FAIL_PARTITION_ENV})")
     if fail == f"kill:{index}":
         os._exit(9)  # a worker that dies, as the kernel's OOM killer would end it
-    staged = Staged.load(root)
+    staged = Staged.load(root, quarantine=False)
     tables, quarantine = staged.read_part(index)
     want = trace_dir is not None or keep
     part = sweep_partition(
