@@ -12,7 +12,9 @@ process, timed from outside:
   ``decode`` and ``parse`` are measured apart in a child (serial seconds over the files: GBK to
   UTF-8, then the CSV/Parquet reader), validation is the rest;
 - merge, evaluate, traces (columnar, the default), write (the contract's CSV and Parquet
-  tables) — the sweep's own timings (summary.json ``stage_seconds``).
+  tables) — the sweep's own timings (summary.json ``stage_seconds``);
+- sweep CPU s — CPU seconds of the whole process (all threads): on a busy machine, what the
+  sweep costs.
 
     python benchmarks/stages.py                      # the town, best of 3
     python benchmarks/stages.py --sizes 50000 --repeat 1 --data-dir /tmp/bench
@@ -25,6 +27,7 @@ import io
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -96,18 +99,26 @@ def one_sweep(data: Path, month: str, out: Path) -> dict:
     """One `benefits sweep` in a fresh process: wall time and the sweep's stage timings."""
     cmd = [sys.executable, "-m", "benefits.cli", "sweep", "--data", str(data), "--month", month,
            "--out", str(out), "--quiet"]  # fmt: skip
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), _children_cpu()
     subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
     wall = time.perf_counter() - t
+    cpu = _children_cpu() - cpu
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     return {
         "wall": wall,
+        "cpu": cpu,
         "startup": wall - summary["run_seconds"],
         **summary["stage_seconds"],
         "persons": summary["tables"]["persons"]["read"],
         "records": summary.get("trace_records", 0),
         "load": os.getloadavg()[0],
     }
+
+
+def _children_cpu() -> float:
+    """CPU seconds of the finished child processes (what a run costs on a busy machine)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -135,7 +146,8 @@ def main() -> None:
           f"Python {platform.python_version()} · GBK CSV: {', '.join(GBK_TABLES)}; "
           "others Parquet")  # fmt: skip
     head = ("persons", "start-up s", "ingest s", "(decode s", "parse s)", "merge s",
-            "evaluate s", "traces s", "write s", "whole sweep s", "load avg")  # fmt: skip
+            "evaluate s", "traces s", "write s", "whole sweep s", "sweep CPU s",
+            "load avg")  # fmt: skip
     print(" | ".join(head))
     print(" | ".join("---" for _ in head))
     for size, r, split in rows:
@@ -143,7 +155,7 @@ def main() -> None:
             f"{size:,}", f"{r['startup']:.2f}", f"{r['ingest']:.2f}", f"({split['decode']:.2f}",
             f"{split['parse']:.2f})", f"{r['merge']:.2f}", f"{r['evaluate']:.2f}",
             f"{r.get('traces', 0):.2f}", f"{r['write']:.2f}", f"{r['wall']:.2f}",
-            f"{r['load']:.2f}",
+            f"{r['cpu']:.2f}", f"{r['load']:.2f}",
         ]))  # fmt: skip
 
 

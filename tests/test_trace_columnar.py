@@ -104,7 +104,9 @@ def test_the_cli_writes_the_forms_asked_for_and_removes_the_others(tmp_path: Pat
     assert run() == {"traces"}  # parquet by default
     assert tracing.has_columnar(out) and len(tracing.trace_parts(out)) == 1
     assert run("--traces", "jsonl") == {"traces.jsonl"}
+    jsonl = (out / "traces.jsonl").read_bytes()
     assert run("--traces", "both") == {"traces", "traces.jsonl"}
+    assert (out / "traces.jsonl").read_bytes() == jsonl  # the same file either way
     assert run("--traces", "none") == set()
     assert run("--traces", "parquet") == {"traces"}
     assert run("--no-traces") == set()
@@ -118,3 +120,30 @@ def test_traces_property_reads_back_the_columnar_traces(tmp_path: Path) -> None:
     in_memory = run_sweep(SAMPLE, "2025-01", pack=PACK)
     assert sorted(result.traces.to_list()) == sorted(in_memory.traces.to_list())
     assert result.traces.len() == result.summary["trace_records"]
+
+
+def test_traces_in_several_parts_read_as_one(both: Path, tmp_path: Path) -> None:
+    """The partitioned engines write one part per partition: the reader and the web app's
+    person traces see the same records as from the single engine's one part."""
+    from benefits.web.traceindex import ColumnarTraces
+
+    single = pl.read_parquet(tracing.trace_parts(both)[0])
+    out = tmp_path / "parted"
+    folder = out / tracing.TRACES_DIR
+    tracing.write_trace_rules(_rules(both), folder)
+    parts = single.with_columns(p=pl.col("household_no").hash() % 5).partition_by("p")
+    for i, part in enumerate(parts):
+        tracing.write_trace_part(tracing.sort_records(part.drop("p")), folder, i)
+    assert len(tracing.trace_parts(out)) == 5
+    traces = ColumnarTraces(out)
+    assert traces.rules == tracing.read_rule_records(both)
+    assert sorted(traces.id_list()) == sorted(single["id_no"].unique())
+    for id_no in single["id_no"].unique().sort()[::37]:
+        expected = tracing.read_person_records(both, id_no)
+        assert tracing.read_person_records(out, id_no) == expected
+        assert traces.lines(id_no) == expected
+    assert sorted(tracing.read_all_records(out)) == sorted(tracing.read_all_records(both))
+
+
+def _rules(out: Path) -> list[str]:
+    return pl.read_parquet(out / tracing.TRACES_DIR / tracing.RULES_FILE)["record"].to_list()

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 from conftest import PASSWORDS, SAMPLE, Seeded, csrf_of, login, settings_for
 from fastapi.testclient import TestClient
@@ -13,9 +14,10 @@ from fastapi.testclient import TestClient
 from benefits.ledger import Ledger
 from benefits.ledger.models import AuditEntry
 from benefits.sweep import run_sweep
+from benefits.traces import has_columnar
 from benefits.web.app import create_app
 from benefits.web.demo import create_users
-from benefits.web.traceindex import TraceIndex
+from benefits.web.traceindex import ColumnarTraces, TraceIndex
 
 MASKED_ID = re.compile(r"[0-9]{6}\*{8}[0-9X]{4}")
 FULL_ID = re.compile(r"(?<![0-9])[0-9]{17}[0-9X](?![0-9])")
@@ -264,6 +266,30 @@ def test_reports_render_as_html_and_pdf(seeded: Seeded) -> None:
     letter = client.get(f"/persons/{ref}/letter?month=2025-01")
     assert "告知书" in letter.text and not FULL_ID.search(letter.text)
     assert client.get(f"/persons/{ref}/letter.pdf?month=2025-01").content[:5] == b"%PDF-"
+
+
+def test_person_page_reads_the_columnar_traces(seeded: Seeded, tmp_path: Path) -> None:
+    run = seeded.ctx.ledger.runs()[0]
+    folder = Path(run.source)
+    assert has_columnar(folder) and not (folder / "traces.jsonl").exists()  # the default form
+    traces = seeded.ctx.trace_index(run)
+    assert isinstance(traces, ColumnarTraces)
+    id_no, ref = _paid_person(seeded)
+    assert [d["id_no"] for d in traces.decisions(id_no)] == [id_no] * len(traces.decisions(id_no))
+    api = seeded.client("auditor").get(f"/api/v1/persons/{ref}/explanation?month=2025-01").json()
+    assert api["traces_available"]
+    assert {p["policy_id"] for p in api["policies"]} == {
+        d["policy_id"] for d in traces.decisions(id_no)
+    }
+    assert "severe_disability_nursing_subsidy" in {p["policy_id"] for p in api["policies"]}
+    # the same run kept as traces.jsonl (older runs) explains the person the same way
+    old = tmp_path / "old-run"
+    run_sweep(SAMPLE, "2025-01", out=old, traces="jsonl")
+    index = seeded.ctx.trace_index(SimpleNamespace(source=str(old)))
+    assert isinstance(index, TraceIndex)
+    assert index.decisions(id_no) == traces.decisions(id_no)
+    assert index.rules == traces.rules
+    assert set(index.id_list()) == set(traces.id_list())
 
 
 def test_trace_index_finds_exactly_the_persons_lines(tmp_path: Path) -> None:
