@@ -91,7 +91,7 @@ class Staged:
         for name in self.table_names:
             files = sorted((folder / name).glob("*.parquet"))
             if files:  # chunks in file order; rows sorted by their row number
-                frame = pl.concat([pl.read_parquet(f) for f in files]).sort("_row")
+                frame = pl.read_parquet(files).sort("_row")  # the files read in parallel
                 drop = self.dropped.filter(pl.col("table") == name)["_row"]
                 if drop.len():
                     frame = frame.filter(~pl.col("_row").is_in(drop.implode()))
