@@ -81,6 +81,32 @@ def sweep(
             "$BENEFITS_KEY_FILE (default: $BENEFITS_SEAL_FILES; see docs/security.md).",
         ),
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="auto (partitioned for a large persons file, else single), single, "
+            "partitioned (bounded memory, all cores) or spark."
+        ),
+    ] = "auto",
+    partitions: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Household partitions (partitioned/spark; default: about "
+            "150,000 people each, at least 2 per worker).",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Worker processes of the partitioned engine (default: cores)."),
+    ] = None,
+    master: Annotated[
+        str | None,
+        typer.Option(
+            help="Spark master URL for --engine spark: local[2], yarn, k8s://…, "
+            "spark://… (default: local[*] or spark-submit's)."
+        ),
+    ] = None,
 ) -> None:
     """Run the monthly eligibility sweep for one benefit month.
 
@@ -91,12 +117,12 @@ def sweep(
     the traces (traces/ folder of Parquet files, or traces.jsonl) and summary.json into OUT,
     and prints the run summary.
     """
+    from benefits.engines import run_engine
     from benefits.errors import BenefitsError
     from benefits.months import check_sweep_month, today_utc
     from benefits.progress import stage_progress
     from benefits.rulebook import load_pack
     from benefits.sealedfiles import ENV_SEAL
-    from benefits.sweep import run_sweep
 
     if seal is not None:  # this process only: run_sweep reads the setting
         os.environ[ENV_SEAL] = "1" if seal else "0"
@@ -104,14 +130,10 @@ def sweep(
         pack = load_pack(rules)
         check_sweep_month(month, pack, today_utc())
         with stage_progress(console, enabled=not quiet) as progress:
-            result = run_sweep(
-                data,
-                month,
-                out=out,
-                pack=pack,
-                traces="none" if no_traces else traces,
-                progress=progress,
-            )
+            result = run_engine(
+                engine, data, month, out, pack=pack, traces="none" if no_traces else traces,
+                progress=progress, partitions=partitions, workers=workers, master=master,
+            )  # fmt: skip
     except BenefitsError as exc:
         _error_line(str(exc))
         raise typer.Exit(2) from exc

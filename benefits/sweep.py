@@ -20,6 +20,7 @@ import polars as pl
 from benefits import __version__
 from benefits import traces as tracing
 from benefits.alertid import ALERT_ID_COLUMNS
+from benefits.atomic import atomic_folder
 from benefits.display import fen_to_decimal, yuan_expr
 from benefits.evaluate import Evaluation, evaluate
 from benefits.idcard import mask_name_expr
@@ -28,7 +29,7 @@ from benefits.months import check_sweep_month
 from benefits.period import BenefitMonth
 from benefits.private import lock_down, private_dir
 from benefits.progress import Progress, no_progress
-from benefits.rulebook import RulePack, load_pack
+from benefits.rulebook import Policy, RulePack, load_pack
 from benefits.sealedfiles import check_sealing_keys, seal_outputs_if_wanted
 
 ENTITLEMENT_COLUMNS = [
@@ -138,39 +139,48 @@ def run_sweep(
     )
     quarantine = extracts.quarantine.sort(["table", "row", "field"]).select(QUARANTINE_COLUMNS)
     summary = build_summary(pack, extracts, ev, ent, alerts, bm, out)
+    summary["engine"] = {"name": "single", "partitions": 1, "workers": 1}
     result = SweepResult(
         bm.label, ent.select(ENTITLEMENT_COLUMNS), alerts, quarantine, None, summary, ev, timings
     )
     if write_traces:
         summary["trace_records"] = tracing.count_records(ev)
-    if out is not None:
-        out = Path(out)
+    if out is None:
+        if write_traces:
+            t = time.perf_counter()
+            result.trace_lines = tracing.build_traces(pack, ev, held_ids)
+            timings["traces"] = time.perf_counter() - t
+        summary["run_seconds"] = round(time.perf_counter() - t0, 3)
+        summary["stage_seconds"] = {k: round(v, 3) for k, v in timings.items()}
+        return result
+    out = Path(out)
+    with atomic_folder(out) as work:
         progress("writing outputs")
         t = time.perf_counter()
-        write_outputs(result, out)
+        write_outputs(result, work)
         timings["write"] = time.perf_counter() - t
         if write_traces:
             progress("traces")
-        t = time.perf_counter()
-        tracing.write_sweep_traces(pack, ev, held_ids, out, fmt)  # removes other runs' traces
-        if write_traces:
-            result.traces_path = out
+            t = time.perf_counter()
+            tracing.write_sweep_traces(pack, ev, held_ids, work, fmt)
             timings["traces"] = time.perf_counter() - t
-    elif write_traces:
-        t = time.perf_counter()
-        result.trace_lines = tracing.build_traces(pack, ev, held_ids)
-        timings["traces"] = time.perf_counter() - t
-    summary["run_seconds"] = round(time.perf_counter() - t0, 3)
-    summary["stage_seconds"] = {k: round(v, 3) for k, v in timings.items()}
-    if out is not None:
-        (Path(out) / "summary.json").write_text(
-            json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
-        )
-        lock_down(Path(out))
-        if (Path(out) / tracing.TRACES_DIR).is_dir():
-            lock_down(Path(out) / tracing.TRACES_DIR)
-        seal_outputs_if_wanted(Path(out))
+            result.traces_path = out
+        summary["run_seconds"] = round(time.perf_counter() - t0, 3)
+        summary["stage_seconds"] = {k: round(v, 3) for k, v in timings.items()}
+        write_summary(summary, work)
     return result
+
+
+def write_summary(summary: dict, folder: Path) -> None:
+    """summary.json, written last: a folder with it is a finished sweep; the other files are
+    sealed first when sealing is on (:mod:`benefits.sealedfiles`); then lock down."""
+    seal_outputs_if_wanted(folder)
+    (folder / "summary.json").write_text(
+        json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
+    lock_down(folder)
+    if (folder / tracing.TRACES_DIR).is_dir():
+        lock_down(folder / tracing.TRACES_DIR)
 
 
 def build_summary(
@@ -183,24 +193,81 @@ def build_summary(
     out: Path | None,
 ) -> dict:
     """The run summary: counts that reconcile, totals per policy, versions and hashes."""
-    tables = {name: t.summary() for name, t in extracts.tables.items()}
+    return summary_of(
+        pack,
+        month,
+        DeliveryInfo.of(extracts),
+        [cp.policy for cp in ev.policies],
+        ent,
+        alerts,
+        ev.facts.height,
+        out,
+    )
+
+
+@dataclass
+class DeliveryInfo:
+    """What the summary says about the delivery: folder, per-table counts, the quarantine."""
+
+    folder: Path
+    tables: dict[str, dict]  # LoadedTable.summary() per table
+    inputs: dict[str, dict]  # file and sha256 of each delivered table
+    quarantined: int
+
+    @classmethod
+    def of(cls, extracts: Extracts) -> DeliveryInfo:
+        return cls(
+            Path(extracts.folder),
+            {name: t.summary() for name, t in extracts.tables.items()},
+            {
+                name: {"file": t.file, "sha256": t.sha256}
+                for name, t in extracts.tables.items()
+                if t.file
+            },
+            int(extracts.quarantine.height),
+        )
+
+
+def summary_of(
+    pack: RulePack,
+    month: BenefitMonth,
+    delivery: DeliveryInfo,
+    policies: list[Policy],
+    ent: pl.DataFrame,
+    alerts: pl.DataFrame,
+    persons_evaluated: int,
+    out: Path | None,
+) -> dict:
+    """The run summary from its parts (every engine builds the same one; `ent` has
+    `amount_fen` and `held`, `alerts` the contract's columns)."""
+    tables = delivery.tables
     for name, info in tables.items():
         if info["read"] != info["accepted"] + info["quarantined"]:  # pragma: no cover
             raise AssertionError(f"{name}: read != accepted + quarantined")
-    policies = {}
-    for cp in ev.policies:
-        rows = ent.filter(pl.col("policy_id") == cp.id)
-        held = rows.filter(pl.col("held"))
-        policies[cp.id] = {
-            "number": cp.policy.number,
-            "name_zh": cp.policy.name.zh,
-            "name_en": cp.policy.name.en,
-            "mode": cp.policy.mode,
-            "version": cp.policy.version,
-            "count": rows.height,
-            "amount": str(fen_to_decimal(int(rows["amount_fen"].sum() or 0))),
-            "held": held.height,
-            "held_amount": str(fen_to_decimal(int(held["amount_fen"].sum() or 0))),
+    by_policy = {
+        pid: (int(n), int(fen or 0), int(h), int(hfen or 0))
+        for pid, n, fen, h, hfen in ent.group_by("policy_id")
+        .agg(
+            pl.len().alias("n"),
+            pl.col("amount_fen").sum().alias("fen"),
+            pl.col("held").sum().alias("h"),
+            pl.col("amount_fen").filter(pl.col("held")).sum().alias("hfen"),
+        )
+        .iter_rows()
+    }
+    out_policies = {}
+    for policy in policies:
+        count, fen, held, held_fen = by_policy.get(policy.id, (0, 0, 0, 0))
+        out_policies[policy.id] = {
+            "number": policy.number,
+            "name_zh": policy.name.zh,
+            "name_en": policy.name.en,
+            "mode": policy.mode,
+            "version": policy.version,
+            "count": count,
+            "amount": str(fen_to_decimal(fen)),
+            "held": held,
+            "held_amount": str(fen_to_decimal(held_fen)),
         }
     alert_counts = dict(sorted(alerts.group_by("kind").len().iter_rows(), key=lambda kv: kv[0]))
     payable = ent.filter(pl.col("mode").is_in(["pay", "credit"]))
@@ -213,15 +280,11 @@ def build_summary(
             "hash": pack.digest,
             "folder": str(Path(pack.folder).resolve()),
         },
-        "data": str(Path(extracts.folder).resolve()),  # absolute: read back from any directory
-        "inputs": {
-            name: {"file": t.file, "sha256": t.sha256}
-            for name, t in extracts.tables.items()
-            if t.file
-        },
+        "data": str(delivery.folder.resolve()),  # absolute: read back from any directory
+        "inputs": delivery.inputs,
         "tables": tables,
-        "quarantined_total": int(extracts.quarantine.height),
-        "policies": policies,
+        "quarantined_total": delivery.quarantined,
+        "policies": out_policies,
         "totals": {
             "entitlements": ent.height,
             "people": ent["id_no"].n_unique(),
@@ -230,7 +293,7 @@ def build_summary(
         },
         "alerts": alert_counts,
         "out": str(Path(out).resolve()) if out else None,
-        "persons_evaluated": ev.facts.height,
+        "persons_evaluated": persons_evaluated,
     }
 
 

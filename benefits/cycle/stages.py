@@ -95,8 +95,9 @@ def _from_landing(ctx: Attempt) -> Finish:
         )
 
     ctx.enter("sweep")
+    from benefits.engines import run_engine
     from benefits.ledger.packs import pack_in_force
-    from benefits.sweep import run_sweep
+    from benefits.rulebook import load_pack
 
     # The approved release in force (refused: a configured pack that is not that release).
     rules, release = pack_in_force(ctx.ledger.db, s.rules_dir, Path(s.store_dir) / "packs")
@@ -104,10 +105,11 @@ def _from_landing(ctx: Attempt) -> Finish:
     out = Path(s.store_dir) / "runs" / ctx.month / f"attempt-{ctx.number:03d}"
     if out.exists():
         shutil.rmtree(out)
-    try:
-        result = run_sweep(
-            snap.folder, ctx.month, out=out, rules=rules, write_traces=s.write_traces
-        )
+    try:  # the engine for the delivery's size (benefits.engines.choose_engine)
+        result = run_engine(
+            "auto", snap.folder, ctx.month, out, pack=load_pack(rules),
+            traces="parquet" if s.write_traces else "none",
+        )  # fmt: skip
     except IngestError as exc:
         reason = f"the delivery cannot be swept: {exc}"
         ctx.alerts.append(OperatorAlert("cycle.gated", ctx.month, "error", reason))

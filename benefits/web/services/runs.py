@@ -198,14 +198,16 @@ def sweep_and_record(
 ) -> ImportResult:
     """Sweep `month` on the configured delivery, record the run, fill the alerts inbox,
     telling `progress` each stage (the background job's page shows it)."""
-    from benefits.sweep import run_sweep
+    from benefits.engines import run_engine
+    from benefits.rulebook import load_pack
 
     month = check_month(ctx, month)
     delivery = ctx.settings.delivery_for(month)
     out = _out_folder(ctx, month, by)
     try:
-        result = run_sweep(delivery, month, out=out, rules=ctx.rules_folder(),
-                           progress=progress)  # fmt: skip
+        pack = load_pack(ctx.rules_folder())  # the approved release in force, when there is one
+        result = run_engine("auto", delivery, month, out, pack=pack,
+                            progress=progress)  # the engine for the delivery's size  # fmt: skip
     except BenefitsError as exc:
         raise InvalidInput(f"the sweep of {month} on {delivery} stopped: {exc}") from exc
     summary_path = out / "summary.json"
