@@ -5,8 +5,8 @@ every situation crossing households (issue 13, item 1): duplicate keys and ident
 far apart in a file, a parent living in another household, parents absent from `persons` whose
 deaths and situations decide policy 11, the earliest of several death reports, `death_stop`
 for M−1. The partitioned engine runs with 7 partitions and chunks of 500 rows, so households,
-parents and duplicates really land in different partitions and chunks. Spark (helper B) joins
-by adding its name to ENGINES.
+parents and duplicates really land in different partitions and chunks. Spark runs in the test
+session's shared local session (fixture `spark`, tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from benefits.synth import generate
 MONTH = "2025-01"
 PARTITIONS = 7
 CHUNK_ROWS = 500
-# the engines compared with `single`; Spark adds itself here
-ENGINES: list[str] = ["partitioned"]
+# the engines compared with `single`
+ENGINES: list[str] = ["partitioned", "spark"]
 SEEDS = [3, 11]
 CONTRACT_FILES = [
     f"{name}.{ext}"
@@ -154,7 +154,9 @@ def test_planted_situations_matter(district, single, pack):
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_engine_matches_single(engine, district, single, pack, tmp_path):
+def test_engine_matches_single(engine, district, single, pack, tmp_path, request):
+    if engine == "spark":
+        request.getfixturevalue("spark")  # the shared session: run_engine uses it
     out = tmp_path / "out"
     result = run_engine(
         engine, district[0], MONTH, out, pack=pack, partitions=PARTITIONS, workers=2,

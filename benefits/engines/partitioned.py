@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -28,6 +29,11 @@ from benefits.staging import Staged, stage
 from benefits.sweep import SweepResult, write_outputs, write_summary
 
 from . import default_partitions, default_workers
+
+# (pack, month, staged, partitions, workers, traces) -> (index, persons, records, seconds) each
+SweepAll = Callable[
+    [RulePack, str, Staged, int, int, bool], list[tuple[int, int, int, dict[str, float]]]
+]
 
 # a hook for the tests of atomic outputs: the partition whose worker fails on purpose
 FAIL_PARTITION_ENV = "BENEFITS_TEST_FAIL_PARTITION"
@@ -59,8 +65,13 @@ def run_partitioned(
     workers: int | None = None,
     work_dir: Path | None = None,
     chunk_rows: int | None = None,
+    sweep_all: SweepAll | None = None,
+    engine: dict | None = None,
 ) -> SweepResult:
-    """Run the sweep with the partitioned engine (same outputs as :func:`run_sweep`)."""
+    """Run the sweep with the partitioned engine (same outputs as :func:`run_sweep`).
+
+    `sweep_all` replaces the process pool (the Spark engine sweeps the partitions in Spark
+    tasks) and `engine` the summary's engine block."""
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     pack = pack or load_pack(rules)
@@ -75,7 +86,9 @@ def run_partitioned(
         timings["ingest"] = time.perf_counter() - t
         progress(f"sweeping {partitions} partitions with {workers} workers")
         t = time.perf_counter()
-        counts = _sweep_all(pack, bm.label, staged, partitions, workers, write_traces)
+        counts = (sweep_all or _sweep_all)(
+            pack, bm.label, staged, partitions, workers, write_traces
+        )
         timings["partitions"] = time.perf_counter() - t
         t = time.perf_counter()
         parts = [
@@ -87,7 +100,11 @@ def run_partitioned(
         del parts
         timings["combine"] = time.perf_counter() - t
         summary = result.summary
-        summary["engine"] = {"name": "partitioned", "partitions": partitions, "workers": workers}
+        summary["engine"] = engine or {
+            "name": "partitioned",
+            "partitions": partitions,
+            "workers": workers,
+        }
         rules_text = rule_records(pack, bm.label) if write_traces else []
         if write_traces:
             summary["trace_records"] = len(rules_text) + sum(c[2] for c in counts)
