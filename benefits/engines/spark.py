@@ -53,8 +53,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 METHODS = ("shuffle", "files")
 DEFAULT_MASTER = "local[*]"
-# a hook for the fault-tolerance test: the Python worker sweeping this partition dies
-# (os._exit) on the task's first attempt, so Spark must retry it
+# a hook for the fault-tolerance tests: "N" kills (os._exit) the Python worker sweeping
+# partition N on the task's first attempt, so Spark must retry it; "N:every" on every attempt,
+# so the sweep fails
 KILL_PARTITION_ENV = "BENEFITS_TEST_KILL_SPARK_PARTITION"
 LOG_CONFIG = Path(__file__).with_name("spark-log4j2.properties")
 OUTPUT_SCHEMA = "part int, name string, content binary"
@@ -178,16 +179,18 @@ class TaskSpec:
     traces: bool
     root: str  # the staging folder (method "files": tasks read and write it)
     kill_partition: int | None  # the fault-tolerance hook (KILL_PARTITION_ENV)
+    kill_every_attempt: bool = False
 
 
 def _maybe_die(spec: TaskSpec, index: int) -> None:
-    """The fault hook: the first attempt of the chosen partition's task kills its worker."""
+    """The fault hook: the chosen partition's task kills its worker (first attempt only, or
+    every attempt)."""
     if spec.kill_partition != index:
         return
     from pyspark import TaskContext
 
     ctx = TaskContext.get()
-    if ctx is not None and ctx.attemptNumber() == 0:
+    if spec.kill_every_attempt or (ctx is not None and ctx.attemptNumber() == 0):
         os._exit(17)
 
 
@@ -303,8 +306,10 @@ def sweep_partitions(
     from pyspark.sql import functions as F
     from pyspark.storagelevel import StorageLevel
 
-    kill = os.environ.get(KILL_PARTITION_ENV)
-    spec = TaskSpec(pack, month, traces, str(staged.root), int(kill) if kill else None)
+    kill, _, every = os.environ.get(KILL_PARTITION_ENV, "").partition(":")
+    spec = TaskSpec(
+        pack, month, traces, str(staged.root), int(kill) if kill else None, every == "every"
+    )
     if method == "shuffle":
         _write_part_quarantine(staged)
         files = (
