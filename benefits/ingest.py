@@ -297,6 +297,11 @@ def read_parquet_text(data: bytes, path: Path, table: Table) -> pl.DataFrame:
         frame = pl.read_parquet(io.BytesIO(data))
     except pl.exceptions.PolarsError as exc:
         raise IngestError(f"{path.name}: not a readable Parquet file: {first_line(exc)}") from exc
+    return parquet_as_text(frame, path, table)
+
+
+def parquet_as_text(frame: pl.DataFrame, path: Path, table: Table) -> pl.DataFrame:
+    """Render every column of a Parquet frame as the text a CSV would hold."""
     columns: list[pl.Series] = []
     for name, dtype in frame.schema.items():
         expr = _parquet_text(pl.col(name), dtype, name.strip(), table)
@@ -480,17 +485,13 @@ def reason_text(table: Table, row: dict) -> str:
     )
 
 
-def validate(
-    raw: pl.DataFrame, table: Table, loaded: LoadedTable, path: Path
-) -> tuple[LoadedTable, pl.DataFrame]:
-    """Validate an all-text frame against the table's schema (see module doc)."""
-    n = raw.height
+def trimmed(raw: pl.DataFrame, offset: int = 0) -> pl.LazyFrame:
+    """Cells trimmed, an empty cell null, all-empty records skipped; `_row` is the record's
+    1-based number in the file (`offset` records precede this frame)."""
     present = list(raw.columns)
-    loaded.extra_columns = sorted(c for c in present if c not in table.by_name)
-    # trim cells; an empty cell is null; a record whose cells are all empty is skipped
     lazy = (
         raw.lazy()
-        .with_row_index("_row", offset=1)
+        .with_row_index("_row", offset=offset + 1)
         .with_columns(
             pl.col("_row").cast(pl.Int64),
             *[pl.col(c).str.strip_chars().replace("", None).alias(c) for c in present],
@@ -498,30 +499,28 @@ def validate(
     )
     if present:
         lazy = lazy.filter(~pl.all_horizontal([pl.col(c).is_null() for c in present]))
+    return lazy
 
-    missing = [c for c in table.required if c not in present]
-    if missing:
-        raw = lazy.collect()
-        loaded.skipped_empty = n - raw.height
-        loaded.read = raw.height
-        message = f"{path.name}: required column '{missing[0]}' is missing"
-        if table.name == "persons":
-            raise IngestError(message + " — the sweep cannot run without the persons table")
-        loaded.error = message + "; the whole table is rejected"
-        q = raw.select(
-            pl.lit(table.name).alias("table"),
-            pl.col("_row").alias("row"),
-            (pl.col("id_no") if "id_no" in present else pl.lit(None, pl.String)).alias("id_no"),
-            pl.lit(missing[0]).alias("field"),
-            pl.lit(f"table rejected: required column '{missing[0]}' missing in {path.name}").alias(
-                "reason"
-            ),
-            pl.lit("table_rejected").alias("code"),
-            pl.lit(None, pl.String).alias("identity_issue"),
-        )
-        loaded.quarantined = q.height
-        return loaded, q.cast(QUARANTINE_SCHEMA)
 
+def _id_upper() -> pl.Expr:
+    """A persons row's ID as compared across rows (null unless the ID itself is valid)."""
+    return pl.when(pl.col("__id_ok")).then(pl.col("id_no").str.to_uppercase())
+
+
+def key_struct(table: Table) -> pl.Expr:
+    """A row's key as compared for duplicates (IDs upper-cased)."""
+    return pl.struct(
+        [
+            pl.col(k).str.to_uppercase() if table.by_name[k].kind == "id" else pl.col(k)
+            for k in table.key
+        ]
+    )
+
+
+def row_checks(lazy: pl.LazyFrame, table: Table, present: list[str]) -> pl.LazyFrame:
+    """The checks of one row on its own: `__field`/`__code` of the first failing check,
+    `__identity` (the ID's own problem or a birth/sex mismatch) and, for persons, `__id_ok`.
+    The checks across rows (duplicate keys, `duplicate_id`) come after."""
     # one lazy query per table, so common sub-expressions (the ID's 17-digit body) run once
     frame = lazy.select(
         ["_row"]
@@ -546,35 +545,30 @@ def validate(
         field_expr = pl.coalesce([field_expr, pl.when(fails).then(pl.lit(fld))])
         code_expr = pl.coalesce([code_expr, pl.when(fails).then(pl.lit(code))])
         identity.append(pl.when(fails).then(pl.lit(code)))
+    extra = []
     if table.name == "persons":
-        valid_id = pl.col(codes["id_no"]).is_null()
-        dup_count = pl.len().over(pl.when(valid_id).then(pl.col("id_no").str.to_uppercase()))
-        identity.append(pl.when(valid_id & (dup_count > 1)).then(pl.lit("duplicate_id")))
+        extra.append(pl.col(codes["id_no"]).is_null().alias("__id_ok"))
     frame = frame.with_columns(
         field_expr.alias("__field"),
         code_expr.alias("__code"),
         (pl.coalesce(identity) if identity else pl.lit(None, pl.String)).alias("__identity"),
+        *extra,
     )
-    if table.key:
-        # duplicate keys among otherwise valid rows: the first is kept
-        key = pl.struct(
-            [
-                pl.col(k).str.to_uppercase() if table.by_name[k].kind == "id" else pl.col(k)
-                for k in table.key
-            ]
-        )
-        ok = pl.col("__field").is_null()
-        dup = ok & ~pl.when(ok).then(key).is_first_distinct()
-        frame = frame.with_columns(
-            pl.when(dup).then(pl.lit(table.key[0])).otherwise(pl.col("__field")).alias("__field"),
-            pl.when(dup).then(pl.lit("duplicate_key")).otherwise(pl.col("__code")).alias("__code"),
-        )
-    frame = frame.select(["_row", *table.names, "__field", "__code", "__identity"]).collect()
-    loaded.read = frame.height
-    loaded.skipped_empty = n - frame.height
+    return frame.select(["_row", *table.names, "__field", "__code", "__identity",
+                         *(["__id_ok"] if extra else [])])  # fmt: skip
+
+
+def split_checked(frame: pl.DataFrame, table: Table) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(accepted typed rows with `_row`, quarantine rows) of a checked frame."""
     bad = pl.col("__field").is_not_null()
     rejected = frame.filter(bad)
     accepted = frame.lazy().filter(~bad).select(["_row"] + [_typed(c) for c in table.columns])
+    return accepted.collect(), quarantine_rows(rejected, table)
+
+
+def quarantine_rows(rejected: pl.DataFrame, table: Table) -> pl.DataFrame:
+    """The quarantine rows of rejected rows (`_row`, the table's columns as text, `__field`,
+    `__code`, `__identity`): the ID as given (an over-long one cut short) and the reason."""
     reasons = [reason_text(table, r) for r in rejected.iter_rows(named=True)]
     id_given = pl.lit(None, pl.String)
     if "id_no" in table.by_name:  # as given, but an over-long one cut short
@@ -584,7 +578,7 @@ def validate(
             .then(given.str.slice(0, MAX_ID_ECHO) + pl.lit("…"))
             .otherwise(given)
         )
-    quarantine = rejected.select(
+    return rejected.select(
         pl.lit(table.name).alias("table"),
         pl.col("_row").alias("row"),
         id_given.alias("id_no"),
@@ -592,7 +586,63 @@ def validate(
         pl.Series("reason", reasons, dtype=pl.String),
         pl.col("__code").alias("code"),
         pl.col("__identity").alias("identity_issue"),
-    )
-    loaded.frame = accepted.collect()
+    ).cast(QUARANTINE_SCHEMA)
+
+
+def validate(
+    raw: pl.DataFrame, table: Table, loaded: LoadedTable, path: Path
+) -> tuple[LoadedTable, pl.DataFrame]:
+    """Validate an all-text frame against the table's schema (see module doc)."""
+    n = raw.height
+    present = list(raw.columns)
+    loaded.extra_columns = sorted(c for c in present if c not in table.by_name)
+    lazy = trimmed(raw)  # trim cells; an empty cell is null; all-empty records are skipped
+
+    missing = [c for c in table.required if c not in present]
+    if missing:
+        raw = lazy.collect()
+        loaded.skipped_empty = n - raw.height
+        loaded.read = raw.height
+        message = f"{path.name}: required column '{missing[0]}' is missing"
+        if table.name == "persons":
+            raise IngestError(message + " — the sweep cannot run without the persons table")
+        loaded.error = message + "; the whole table is rejected"
+        q = raw.select(
+            pl.lit(table.name).alias("table"),
+            pl.col("_row").alias("row"),
+            (pl.col("id_no") if "id_no" in present else pl.lit(None, pl.String)).alias("id_no"),
+            pl.lit(missing[0]).alias("field"),
+            pl.lit(f"table rejected: required column '{missing[0]}' missing in {path.name}").alias(
+                "reason"
+            ),
+            pl.lit("table_rejected").alias("code"),
+            pl.lit(None, pl.String).alias("identity_issue"),
+        )
+        loaded.quarantined = q.height
+        return loaded, q.cast(QUARANTINE_SCHEMA)
+
+    frame = row_checks(lazy, table, present)
+    if table.name == "persons":
+        frame = frame.with_columns(
+            pl.coalesce(
+                pl.col("__identity"),
+                pl.when(pl.col("__id_ok") & (pl.len().over(_id_upper()) > 1)).then(
+                    pl.lit("duplicate_id")
+                ),
+            ).alias("__identity")
+        )
+    if table.key:
+        # duplicate keys among otherwise valid rows: the first is kept
+        ok = pl.col("__field").is_null()
+        dup = ok & ~pl.when(ok).then(key_struct(table)).is_first_distinct()
+        frame = frame.with_columns(
+            pl.when(dup).then(pl.lit(table.key[0])).otherwise(pl.col("__field")).alias("__field"),
+            pl.when(dup).then(pl.lit("duplicate_key")).otherwise(pl.col("__code")).alias("__code"),
+        )
+    frame = frame.select(["_row", *table.names, "__field", "__code", "__identity"]).collect()
+    loaded.read = frame.height
+    loaded.skipped_empty = n - frame.height
+    accepted, quarantine = split_checked(frame, table)
+    loaded.frame = accepted
     loaded.quarantined = quarantine.height
     return loaded, quarantine.cast(QUARANTINE_SCHEMA)

@@ -24,19 +24,39 @@ Example:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
-from benefits.ingest import QUARANTINE_SCHEMA, Extracts, load_extracts
+from benefits.chunks import FileInfo, WholeFile, csv_chunks, parquet_chunks
+from benefits.errors import IngestError
+from benefits.ingest import (
+    QUARANTINE_SCHEMA,
+    LoadedTable,
+    _typed,
+    empty_frame,
+    find_file,
+    key_struct,
+    load_table,
+    quarantine_rows,
+    reason_text,
+    row_checks,
+    trimmed,
+)
 from benefits.merge import id_key
 from benefits.rulebook import RulePack
 from benefits.schema import Table
 from benefits.sweep import DeliveryInfo
 
 PART_DIR = "part-{:05d}"
-HASH_SEED = 1_302  # any fixed seed: the partition of a household never changes a result
+HASH_SEED = 1_302
+DEFAULT_CHUNK_ROWS = 500_000
+# a file larger than chunk_rows rows of about these bytes is read in chunks, a smaller one whole
+CSV_ROW_BYTES = 100
+PARQUET_ROW_BYTES = 40  # any fixed seed: the partition of a household never changes a result
 
 
 def part_of(col: pl.Expr, partitions: int) -> pl.Expr:
@@ -54,6 +74,10 @@ class Staged:
     delivery: DeliveryInfo
     quarantine: pl.DataFrame  # QUARANTINE_SCHEMA + `__part`, in the single engine's order
     table_names: tuple[str, ...]
+    # rows staged but dropped as duplicate keys (found only when the whole table was read)
+    dropped: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema={"_row": pl.Int64, "table": pl.String})
+    )
 
     def part_dir(self, index: int) -> Path:
         return self.root / PART_DIR.format(index)
@@ -65,13 +89,18 @@ class Staged:
         for name in self.table_names:
             files = sorted((folder / name).glob("*.parquet"))
             if files:  # chunks in file order; rows sorted by their row number
-                tables[name] = pl.concat([pl.read_parquet(f) for f in files]).sort("_row")
+                frame = pl.concat([pl.read_parquet(f) for f in files]).sort("_row")
+                drop = self.dropped.filter(pl.col("table") == name)["_row"]
+                if drop.len():
+                    frame = frame.filter(~pl.col("_row").is_in(drop.implode()))
+                tables[name] = frame
         q = self.quarantine.filter(pl.col("__part") == index).drop("__part")
         return tables, q
 
     def save(self) -> None:
         """Write the staging's metadata beside the buckets (for engines reading it back)."""
         self.quarantine.write_parquet(self.root / "quarantine.parquet")
+        self.dropped.write_parquet(self.root / "dropped.parquet")
         meta = {
             "partitions": self.partitions,
             "tables": list(self.table_names),
@@ -96,6 +125,7 @@ class Staged:
             delivery,
             pl.read_parquet(root / "quarantine.parquet"),
             tuple(meta["tables"]),
+            pl.read_parquet(root / "dropped.parquet"),
         )
 
 
@@ -119,15 +149,6 @@ def person_refs(pack: RulePack) -> dict[str, tuple[str, ...]]:
         if sel.of not in refs[sel.table]:
             refs[sel.table].append(sel.of)
     return {t: tuple(cols) for t, cols in refs.items()}
-
-
-def routing(persons: pl.DataFrame, columns: tuple[str, ...], partitions: int) -> pl.DataFrame:
-    """ID key → partition, for every persons ID column named (unique pairs)."""
-    part = part_of(pl.col("household_no"), partitions).alias("__part")
-    frames = [
-        persons.select(id_key(pl.col(c)).alias("__k"), part).drop_nulls("__k") for c in columns
-    ]
-    return pl.concat(frames).unique(maintain_order=False)
 
 
 def route_table(
@@ -167,24 +188,188 @@ def write_buckets(
         rows.drop("__part").write_parquet(folder / f"{chunk or 0:05d}.parquet", statistics=False)
 
 
+@dataclass
+class _TableStage:
+    """One staged table: its summary entry, quarantine, rows dropped as duplicates and (for
+    persons) the ID key → partition pairs of every persons ID column."""
+
+    summary: dict
+    quarantine: pl.DataFrame
+    dropped: pl.Series
+    id_parts: dict[str, list[pl.DataFrame]]
+
+
+class _Stager:
+    """Stages the tables of one delivery (see module doc)."""
+
+    def __init__(self, folder: Path, pack: RulePack, partitions: int, root: Path,
+                 chunk_rows: int) -> None:  # fmt: skip
+        self.folder = folder
+        self.schema = pack.catalogue.tables
+        self.partitions = partitions
+        self.root = root
+        self.chunk_rows = chunk_rows
+        self.refs = person_refs(pack)
+        self.ref_columns = tuple(dict.fromkeys(c for cols in self.refs.values() for c in cols))
+        self.routes: dict[str, pl.DataFrame] = {}
+
+    def set_routes(self, id_parts: dict[str, list[pl.DataFrame]]) -> None:
+        """The persons' ID key → partition pairs, per ID-indexed table."""
+        for name, columns in self.refs.items():
+            frames = [f for c in columns for f in id_parts.get(c, [])]
+            self.routes[name] = (
+                pl.concat(frames).unique() if frames else pl.DataFrame(
+                    schema={"__k": pl.Int64, "__part": pl.UInt32})
+            )  # fmt: skip
+
+    def _id_parts(self, persons: pl.DataFrame) -> dict[str, pl.DataFrame]:
+        part = part_of(pl.col("household_no"), self.partitions).alias("__part")
+        return {
+            c: persons.select(id_key(pl.col(c)).alias("__k"), part).drop_nulls("__k").unique()
+            for c in self.ref_columns
+        }
+
+    def _write(self, name: str, accepted: pl.DataFrame, chunk: int) -> dict[str, pl.DataFrame]:
+        table = self.schema[name]
+        routed = route_table(accepted, table, self.routes, self.partitions)
+        write_buckets(self.root, name, routed, self.partitions, chunk)
+        return self._id_parts(accepted) if name == "persons" else {}
+
+    def table(self, name: str) -> _TableStage:
+        table = self.schema[name]
+        path = find_file(self.folder, name)
+        if path is None:
+            loaded, q = load_table(self.folder, table)  # absent: empty (persons: an error)
+            return _TableStage(loaded.summary(), q, pl.Series("_row", [], pl.Int64), {})
+        try:
+            info = FileInfo.of(path)
+            per_row = CSV_ROW_BYTES if path.suffix == ".csv" else PARQUET_ROW_BYTES
+            if info.size > self.chunk_rows * per_row:
+                return self._chunked(table, path, info)
+        except WholeFile:
+            for part in self.root.glob(f"part-*/{name}"):  # chunks staged before: start over
+                shutil.rmtree(part, ignore_errors=True)
+        loaded, q = load_table(self.folder, table)
+        parts = self._write(name, loaded.frame, 0) if loaded.frame.height else {}
+        return _TableStage(
+            loaded.summary(), q, pl.Series("_row", [], pl.Int64),
+            {c: [f] for c, f in parts.items()},
+        )  # fmt: skip
+
+    def _chunked(self, table: Table, path: Path, info: FileInfo) -> _TableStage:
+        name = table.name
+        loaded = LoadedTable(
+            name, empty_frame(table), file=path.name, format=path.suffix.lstrip("."),
+            encoding=info.encoding, sha256=info.sha256,
+        )  # fmt: skip
+        if path.suffix == ".csv":
+            chunks = csv_chunks(path, info, self.chunk_rows * CSV_ROW_BYTES)
+        else:
+            chunks = parquet_chunks(path, table, self.chunk_rows)
+        offset = read = 0
+        columns: list[str] | None = None
+        rejected: list[pl.DataFrame] = []
+        keys: list[pl.DataFrame] = []
+        valid_ids: list[pl.Series] = []
+        id_parts: dict[str, list[pl.DataFrame]] = {}
+        given = ["id_no"] if "id_no" in table.by_name else []
+        for i, raw in enumerate(chunks):
+            present = list(raw.columns)
+            if columns is None:
+                columns = present
+                if any(c not in present for c in table.required):
+                    raise WholeFile  # the whole table is rejected: reported as by load_table
+                loaded.extra_columns = sorted(c for c in present if c not in table.by_name)
+            elif present != columns:  # pragma: no cover - every chunk has the file's header
+                raise WholeFile
+            frame = row_checks(trimmed(raw, offset), table, present).collect()
+            offset += raw.height
+            read += frame.height
+            bad = pl.col("__field").is_not_null()
+            rejected.append(frame.filter(bad))
+            ok = frame.filter(~bad)
+            if table.key:
+                keys.append(ok.select("_row", key_struct(table).alias("__key"), *given))
+            if name == "persons":
+                valid_ids.append(frame.filter(pl.col("__id_ok"))["id_no"].str.to_uppercase())
+            accepted = ok.lazy().select(["_row"] + [_typed(c) for c in table.columns]).collect()
+            del frame, ok
+            for c, f in self._write(name, accepted, i).items():
+                id_parts.setdefault(c, []).append(f)
+        if columns is None or offset == 0:
+            raise WholeFile  # no data rows: the whole-file path says what is wrong
+        rej = pl.concat(rejected)
+        if name == "persons":
+            ids = pl.concat(valid_ids)
+            repeated = ids.filter(ids.is_duplicated()).unique()
+            rej = rej.with_columns(
+                pl.coalesce(
+                    pl.col("__identity"),
+                    pl.when(
+                        pl.col("__id_ok")
+                        & pl.col("id_no").str.to_uppercase().is_in(repeated.implode())
+                    ).then(pl.lit("duplicate_id")),
+                ).alias("__identity")
+            )
+        quarantine = [quarantine_rows(rej, table)]
+        dropped = pl.Series("_row", [], pl.Int64)
+        if keys:
+            k = pl.concat(keys)
+            dup = k.filter(~pl.col("__key").is_first_distinct())
+            dropped = dup["_row"]
+            reason = reason_text(table, {"__field": table.key[0], "__code": "duplicate_key"})
+            quarantine.append(
+                dup.select(
+                    pl.lit(name).alias("table"),
+                    pl.col("_row").alias("row"),
+                    (pl.col("id_no") if given else pl.lit(None, pl.String)).alias("id_no"),
+                    pl.lit(table.key[0]).alias("field"),
+                    pl.lit(reason).alias("reason"),
+                    pl.lit("duplicate_key").alias("code"),
+                    pl.lit("duplicate_id" if name == "persons" else None, pl.String).alias(
+                        "identity_issue"
+                    ),
+                ).cast(QUARANTINE_SCHEMA)
+            )
+        q = pl.concat(quarantine).sort("row")
+        loaded.read = read
+        loaded.quarantined = q.height
+        loaded.skipped_empty = offset - read
+        summary = loaded.summary()
+        summary["accepted"] = read - q.height
+        return _TableStage(summary, q, dropped, id_parts)
+
+
 def stage(
     data: Path, pack: RulePack, partitions: int, root: Path, chunk_rows: int | None = None
 ) -> Staged:
-    """Stage the delivery in `data` into `partitions` partitions under `root`."""
-    extracts: Extracts = load_extracts(Path(data), pack.catalogue.tables)
-    delivery = DeliveryInfo.of(extracts)
+    """Stage the delivery in `data` into `partitions` partitions under `root`, reading files
+    `chunk_rows` rows at a time (smaller files are read whole)."""
+    folder = Path(data)
+    if not folder.is_dir():
+        raise IngestError(f"data folder {folder} does not exist")
     root.mkdir(parents=True, exist_ok=True)
-    refs = person_refs(pack)
-    persons = extracts.frame("persons")
-    routes = {t: routing(persons, cols, partitions) for t, cols in refs.items()}
-    for name, table in extracts.schema.items():
-        frame = extracts.frame(name)
-        if frame.height == 0:
-            continue
-        write_buckets(root, name, route_table(frame, table, routes, partitions), partitions)
-    q = route_quarantine(extracts.quarantine, partitions).cast(
-        {**QUARANTINE_SCHEMA, "__part": pl.UInt32}
+    stager = _Stager(folder, pack, partitions, root, chunk_rows or DEFAULT_CHUNK_ROWS)
+    for name in stager.schema:  # a table delivered twice is refused before anything is read
+        find_file(folder, name)
+    staged: dict[str, _TableStage] = {"persons": stager.table("persons")}
+    stager.set_routes(staged["persons"].id_parts)
+    staged["persons"].id_parts.clear()
+    rest = [n for n in stager.schema if n != "persons"]
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="stage") as pool:
+        for name, result in zip(rest, pool.map(stager.table, rest), strict=True):
+            staged[name] = result
+    order = list(stager.schema)
+    tables = {n: staged[n].summary for n in order}
+    inputs = {
+        n: {"file": t["file"], "sha256": t["sha256"]} for n, t in tables.items() if t["file"]
+    }
+    quarantine = pl.concat([staged[n].quarantine for n in order])
+    delivery = DeliveryInfo(folder, tables, inputs, quarantine.height)
+    dropped = pl.concat(
+        [staged[n].dropped.to_frame().with_columns(pl.lit(n).alias("table")) for n in order]
     )
-    staged = Staged(root, partitions, delivery, q, tuple(extracts.schema))
-    staged.save()
-    return staged
+    q = route_quarantine(quarantine, partitions).cast({**QUARANTINE_SCHEMA, "__part": pl.UInt32})
+    result = Staged(root, partitions, delivery, q, tuple(order), dropped)
+    result.save()
+    return result

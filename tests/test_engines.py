@@ -1,10 +1,11 @@
 """Differential test: every engine writes the same files as the single-process sweep.
 
-Districts of several seeds from `benefits synth` (dirty rows included) get extra rows that plant
+Districts of several seeds from `benefits synth` (dirty rows included; UTF-8 and GBK CSV,
+Parquet) get extra rows that plant
 every situation crossing households (issue 13, item 1): duplicate keys and identity conflicts
 far apart in a file, a parent living in another household, parents absent from `persons` whose
 deaths and situations decide policy 11, the earliest of several death reports, `death_stop`
-for M−1. The partitioned engine runs with 7 partitions and chunks of 500 rows, so households,
+for M−1. The partitioned engine runs with 7 partitions and chunks of 100 rows, so households,
 parents and duplicates really land in different partitions and chunks. Spark runs in the test
 session's shared local session (fixture `spark`, tests/conftest.py).
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from benefits.atomic import OutputFolderError
 from benefits.engines import run_engine
 from benefits.engines.partitioned import FAIL_PARTITION_ENV, run_partitioned
 from benefits.idcard import make_id
@@ -27,10 +29,11 @@ from benefits.synth import generate
 
 MONTH = "2025-01"
 PARTITIONS = 7
-CHUNK_ROWS = 500
+CHUNK_ROWS = 100
 # the engines compared with `single`
 ENGINES: list[str] = ["partitioned", "spark"]
-SEEDS = [3, 11]
+# (seed, format, encoding): UTF-8 CSV, GBK CSV, Parquet
+DELIVERIES = [(3, "csv", "utf-8"), (11, "csv", "gbk"), (5, "parquet", "utf-8")]
 CONTRACT_FILES = [
     f"{name}.{ext}"
     for name in ("entitlements", "alerts", "quarantine")
@@ -41,11 +44,27 @@ ENGINE_SPECIFIC = {"engine", "run_seconds", "stage_seconds", "out"}
 
 
 def _read(folder: Path, table: str) -> pl.DataFrame:
-    return pl.read_csv(folder / f"{table}.csv", infer_schema=False)
+    if (folder / f"{table}.parquet").exists():
+        return pl.read_parquet(folder / f"{table}.parquet")
+    data = (folder / f"{table}.csv").read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        data = data.decode("gb18030").encode("utf-8")
+    return pl.read_csv(data, infer_schema=False)
 
 
 def _write(folder: Path, table: str, frame: pl.DataFrame) -> None:
-    frame.write_csv(folder / f"{table}.csv")
+    """Write the table back in the delivery's format and encoding."""
+    if (folder / f"{table}.parquet").exists():
+        frame.write_parquet(folder / f"{table}.parquet")
+        return
+    text = frame.write_csv()
+    try:
+        (folder / f"{table}.csv").read_bytes().decode("utf-8")
+        (folder / f"{table}.csv").write_text(text, encoding="utf-8")
+    except UnicodeDecodeError:
+        (folder / f"{table}.csv").write_bytes(text.encode("gb18030"))
 
 
 def _append(folder: Path, table: str, rows: list[dict], at_start: bool = False) -> None:
@@ -117,11 +136,12 @@ def pack():
     return load_pack()
 
 
-@pytest.fixture(scope="module", params=SEEDS)
-def district(request, tmp_path_factory) -> tuple[Path, dict[str, str]]:
-    folder = tmp_path_factory.mktemp(f"district-{request.param}")
-    generate(2500, seed=request.param, out=folder, month=MONTH, dirty=0.03)
-    return folder, plant(folder)
+@pytest.fixture(scope="module", params=DELIVERIES, ids=lambda d: f"{d[0]}-{d[1]}-{d[2]}")
+def district(request, tmp_path_factory) -> tuple[Path, dict[str, str], tuple[int, str, str]]:
+    seed, fmt, encoding = request.param
+    folder = tmp_path_factory.mktemp(f"district-{seed}")
+    generate(2000, seed=seed, out=folder, month=MONTH, dirty=0.03, fmt=fmt, encoding=encoding)
+    return folder, plant(folder), request.param
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +153,7 @@ def single(district, pack, tmp_path_factory) -> Path:
 
 def test_planted_situations_matter(district, single, pack):
     """The planted rows decide something in the reference run (else the test proves little)."""
-    folder, ids = district
+    folder, ids, _ = district
     ent = pl.read_csv(single / "entitlements.csv", infer_schema=False)
     alerts = pl.read_csv(single / "alerts.csv", infer_schema=False)
     q = pl.read_csv(single / "quarantine.csv", infer_schema=False)
@@ -145,7 +165,7 @@ def test_planted_situations_matter(district, single, pack):
     assert alerts.filter(pl.col("kind") == "identity_conflict").height
     assert alerts.filter(pl.col("kind") == "discovery_lead").height
     # the child and its father are in different partitions; the mother is not in persons
-    persons = pl.read_csv(folder / "persons.csv", infer_schema=False)
+    persons = _read(folder, "persons")
     pair = persons.filter(pl.col("id_no").is_in([ids["child"], ids["father"]])).select(
         part_of(pl.col("household_no"), PARTITIONS)
     )
@@ -158,8 +178,9 @@ def test_engine_matches_single(engine, district, single, pack, tmp_path, request
     if engine == "spark":
         request.getfixturevalue("spark")  # the shared session: run_engine uses it
     out = tmp_path / "out"
+    workers = 2 if district[2][1] == "parquet" else 1  # a pool once; in-process is faster here
     result = run_engine(
-        engine, district[0], MONTH, out, pack=pack, partitions=PARTITIONS, workers=2,
+        engine, district[0], MONTH, out, pack=pack, partitions=PARTITIONS, workers=workers,
         chunk_rows=CHUNK_ROWS,
     )  # fmt: skip
     assert result.summary["engine"]["name"] == engine
@@ -174,23 +195,45 @@ def test_engine_matches_single(engine, district, single, pack, tmp_path, request
     assert b["engine"]["partitions"] == PARTITIONS
 
 
-def test_failed_sweep_leaves_no_finished_folder(district, single, pack, tmp_path, monkeypatch):
+SAMPLE = Path(__file__).resolve().parent.parent / "datasets" / "sample"
+
+
+def test_failed_sweep_leaves_no_finished_folder(pack, tmp_path, monkeypatch):
     """A partition that fails: no output folder, no leftovers; an earlier finished folder
     stays as it was; a rerun starts clean and finishes."""
-    out = tmp_path / "out"
+    out = tmp_path / "runs" / "out"
+    out.parent.mkdir()
     monkeypatch.setenv(FAIL_PARTITION_ENV, "3")
     with pytest.raises(RuntimeError, match="failed on purpose"):
-        run_partitioned(district[0], MONTH, out, pack=pack, partitions=PARTITIONS, workers=1,
+        run_partitioned(SAMPLE, MONTH, out, pack=pack, partitions=PARTITIONS, workers=1,
                         chunk_rows=CHUNK_ROWS)  # fmt: skip
     assert not out.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    assert sorted(p.name for p in out.parent.iterdir()) == []
     monkeypatch.delenv(FAIL_PARTITION_ENV)
-    run_partitioned(district[0], MONTH, out, pack=pack, partitions=3, workers=1)
-    before = (out / "summary.json").read_bytes()
+    run_partitioned(SAMPLE, MONTH, out, pack=pack, partitions=3, workers=1)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
     monkeypatch.setenv(FAIL_PARTITION_ENV, "1")
     with pytest.raises(RuntimeError):
-        run_partitioned(district[0], MONTH, out, pack=pack, partitions=3, workers=1)
-    assert (out / "summary.json").read_bytes() == before  # the finished folder is untouched
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+        run_partitioned(SAMPLE, MONTH, out, pack=pack, partitions=3, workers=1)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # untouched
+    assert sorted(p.name for p in out.parent.iterdir()) == ["out"]
+    # a work folder left by a killed run is removed by the next run, which finishes
+    (out.parent / ".out.partial-99999").mkdir()
+    (out.parent / ".out.partial-99999" / "entitlements.csv").write_text("half")
+    monkeypatch.delenv(FAIL_PARTITION_ENV)
+    single = tmp_path / "single"
+    run_engine("single", SAMPLE, MONTH, single, pack=pack)
+    run_partitioned(SAMPLE, MONTH, out, pack=pack, partitions=2, workers=1)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["out"]
     for name in CONTRACT_FILES:
         assert (out / name).read_bytes() == (single / name).read_bytes()
+
+
+def test_output_folder_with_other_files_is_refused(pack, tmp_path):
+    """Replacing a folder that holds files a sweep did not write would lose them."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(OutputFolderError, match="choose a new or empty output folder"):
+        run_engine("single", SAMPLE, MONTH, out, pack=pack)
+    assert (out / "notes.txt").read_text() == "mine"
