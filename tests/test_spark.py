@@ -142,3 +142,29 @@ def test_without_java_one_line_error(district, tmp_path):
     lines = done.stderr.strip().splitlines()
     assert lines == ["error: the spark engine needs Java 17 or later: install it or set JAVA_HOME"]
     assert not (tmp_path / "out").exists()
+
+
+def test_folders_given_as_uris(spark, district, single, pack, tmp_path):
+    """Input, output and staging folders named by URI go through Hadoop's FileSystem API (as
+    hdfs:// or s3a:// folders would): same outputs, the summary names the URIs, nothing is
+    left in the staging folder or beside the output."""
+    out = tmp_path / "published" / "2025-01"
+    staging = tmp_path / "staging"
+    result = run_spark(
+        district.as_uri(),
+        MONTH,
+        out.as_uri(),
+        pack=pack,
+        partitions=PARTITIONS,
+        spark=spark,
+        staging=staging.as_uri(),
+    )
+    _same_outputs(out, single)
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["data"] == district.as_uri() == result.summary["data"]
+    assert summary["out"] == out.as_uri()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["2025-01"]
+    assert list(staging.iterdir()) == []
+    reference = json.loads((single / "summary.json").read_text(encoding="utf-8"))
+    assert summary["tables"] == reference["tables"]
+    assert summary["totals"] == reference["totals"]

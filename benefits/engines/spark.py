@@ -227,35 +227,39 @@ def _output_rows(spec: TaskSpec, index: int, tables: dict, quarantine: Any) -> p
     return pa.table(rows, schema=schema)
 
 
-def _shuffle_task(spec: TaskSpec) -> Callable[[tuple, pa.Table], pa.Table]:
-    """applyInArrow's function: one partition's staged bucket files in, its outputs out."""
+def _shuffle_task(spec: TaskSpec, root_files: Any) -> Callable[[tuple, pa.Table], pa.Table]:
+    """applyInArrow's function: one partition's staged bucket files in, its outputs out.
+
+    The files are laid out again in a private temporary staging folder (with the staging's
+    own top-level files, broadcast) so that :meth:`benefits.staging.Staged.read_part` reads
+    the partition exactly as the other engines do."""
 
     def sweep_group(key: tuple, files: pa.Table) -> pa.Table:
-        import polars as pl
+        import tempfile
 
-        from benefits.ingest import QUARANTINE_SCHEMA
+        from benefits.staging import PART_DIR, Staged
 
         index = int(key[0].as_py())
-        frames: dict[str, list[tuple[str, Any]]] = {}
-        for table, path, content in zip(
-            files.column("table").to_pylist(),
-            files.column("path").to_pylist(),
-            files.column("content").to_pylist(),
-            strict=True,
-        ):
-            frames.setdefault(table, []).append((path, pl.read_parquet(io.BytesIO(content))))
-        chunks = frames.pop(QUARANTINE_DIR, [])
-        quarantine = _concat(chunks) if chunks else pl.DataFrame(schema=QUARANTINE_SCHEMA)
-        tables = {name: _concat(chunks).sort("_row") for name, chunks in frames.items()}
-        return _output_rows(spec, index, tables, quarantine)
+        with tempfile.TemporaryDirectory(prefix="benefits-part-") as tmp:
+            root = Path(tmp)
+            for name, content in root_files.value.items():
+                (root / name).write_bytes(content)
+            for table, path, content in zip(
+                files.column("table").to_pylist(),
+                files.column("path").to_pylist(),
+                files.column("content").to_pylist(),
+                strict=True,
+            ):
+                if table == QUARANTINE_DIR:
+                    target = root / "quarantine.parquet"
+                else:
+                    target = root / PART_DIR.format(index) / table / path.rsplit("/", 1)[-1]
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(content)
+            tables, quarantine = Staged.load(root).read_part(index)
+            return _output_rows(spec, index, tables, quarantine)
 
     return sweep_group
-
-
-def _concat(chunks: list[tuple[str, Any]]) -> Any:
-    import polars as pl
-
-    return pl.concat([frame for _, frame in sorted(chunks, key=lambda c: c[0])])
 
 
 def _files_task(spec: TaskSpec) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
@@ -278,12 +282,27 @@ QUARANTINE_DIR = "routed-quarantine"  # no leading "_" or ".": Spark skips those
 
 
 def _write_part_quarantine(staged: Staged) -> None:
-    """Each partition's routed quarantine rows as a bucket of its own (method "shuffle": the
-    tasks see only their partition's files)."""
+    """Each partition's routed quarantine rows as a bucket of its own (method "shuffle": a
+    task sees only its partition's files, and a partition holding nothing but quarantine
+    rows — whose identity alerts it raises — must still be swept)."""
     for (index,), rows in staged.quarantine.partition_by("__part", as_dict=True).items():
         folder = staged.part_dir(int(index)) / QUARANTINE_DIR
         folder.mkdir(parents=True, exist_ok=True)
-        rows.drop("__part").write_parquet(folder / "00000.parquet")
+        rows.write_parquet(folder / "00000.parquet")
+
+
+def _root_files(staged: Staged) -> dict[str, bytes]:
+    """The staging's top-level files for every task (metadata, rows dropped as duplicates),
+    the quarantine empty: each task gets its own rows as a bucket."""
+    files = {
+        p.name: p.read_bytes()
+        for p in sorted(staged.root.iterdir())
+        if p.is_file() and p.name != "quarantine.parquet"
+    }
+    buf = io.BytesIO()
+    staged.quarantine.head(0).write_parquet(buf)
+    files["quarantine.parquet"] = buf.getvalue()
+    return files
 
 
 # ---------------------------------------------------------------------------------------------
@@ -297,10 +316,14 @@ def sweep_partitions(
     staged: Staged,
     traces: bool,
     method: str = "shuffle",
+    staging: str | None = None,
 ) -> list[tuple[int, int, int, dict[str, float]]]:
     """Sweep every partition of `staged` in Spark tasks; write each partition's outputs into
     ``<staging>/out-NNNNN`` (as :meth:`benefits.partition.PartOutputs.write` does) and return
-    (index, persons, trace records, stage seconds) per partition, in partition order."""
+    (index, persons, trace records, stage seconds) per partition, in partition order.
+
+    `staging` (method "shuffle"): a folder URI the executors read, where the staged buckets
+    are copied first (None: they read the driver's staging folder — local mode)."""
     if method not in METHODS:
         raise BenefitsError(f"unknown Spark method {method!r}: choose one of {METHODS}")
     from pyspark.sql import functions as F
@@ -310,13 +333,18 @@ def sweep_partitions(
     spec = TaskSpec(
         pack, month, traces, str(staged.root), int(kill) if kill else None, every == "every"
     )
+    shared = None
     if method == "shuffle":
         _write_part_quarantine(staged)
+        root = staged.root.as_uri()
+        if staging is not None:
+            root = f"{staging.rstrip('/')}/{staged.root.parent.name}"
+            _upload(spark, staged, root)
         files = (
             spark.read.format("binaryFile")
             .option("recursiveFileLookup", "true")
             .option("pathGlobFilter", "*.parquet")
-            .load(staged.root.as_uri())
+            .load(root)
             .select(
                 F.regexp_extract("path", _BUCKET_RE, 1).alias("p"),
                 F.regexp_extract("path", _BUCKET_RE, 2).alias("table"),
@@ -326,7 +354,8 @@ def sweep_partitions(
             .where(F.col("p") != "")
             .select(F.col("p").cast("int").alias("part"), "table", "path", "content")
         )
-        results = files.groupBy("part").applyInArrow(_shuffle_task(spec), OUTPUT_SCHEMA)
+        shared = spark.sparkContext.broadcast(_root_files(staged))
+        results = files.groupBy("part").applyInArrow(_shuffle_task(spec, shared), OUTPUT_SCHEMA)
     else:
         numbers = spark.sparkContext.parallelize(
             [(i,) for i in range(staged.partitions)], staged.partitions
@@ -356,31 +385,51 @@ def sweep_partitions(
                 (folder / f"{name}.parquet").write_bytes(content)
     finally:
         results.unpersist()
+        if shared is not None:
+            shared.unpersist()
+        if method == "shuffle" and staging is not None:
+            _Hadoop(spark, root).fs.delete(_Hadoop(spark, root).path, True)
     return [counts[i] for i in sorted(counts)]
 
 
+def _upload(spark: SparkSession, staged: Staged, root: str) -> None:
+    """Copy the staged partition buckets to the folder `root` (private, replaced if there)."""
+    dst = _Hadoop(spark, root)
+    dst.fs.delete(dst.path, True)
+    dst.fs.mkdirs(dst.path)
+    dst.private(dst.path)
+    for entry in sorted(staged.root.glob("part-*")):
+        dst.fs.copyFromLocalFile(False, True, dst.local(entry), dst.path)
+
+
 def run_spark(
-    data: Path,
+    data: Path | str,
     month: str,
-    out: Path | None = None,
+    out: Path | str | None = None,
     rules: Path | None = None,
     write_traces: bool = True,
     progress: Progress = no_progress,
     pack: RulePack | None = None,
     partitions: int | None = None,
     master: str | None = None,
-    method: str = "shuffle",
+    method: str | None = None,
     spark: SparkSession | None = None,
     work_dir: Path | None = None,
     chunk_rows: int | None = None,
+    staging: str | None = None,
 ) -> SweepResult:
     """Run the sweep on Spark (same outputs as :func:`benefits.sweep.run_sweep`).
 
     `master` is a Spark master URL (None: spark-submit's, else local[*]); `spark` an existing
     session to use instead (it is left running; a session this function starts is stopped).
+    `data` and `out` are local folders or URIs of any filesystem Spark reads (hdfs://…,
+    s3a://…, file:///…). `staging` is a folder URI the executors can read, for the staged
+    partitions (default: the driver's scratch folder in local mode; on a cluster the Spark
+    setting ``spark.benefits.staging``, else ``.benefits-staging`` in the user's home folder
+    of Spark's default filesystem). `method` is how tasks get their partitions (see the module
+    doc; default: the Spark setting ``spark.benefits.method``, else ``shuffle``).
     """
     from benefits.engines import default_partitions
-    from benefits.engines.partitioned import run_partitioned
     from benefits.rulebook import load_pack
 
     pack = pack or load_pack(rules)
@@ -391,7 +440,8 @@ def run_spark(
         session, own = spark, False
     try:
         workers = int(session.sparkContext.defaultParallelism)
-        parts = partitions or default_partitions(Path(data), workers)
+        local_data = None if as_uri(data) else Path(data)
+        parts = partitions or default_partitions(local_data or Path("."), workers)
         session.conf.set("spark.sql.shuffle.partitions", str(parts))
         # one group per task: coalescing would sweep several partitions in one task
         session.conf.set("spark.sql.adaptive.coalescePartitions.enabled", "false")
@@ -401,17 +451,29 @@ def run_spark(
             "workers": workers,
             "master": session.sparkContext.master,
         }
+        method = method or session.conf.get("spark.benefits.method", None) or "shuffle"
+        if method not in METHODS:
+            raise BenefitsError(f"spark.benefits.method must be one of {METHODS}, not {method!r}")
+        if staging is None and not is_local(engine["master"]):
+            staging = session.conf.get("spark.benefits.staging", None) or _home_staging(session)
 
         def sweep_all(pack, month, staged, _partitions, _workers, traces):
             progress(f"sweeping {parts} partitions in Spark tasks ({engine['master']})")
-            return sweep_partitions(session, pack, month, staged, traces, method)
+            return sweep_partitions(session, pack, month, staged, traces, method, staging)
 
-        try:
+        def run(data: Path, out: Path | None) -> SweepResult:
+            from benefits.engines.partitioned import run_partitioned
+
             return run_partitioned(
                 data, month, out=out, pack=pack, write_traces=write_traces, progress=progress,
                 partitions=parts, workers=workers, work_dir=work_dir, chunk_rows=chunk_rows,
                 sweep_all=sweep_all, engine=engine,
             )  # fmt: skip
+
+        try:
+            if not as_uri(data) and (out is None or not as_uri(out)):
+                return run(Path(data), None if out is None else Path(out))
+            return _run_on_uris(session, run, data, out, work_dir, progress)
         except BenefitsError:
             raise
         except Exception as exc:
@@ -428,9 +490,177 @@ class SparkSweepFailed(BenefitsError):
 
 
 def _first_line(exc: BaseException) -> str:
-    """The first meaningful line of a Spark error (never the JVM stack)."""
+    """The first meaningful line of a Spark or Hadoop error (never the JVM stack)."""
     for line in str(exc).splitlines():
-        line = line.strip()
-        if line and not line.startswith(("at ", "Traceback", "File ")):
+        line = line.strip().lstrip(": ").strip()
+        if line and not line.startswith(
+            ("at ", "Traceback", "File ", "An error occurred while calling")
+        ):
             return line[:300]
     return type(exc).__name__
+
+
+# ---------------------------------------------------------------------------------------------
+# folders on any filesystem Spark reads (through Hadoop's FileSystem API in the driver's JVM)
+
+_URI_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]+):/+")
+
+
+def as_uri(location: Path | str | None) -> str | None:
+    """The URI a --data/--out location names (hdfs://namenode/x, s3a://bucket/x, file:///x),
+    or None for a plain local path. A Path folds the "//" after the scheme; it is restored."""
+    if location is None:
+        return None
+    text = str(location)
+    found = _URI_RE.match(text)
+    if not found:
+        return None
+    scheme, rest = found.group(1).lower(), text[found.end() :]
+    return f"file:///{rest}" if scheme == "file" else f"{scheme}://{rest}"
+
+
+class _Hadoop:
+    """Hadoop FileSystem calls for one URI, through the session's JVM."""
+
+    def __init__(self, spark: SparkSession, uri: str) -> None:
+        self.jvm = spark._jvm
+        self.conf = spark._jsc.hadoopConfiguration()
+        self.path = self.jvm.org.apache.hadoop.fs.Path(uri)
+        self.fs = self.path.getFileSystem(self.conf)
+
+    def sibling(self, name: str):
+        return self.jvm.org.apache.hadoop.fs.Path(self.path.getParent(), name)
+
+    def local(self, folder: Path):
+        return self.jvm.org.apache.hadoop.fs.Path(folder.absolute().as_uri())
+
+    def names(self, path=None) -> list[str]:
+        return [st.getPath().getName() for st in self.fs.listStatus(path or self.path)]
+
+    def private(self, path) -> None:
+        perm = self.jvm.org.apache.hadoop.fs.permission.FsPermission("700")
+        self.fs.setPermission(path, perm)
+
+
+def fetch_folder(spark: SparkSession, uri: str, local: Path) -> Path:
+    """Copy the files of the folder `uri` (not its subfolders) into the local folder."""
+    src = _Hadoop(spark, uri)
+    if not src.fs.exists(src.path) or not src.fs.getFileStatus(src.path).isDirectory():
+        raise BenefitsError(f"{uri}: no such folder")
+    local.mkdir(parents=True, exist_ok=True)
+    for st in src.fs.listStatus(src.path):
+        if st.isFile():
+            target = src.local(local / st.getPath().getName())
+            src.fs.copyToLocalFile(False, st.getPath(), target, True)
+    return local
+
+
+def publish_folder(spark: SparkSession, local: Path, uri: str) -> None:
+    """Put the finished local folder at `uri` atomically: copied into a hidden sibling work
+    folder, then renamed into place (an earlier finished folder is moved aside, then
+    deleted); a folder holding files a sweep does not write is refused, as locally."""
+    from benefits.atomic import OLD_PREFIX, SWEEP_FILES, WORK_PREFIX, OutputFolderError
+
+    dst = _Hadoop(spark, uri)
+    name = dst.path.getName()
+    if dst.fs.exists(dst.path):
+        if not dst.fs.getFileStatus(dst.path).isDirectory():
+            raise OutputFolderError(f"{uri} exists and is not a folder")
+        foreign = sorted(n for n in dst.names() if n not in SWEEP_FILES)
+        if foreign:
+            raise OutputFolderError(
+                f"{uri} holds files a sweep does not write ({foreign[0]} …): "
+                "choose a new or empty output folder"
+            )
+    parent = dst.path.getParent()
+    dst.fs.mkdirs(parent)
+    prefixes = (WORK_PREFIX.format(name=name), OLD_PREFIX.format(name=name))
+    for stale in dst.names(parent):  # a killed run's work folder: a rerun starts clean
+        if stale.startswith(prefixes):
+            dst.fs.delete(dst.sibling(stale), True)
+    work = dst.sibling(f"{WORK_PREFIX.format(name=name)}{os.getpid()}")
+    old = dst.sibling(f"{OLD_PREFIX.format(name=name)}{os.getpid()}")
+    try:
+        dst.fs.mkdirs(work)
+        dst.private(work)
+        for entry in sorted(local.iterdir()):
+            dst.fs.copyFromLocalFile(False, True, dst.local(entry), work)
+        if dst.fs.exists(dst.path) and not dst.fs.rename(dst.path, old):
+            raise OutputFolderError(f"{uri}: the earlier outputs cannot be moved aside")
+        if not dst.fs.rename(work, dst.path):
+            raise OutputFolderError(f"{uri}: the outputs cannot be renamed into place")
+    except BaseException:
+        dst.fs.delete(work, True)
+        raise
+    dst.fs.delete(old, True)
+
+
+def _home_staging(spark: SparkSession) -> str:
+    """``.benefits-staging`` in the user's home folder of Spark's default filesystem."""
+    jvm = spark._jvm
+    fs = jvm.org.apache.hadoop.fs.FileSystem.get(spark._jsc.hadoopConfiguration())
+    return str(jvm.org.apache.hadoop.fs.Path(fs.getHomeDirectory(), ".benefits-staging"))
+
+
+def _run_on_uris(
+    spark: SparkSession,
+    run: Callable[[Path, Path | None], SweepResult],
+    data: Path | str,
+    out: Path | str | None,
+    work_dir: Path | None,
+    progress: Progress,
+) -> SweepResult:
+    """A sweep whose input or output folder is a URI: the input files are copied to the
+    driver, the outputs written there and then published (atomically) at `out`; the
+    summary names the URIs."""
+    import tempfile
+
+    from benefits.atomic import atomic_folder
+    from benefits.sweep import write_summary
+
+    data_uri, out_uri = as_uri(data), as_uri(out)
+    scratch = Path(tempfile.mkdtemp(prefix="benefits-spark-", dir=work_dir))
+    try:
+        local_data = Path(data)
+        if data_uri:
+            progress(f"copying the delivery from {data_uri}")
+            local_data = fetch_folder(spark, data_uri, scratch / "data")
+        local_out = None if out is None else scratch / "out"
+        result = run(local_data, local_out)
+        result.summary["data"] = data_uri or str(Path(data).resolve())
+        if out is None or local_out is None:
+            return result
+        result.summary["out"] = out_uri or str(Path(out).resolve())
+        write_summary(result.summary, local_out)
+        if out_uri:
+            progress(f"publishing the outputs at {out_uri}")
+            publish_folder(spark, local_out, out_uri)
+        else:
+            with atomic_folder(Path(out)) as work:
+                for entry in local_out.iterdir():
+                    shutil.move(str(entry), work / entry.name)
+        result.traces_path = None if out_uri else Path(out) / "traces.jsonl"
+        return result
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# the entry point spark-submit runs
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``benefits sweep --engine spark`` with the given options: the program spark-submit
+    runs (``python -m benefits.engines.spark --data … --month … --out …``, or
+    deploy/spark/sweep.py). Without ``--master`` the master is spark-submit's."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if any(a == "--engine" or a.startswith("--engine=") for a in args):
+        raise SystemExit("error: the Spark entry point always runs --engine spark")
+    sys.argv = ["benefits", "sweep", *args]  # the CLI imports only what a sweep needs
+    from benefits.cli import app
+
+    app(["sweep", "--engine", "spark", *args], prog_name="benefits")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
