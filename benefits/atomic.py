@@ -27,6 +27,7 @@ from benefits.private import private_dir
 
 WORK_PREFIX = ".{name}.partial-"
 OLD_PREFIX = ".{name}.old-"
+STAGING_PREFIX = ".{name}.staging-"  # a partitioned engine's scratch folder beside the output
 # what a sweep writes: an existing folder holding anything else is not replaced
 SWEEP_FILES = frozenset(
     {
@@ -48,7 +49,7 @@ class OutputFolderError(BenefitsError):
 
 
 def _leftovers(out: Path) -> list[Path]:
-    prefixes = (WORK_PREFIX.format(name=out.name), OLD_PREFIX.format(name=out.name))
+    prefixes = tuple(p.format(name=out.name) for p in (WORK_PREFIX, OLD_PREFIX, STAGING_PREFIX))
     if not out.parent.is_dir():
         return []
     return [p for p in out.parent.iterdir() if p.name.startswith(prefixes)]

@@ -37,6 +37,15 @@ def _month(value: str) -> str:
     return value
 
 
+TRACE_FORMATS = ("parquet", "jsonl", "both", "none")  # as benefits.traces (not imported here)
+
+
+def _trace_format(value: str) -> str:
+    if value not in TRACE_FORMATS:
+        raise typer.BadParameter(f"must be one of {', '.join(TRACE_FORMATS)}, got {value!r}")
+    return value
+
+
 @app.command()
 def sweep(
     data: Annotated[
@@ -52,8 +61,16 @@ def sweep(
         ),
     ] = None,
     traces: Annotated[
-        bool, typer.Option(help="Write traces.jsonl (one line per person × policy considered).")
-    ] = True,
+        str,
+        typer.Option(
+            help="Audit traces (one record per person × policy considered): parquet (the "
+            "traces/ folder, read by the web app), jsonl (traces.jsonl), both, or none.",
+            callback=_trace_format,
+        ),
+    ] = "parquet",
+    no_traces: Annotated[
+        bool, typer.Option("--no-traces", help="Write no traces (same as --traces none).")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no table.")] = False,
     engine: Annotated[
         str,
@@ -88,7 +105,8 @@ def sweep(
     plus $BENEFITS_SWEEP_HORIZON_MONTHS (default 12); others are refused with exit code 2.
 
     Writes entitlements.csv/.parquet, alerts.csv/.parquet, quarantine.csv/.parquet,
-    traces.jsonl and summary.json into OUT, and prints the run summary.
+    the traces (traces/ folder of Parquet files, or traces.jsonl) and summary.json into OUT,
+    and prints the run summary.
     """
     from benefits.engines import run_engine
     from benefits.errors import BenefitsError
@@ -101,8 +119,8 @@ def sweep(
         check_sweep_month(month, pack, today_utc())
         with stage_progress(console, enabled=not quiet) as progress:
             result = run_engine(
-                engine, data, month, out, pack=pack, write_traces=traces, progress=progress,
-                partitions=partitions, workers=workers, master=master,
+                engine, data, month, out, pack=pack, traces="none" if no_traces else traces,
+                progress=progress, partitions=partitions, workers=workers, master=master,
             )  # fmt: skip
     except BenefitsError as exc:
         _error_line(str(exc))
@@ -183,13 +201,35 @@ def synth(
     ] = 0.01,
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
     encoding: Annotated[str, typer.Option(help="CSV encoding: utf-8, utf-8-sig or gbk.")] = "utf-8",
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Processes for districts above a million persons (default: one per core); "
+            "the files are the same for any number.",
+            min=1,
+        ),
+    ] = None,
 ) -> None:
-    """Generate a deterministic synthetic district in the data contract's format."""
+    """Generate a deterministic synthetic district in the data contract's format.
+
+    Districts above a million persons are generated in chunks of 500,000 in parallel (a
+    10-million-person city in Parquet takes a few minutes)."""
     from benefits.synth import generate
 
-    counts = generate(
-        persons=persons, seed=seed, out=out, month=month, dirty=dirty, fmt=fmt, encoding=encoding
-    )
+    try:
+        counts = generate(
+            persons=persons,
+            seed=seed,
+            out=out,
+            month=month,
+            dirty=dirty,
+            fmt=fmt,
+            encoding=encoding,
+            workers=workers,
+        )
+    except ValueError as exc:
+        _error_line(str(exc))
+        raise typer.Exit(2) from exc
     for table, n in counts.items():
         console.print(f"{table:<24} {n:>9,} rows")
 

@@ -21,9 +21,8 @@ from pathlib import Path
 import polars as pl
 
 from benefits import traces as tracing
-from benefits.compiled import col_name
 from benefits.evaluate import Evaluation, evaluate
-from benefits.ingest import Extracts, LoadedTable, empty_frame
+from benefits.ingest import QUARANTINE_SCHEMA, Extracts, LoadedTable, empty_frame
 from benefits.period import BenefitMonth
 from benefits.rulebook import RulePack
 from benefits.sweep import (
@@ -40,7 +39,7 @@ from benefits.sweep import (
 PART_ENTITLEMENT_COLUMNS = [*ENTITLEMENT_COLUMNS, "amount_fen"]
 # a partition's trace records: columnar traces' columns, plus the position of the record in
 # traces.jsonl of the single engine (policy in pack order, then the person's persons row)
-TRACE_COLUMNS = ["id_no", "household_no", "policy_id", "record"]
+TRACE_COLUMNS = list(tracing.TRACE_SCHEMA)
 TRACE_ORDER = ["__policy", "__row"]
 
 
@@ -139,43 +138,30 @@ def sweep_partition(
 
 
 def decision_records(pack: RulePack, ev: Evaluation, held_ids: pl.Series) -> pl.DataFrame:
-    """The evaluation's decision records with their keys, sorted by id_no (then pack order)."""
+    """The evaluation's decision records (:func:`benefits.traces.policy_records`) with their
+    place in traces.jsonl (`__policy`, `__row`), sorted by id_no then pack order."""
     row = str(pack.catalogue.selections[pack.catalogue.person].row)
-    frames = []
-    for i, cp in enumerate(ev.policies):
-        facts = ev.facts.lazy().filter(pl.col(col_name(cp.id, "considered")))
-        frames.append(
-            facts.select(
-                "id_no",
-                "household_no",
-                pl.lit(cp.id).alias("policy_id"),
-                tracing._line(pack, ev, cp, held_ids).alias("record"),
-                pl.lit(i, pl.Int32).alias("__policy"),
-                pl.col(row).cast(pl.Int64).alias("__row"),
-            )
-        )
+    rows = ev.facts.lazy().select("id_no", pl.col(row).cast(pl.Int64).alias("__row"))
+    frames = [
+        tracing.policy_records(pack, ev, cp, held_ids)
+        .with_columns(pl.lit(i, pl.Int32).alias("__policy"))
+        .join(rows, on="id_no", how="left", maintain_order="left")
+        for i, cp in enumerate(ev.policies)
+    ]
     if not frames:
-        return pl.DataFrame(
-            schema={
-                **dict.fromkeys(TRACE_COLUMNS, pl.String),
-                "__policy": pl.Int32,
-                "__row": pl.Int64,
-            }
-        )
+        schema = {**tracing.TRACE_SCHEMA, "__policy": pl.Int32, "__row": pl.Int64}
+        return pl.DataFrame(schema=schema)
     return pl.concat(frames).collect().sort(["id_no", "__policy"], maintain_order=True)
 
 
 def rule_records(pack: RulePack, month: str) -> list[str]:
-    """The rule records that open traces.jsonl (they depend on the pack and month only)."""
+    """The rule records that open the traces (they depend on the pack and month only)."""
     bm = BenefitMonth.parse(month)
-    empty = {name: pl.DataFrame() for name in ()}
-    ev = evaluate(pack, partition_extracts(empty, _empty_quarantine(), pack), bm)
-    return [tracing.rule_line(pack, ev, cp) for cp in ev.policies]
+    ev = evaluate(pack, partition_extracts({}, _empty_quarantine(), pack), bm)
+    return tracing.rule_records(pack, ev)
 
 
 def _empty_quarantine() -> pl.DataFrame:
-    from benefits.ingest import QUARANTINE_SCHEMA
-
     return pl.DataFrame(schema=QUARANTINE_SCHEMA)
 
 
@@ -212,7 +198,7 @@ def combine(
     return SweepResult(bm.label, ent.select(ENTITLEMENT_COLUMNS), alerts, q, None, summary)
 
 
-def jsonl_lines(rules: list[str], parts: list[pl.DataFrame]) -> pl.LazyFrame:
+def jsonl_lines(rules: list[str], parts: list[pl.DataFrame] | list[pl.LazyFrame]) -> pl.LazyFrame:
     """traces.jsonl of the single engine from the partitions' decision records: the rule
     records, then the decisions policy by policy in persons-file order."""
     head = pl.DataFrame({"line": rules}, schema={"line": pl.String}).lazy()

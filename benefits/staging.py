@@ -361,9 +361,7 @@ def stage(
             staged[name] = result
     order = list(stager.schema)
     tables = {n: staged[n].summary for n in order}
-    inputs = {
-        n: {"file": t["file"], "sha256": t["sha256"]} for n, t in tables.items() if t["file"]
-    }
+    inputs = {n: {"file": t["file"], "sha256": t["sha256"]} for n, t in tables.items() if t["file"]}
     quarantine = pl.concat([staged[n].quarantine for n in order])
     delivery = DeliveryInfo(folder, tables, inputs, quarantine.height)
     dropped = pl.concat(

@@ -53,8 +53,9 @@ QUARANTINE_COLUMNS = ["table", "row", "id_no", "field", "reason", "code"]
 class SweepResult:
     """Everything a sweep produced (also written to disk when `out` is given).
 
-    `traces` are the JSON lines of traces.jsonl; when the sweep wrote them to `out` they were
-    streamed to disk and are read back only if asked for.
+    `traces` are the trace records as JSON texts (the lines of traces.jsonl); when the sweep
+    wrote them to `out` they are read back from there only if asked for (columnar traces give
+    the rule records, then the decisions by resident ID).
     """
 
     month: str
@@ -65,13 +66,12 @@ class SweepResult:
     summary: dict
     evaluation: Evaluation | None = None
     timings: dict[str, float] = field(default_factory=dict)
-    traces_path: Path | None = None
+    traces_path: Path | None = None  # the sweep folder whose traces were written
 
     @property
     def traces(self) -> pl.Series:
         if self.trace_lines is None and self.traces_path is not None:
-            lines = self.traces_path.read_text(encoding="utf-8").splitlines()
-            self.trace_lines = pl.Series("line", lines, pl.String)
+            self.trace_lines = tracing.read_all_records(self.traces_path)
         if self.trace_lines is None:
             return pl.Series("line", [], pl.String)
         return self.trace_lines
@@ -107,8 +107,18 @@ def run_sweep(
     write_traces: bool = True,
     progress: Progress = no_progress,
     pack: RulePack | None = None,
+    traces: str | None = None,
 ) -> SweepResult:
-    """Run the sweep for `month` on the delivery in `data`; write outputs into `out` if given."""
+    """Run the sweep for `month` on the delivery in `data`; write outputs into `out` if given.
+
+    `traces` is the form of the traces written to `out` (``parquet``, the default, ``jsonl``,
+    ``both`` or ``none``; see :mod:`benefits.traces`); ``write_traces=False`` means ``none``.
+    Without `out` the trace records are kept in memory (``result.traces``) unless ``none``.
+    """
+    fmt = traces or ("parquet" if write_traces else "none")
+    if fmt not in tracing.TRACE_FORMATS:
+        raise ValueError(f"traces must be one of {', '.join(tracing.TRACE_FORMATS)}, got {fmt!r}")
+    write_traces = fmt != "none"
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     progress("loading the rule pack")
@@ -149,9 +159,9 @@ def run_sweep(
         if write_traces:
             progress("traces")
             t = time.perf_counter()
-            tracing.write_traces(pack, ev, held_ids, work / "traces.jsonl")
+            tracing.write_sweep_traces(pack, ev, held_ids, work, fmt)
             timings["traces"] = time.perf_counter() - t
-            result.traces_path = out / "traces.jsonl"
+            result.traces_path = out
         summary["run_seconds"] = round(time.perf_counter() - t0, 3)
         summary["stage_seconds"] = {k: round(v, 3) for k, v in timings.items()}
         write_summary(summary, work)
@@ -164,6 +174,8 @@ def write_summary(summary: dict, folder: Path) -> None:
         json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
     )
     lock_down(folder)
+    if (folder / tracing.TRACES_DIR).is_dir():
+        lock_down(folder / tracing.TRACES_DIR)
 
 
 def build_summary(

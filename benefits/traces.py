@@ -12,6 +12,17 @@ Polars string expressions (no Python loop per person); the event path
 (:func:`benefits.events.tracing.trace_record`) builds the same records from the same
 :class:`DecisionLayout` — what a policy's decision records hold, declared once.
 
+Two forms on disk (``benefits sweep --traces parquet|jsonl|both|none``, Parquet by default):
+
+- ``traces/`` — columnar: ``rules.parquet`` (``policy_id``, ``record``: the rule records) and
+  ``part-NNNNN.parquet`` (one per partition of the sweep; the single engine writes
+  ``part-00000``), one row per decision record with ``id_no``, ``household_no``,
+  ``policy_id`` and ``record`` (the exact JSON text of the traces.jsonl line), sorted by
+  ``id_no`` and cut into small zstd row groups so one person's records are found by reading
+  one row group (:func:`read_person_records`).
+- ``traces.jsonl`` — every record as one JSON line: the rule records, then the decisions
+  policy by policy (for small runs and tools that want lines).
+
 Example decision line (abridged)::
 
     {"record":"decision","month":"2025-01","policy_id":"old_age_allowance",…,"decision":"paid",
@@ -24,6 +35,8 @@ Example decision line (abridged)::
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,6 +259,25 @@ def policy_lines(
     return facts.select(_line(pack, ev, cp, held_ids).alias("line"))
 
 
+def policy_records(
+    pack: RulePack,
+    ev: Evaluation,
+    cp: CompiledPolicy,
+    held_ids: pl.Series,
+    keep: pl.Expr | None = None,
+) -> pl.LazyFrame:
+    """The decision records of one policy with their keys (lazy, columns of TRACE_SCHEMA)."""
+    facts = ev.facts.lazy()
+    if keep is not None:
+        facts = facts.filter(keep)
+    return facts.filter(pl.col(col_name(cp.id, "considered"))).select(
+        pl.col("id_no").cast(pl.String),
+        pl.col("household_no").cast(pl.String),
+        pl.lit(cp.id, pl.String).alias("policy_id"),
+        _line(pack, ev, cp, held_ids).alias("record"),
+    )
+
+
 def _line(pack: RulePack, ev: Evaluation, cp: CompiledPolicy, held_ids: pl.Series) -> pl.Expr:
     """The decision record of one person for one policy, as a string expression."""
     pid = cp.id
@@ -341,3 +373,185 @@ def count_records(ev: Evaluation) -> int:
     if not considered:
         return 0
     return len(ev.policies) + int(ev.facts.select(pl.sum_horizontal(considered)).item())
+
+
+# -- the columnar form ----------------------------------------------------------------------------
+
+TRACE_FORMATS = ("parquet", "jsonl", "both", "none")
+TRACES_DIR = "traces"
+JSONL_NAME = "traces.jsonl"
+RULES_FILE = "rules.parquet"
+PART_GLOB = "part-*.parquet"
+# rows per Parquet row group: a lookup decompresses one group (~2-4 MB of records), while the
+# file stays about 15 times smaller than traces.jsonl
+ROW_GROUP_ROWS = 4096
+TRACE_SCHEMA = {
+    "id_no": pl.String,
+    "household_no": pl.String,
+    "policy_id": pl.String,
+    "record": pl.String,
+}
+
+
+def decision_records(
+    pack: RulePack, ev: Evaluation, held_ids: pl.Series, keep: pl.Expr | None = None
+) -> pl.LazyFrame:
+    """Every decision record of an evaluation, policy by policy (the traces.jsonl order)."""
+    parts = [policy_records(pack, ev, cp, held_ids, keep) for cp in ev.policies]
+    return pl.concat(parts) if parts else pl.LazyFrame(schema=TRACE_SCHEMA)
+
+
+def sort_records(frame: pl.DataFrame) -> pl.DataFrame:
+    """Decision records sorted by ``id_no``, keeping the policy order within a person."""
+    return frame.sort("id_no", maintain_order=True, nulls_last=True)
+
+
+def trace_table(
+    pack: RulePack, ev: Evaluation, held_ids: pl.Series, keep: pl.Expr | None = None
+) -> pl.DataFrame:
+    """One evaluation's decision records (no rule records), sorted by ``id_no``.
+
+    Columns ``id_no``, ``household_no``, ``policy_id``, ``record``. `keep` filters the
+    evaluated persons first (a partition keeps the members of its own households).
+    """
+    return sort_records(decision_records(pack, ev, held_ids, keep).collect())
+
+
+def rule_records(pack: RulePack, ev: Evaluation) -> list[str]:
+    """The rule records, one per policy in pack order (they depend on the pack and month only,
+    so every partition of a sweep gives the same list)."""
+    return [rule_line(pack, ev, cp) for cp in ev.policies]
+
+
+def write_trace_part(frame: pl.DataFrame, folder: Path, index: int) -> Path:
+    """Write sorted decision records as ``folder/part-{index:05d}.parquet``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = folder / f"part-{index:05d}.parquet"
+    frame.select(list(TRACE_SCHEMA)).write_parquet(
+        path, compression="zstd", row_group_size=ROW_GROUP_ROWS, statistics=True
+    )
+    return path
+
+
+def write_trace_rules(records: list[str], folder: Path) -> Path:
+    """Write the rule records as ``folder/rules.parquet`` (columns ``policy_id``, ``record``)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = folder / RULES_FILE
+    ids = [json.loads(r)["policy_id"] for r in records]
+    pl.DataFrame(
+        {"policy_id": ids, "record": records}, schema={"policy_id": pl.String, "record": pl.String}
+    ).write_parquet(path, compression="zstd")
+    return path
+
+
+def write_jsonl(rules: list[str], decisions: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
+    """traces.jsonl from rule records and decision records (in the order given)."""
+    lines = pl.concat(
+        [
+            pl.LazyFrame({"line": rules}, schema={"line": pl.String}),
+            decisions.lazy().select(pl.col("record").alias("line")),
+        ]
+    )
+    lines.sink_csv(path, include_header=False, quote_style="never")
+
+
+def write_sweep_traces(
+    pack: RulePack, ev: Evaluation, held_ids: pl.Series, out: Path, fmt: str
+) -> None:
+    """The single engine's traces in `out` in format `fmt` (see :data:`TRACE_FORMATS`); the
+    forms not asked for are removed, so no other run's traces are left beside these."""
+    if fmt not in TRACE_FORMATS:
+        raise ValueError(f"traces must be one of {', '.join(TRACE_FORMATS)}, got {fmt!r}")
+    out = Path(out)
+    folder, jsonl = out / TRACES_DIR, out / JSONL_NAME
+    shutil.rmtree(folder, ignore_errors=True)
+    jsonl.unlink(missing_ok=True)
+    if fmt == "none":
+        return
+    if fmt == "jsonl":
+        write_traces(pack, ev, held_ids, jsonl)
+        return
+    rules = rule_records(pack, ev)
+    records = decision_records(pack, ev, held_ids).collect()
+    if fmt == "both":
+        write_jsonl(rules, records, jsonl)
+    write_trace_rules(rules, folder)
+    write_trace_part(sort_records(records), folder, 0)
+
+
+def has_columnar(out: Path) -> bool:
+    """Whether the sweep folder `out` holds columnar traces."""
+    return (Path(out) / TRACES_DIR / RULES_FILE).is_file()
+
+
+def trace_parts(out: Path) -> list[Path]:
+    """The decision files of a sweep folder's columnar traces, in partition order."""
+    return sorted((Path(out) / TRACES_DIR).glob(PART_GLOB))
+
+
+def _jsonl_lines(path: Path) -> pl.DataFrame:
+    return pl.read_csv(
+        path,
+        has_header=False,
+        separator="\x1f",
+        quote_char=None,
+        new_columns=["line"],
+        schema_overrides={"line": pl.String},
+        infer_schema=False,
+    )
+
+
+def read_person_records(out: Path, id_no: str) -> list[str]:
+    """The decision records (JSON texts, in policy order) of one person in a sweep folder:
+    from the columnar traces, else from traces.jsonl (older runs); [] when it kept none."""
+    out = Path(out)
+    if has_columnar(out):
+        parts = trace_parts(out)
+        if not parts:
+            return []
+        found = pl.scan_parquet(parts).filter(pl.col("id_no") == id_no).select("record").collect()
+        return found["record"].to_list()
+    jsonl = out / JSONL_NAME
+    if not jsonl.is_file():
+        return []
+    needle = '"id_no":' + json.dumps(id_no, ensure_ascii=False) + ","
+    lines = _jsonl_lines(jsonl).filter(
+        ~pl.col("line").str.starts_with('{"record":"rule"')
+        & pl.col("line").str.contains(needle, literal=True)
+    )
+    return [ln for ln in lines["line"] if json.loads(ln).get("id_no") == id_no]
+
+
+def read_rule_records(out: Path) -> dict[str, dict]:
+    """The rule records of a sweep folder by policy id (columnar, else traces.jsonl)."""
+    out = Path(out)
+    if has_columnar(out):
+        texts = pl.read_parquet(Path(out) / TRACES_DIR / RULES_FILE)["record"]
+    elif (out / JSONL_NAME).is_file():
+        texts = _jsonl_lines(out / JSONL_NAME).filter(
+            pl.col("line").str.starts_with('{"record":"rule"')
+        )["line"]
+    else:
+        return {}
+    rules = [json.loads(t) for t in texts]
+    return {r["policy_id"]: r for r in rules}
+
+
+def read_all_records(out: Path) -> pl.Series:
+    """Every record of a sweep folder's traces as JSON texts: the rule records, then the
+    decisions (columnar: by resident ID; traces.jsonl: in file order)."""
+    out = Path(out)
+    if has_columnar(out):
+        rules = pl.read_parquet(out / TRACES_DIR / RULES_FILE)["record"]
+        parts = trace_parts(out)
+        decisions = (
+            pl.scan_parquet(parts).select("record").collect()["record"]
+            if parts
+            else pl.Series("record", [], pl.String)
+        )
+        return pl.concat([rules, decisions]).rename("line")
+    if (out / JSONL_NAME).is_file():
+        return _jsonl_lines(out / JSONL_NAME)["line"]
+    return pl.Series("line", [], pl.String)

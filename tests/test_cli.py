@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from benefits.cli import app
+from benefits.traces import read_all_records
 from tests.conftest import person
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +44,8 @@ def test_sample_sweep_writes_every_contract_output(sample_out: Path) -> None:
         parquet = pl.read_parquet(sample_out / f"{name}.parquet")
         assert csv.columns[: len(columns)] == columns
         assert parquet.height == csv.height
-    assert (sample_out / "traces.jsonl").stat().st_size > 0
+    assert (sample_out / "traces" / "part-00000.parquet").stat().st_size > 0  # the default
+    assert not (sample_out / "traces.jsonl").exists()
     summary = json.loads((sample_out / "summary.json").read_text(encoding="utf-8"))
     assert summary["month"] == "2025-01"
     assert len(summary["rule_pack"]["hash"]) == 64
@@ -58,7 +60,7 @@ def test_sample_sweep_writes_every_contract_output(sample_out: Path) -> None:
 
 
 def test_trace_lines_explain_each_decision(sample_out: Path) -> None:
-    lines = (sample_out / "traces.jsonl").read_text(encoding="utf-8").splitlines()
+    lines = read_all_records(sample_out).to_list()  # the columnar traces' records
     records = [json.loads(line) for line in lines]
     rules = {r["policy_id"]: r for r in records if r["record"] == "rule"}
     assert len(rules) == 12

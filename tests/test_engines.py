@@ -26,6 +26,7 @@ from benefits.idcard import make_id
 from benefits.rulebook import load_pack
 from benefits.staging import part_of
 from benefits.synth import generate
+from benefits.traces import read_person_records
 
 MONTH = "2025-01"
 PARTITIONS = 7
@@ -147,7 +148,7 @@ def district(request, tmp_path_factory) -> tuple[Path, dict[str, str], tuple[int
 @pytest.fixture(scope="module")
 def single(district, pack, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("single") / "out"
-    run_engine("single", district[0], MONTH, out, pack=pack)
+    run_engine("single", district[0], MONTH, out, pack=pack, traces="both")
     return out
 
 
@@ -181,11 +182,24 @@ def test_engine_matches_single(engine, district, single, pack, tmp_path, request
     workers = 2 if district[2][1] == "parquet" else 1  # a pool once; in-process is faster here
     result = run_engine(
         engine, district[0], MONTH, out, pack=pack, partitions=PARTITIONS, workers=workers,
-        chunk_rows=CHUNK_ROWS,
+        chunk_rows=CHUNK_ROWS, traces="both",
     )  # fmt: skip
     assert result.summary["engine"]["name"] == engine
-    for name in [*CONTRACT_FILES, "traces.jsonl"]:
+    for name in [*CONTRACT_FILES, "traces.jsonl", "traces/rules.parquet"]:
         assert (out / name).read_bytes() == (single / name).read_bytes(), name
+    # the columnar traces: one part per partition, each sorted by ID; the same records
+    parts = sorted(p.name for p in (out / "traces").glob("part-*.parquet"))
+    assert parts == [f"part-{i:05d}.parquet" for i in range(PARTITIONS)]
+    for part in parts:
+        ids = pl.read_parquet(out / "traces" / part)["id_no"]
+        assert ids.is_sorted()
+    mine, theirs = (
+        pl.scan_parquet(folder / "traces" / "part-*.parquet").collect().sort("id_no", "record")
+        for folder in (out, single)
+    )
+    assert mine.equals(theirs)
+    for id_no in mine["id_no"].unique().sort().head(20):
+        assert read_person_records(out, id_no) == read_person_records(single, id_no)
     a = json.loads((single / "summary.json").read_text(encoding="utf-8"))
     b = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert list(a) == list(b)
@@ -211,11 +225,11 @@ def test_failed_sweep_leaves_no_finished_folder(pack, tmp_path, monkeypatch):
     assert sorted(p.name for p in out.parent.iterdir()) == []
     monkeypatch.delenv(FAIL_PARTITION_ENV)
     run_partitioned(SAMPLE, MONTH, out, pack=pack, partitions=3, workers=1)
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     monkeypatch.setenv(FAIL_PARTITION_ENV, "1")
     with pytest.raises(RuntimeError):
         run_partitioned(SAMPLE, MONTH, out, pack=pack, partitions=3, workers=1)
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # untouched
+    assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert sorted(p.name for p in out.parent.iterdir()) == ["out"]
     # a work folder left by a killed run is removed by the next run, which finishes
     (out.parent / ".out.partial-99999").mkdir()

@@ -85,7 +85,9 @@ class CycleSettings(BaseSettings):
         description="Content-addressed snapshots, sweep outputs per attempt, alerts outbox.",
     )
     rules_dir: Path | None = Field(default=None, description="Rule pack (default: bundled).")
-    write_traces: bool = Field(default=True, description="Write traces.jsonl in each sweep.")
+    write_traces: bool = Field(
+        default=True, description="Write the traces (columnar traces/ folder) in each sweep."
+    )
 
     # -- calendar and schedule ----------------------------------------------------------
     timezone: str = Field(

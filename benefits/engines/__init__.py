@@ -99,7 +99,7 @@ def run_engine(
     out: Path | None,
     *,
     pack: RulePack,
-    write_traces: bool = True,
+    traces: str = "parquet",
     progress: Progress = no_progress,
     partitions: int | None = None,
     workers: int | None = None,
@@ -111,14 +111,12 @@ def run_engine(
     if name == "single":
         from benefits.sweep import run_sweep
 
-        return run_sweep(
-            data, month, out=out, pack=pack, write_traces=write_traces, progress=progress
-        )
+        return run_sweep(data, month, out=out, pack=pack, traces=traces, progress=progress)
     if name == "partitioned":
         from benefits.engines.partitioned import run_partitioned
 
         return run_partitioned(
-            data, month, out=out, pack=pack, write_traces=write_traces, progress=progress,
+            data, month, out=out, pack=pack, traces=traces, progress=progress,
             partitions=partitions, workers=workers, chunk_rows=chunk_rows,
         )  # fmt: skip
     try:
@@ -128,6 +126,6 @@ def run_engine(
             "the spark engine needs pyspark: pip install 'benefits[spark]'"
         ) from exc
     return run_spark(
-        data, month, out=out, pack=pack, write_traces=write_traces, progress=progress,
+        data, month, out=out, pack=pack, traces=traces, progress=progress,
         partitions=partitions, master=master, chunk_rows=chunk_rows,
     )  # fmt: skip

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import polars as pl
 
-from benefits.atomic import atomic_folder
+from benefits import traces as tracing
+from benefits.atomic import STAGING_PREFIX, atomic_folder
 from benefits.months import check_sweep_month
 from benefits.partition import PartOutputs, combine, jsonl_lines, rule_records, sweep_partition
 from benefits.progress import Progress, no_progress
@@ -30,9 +31,11 @@ from benefits.sweep import SweepResult, write_outputs, write_summary
 
 from . import default_partitions, default_workers
 
-# (pack, month, staged, partitions, workers, traces) -> (index, persons, records, seconds) each
+# (pack, month, staged, partitions, workers, trace_dir, keep) -> per partition, in order:
+# (index, persons, trace records, stage seconds); see _sweep_all
 SweepAll = Callable[
-    [RulePack, str, Staged, int, int, bool], list[tuple[int, int, int, dict[str, float]]]
+    [RulePack, str, Staged, int, int, Path | None, bool],
+    list[tuple[int, int, int, dict[str, float]]],
 ]
 
 # a hook for the tests of atomic outputs: the partition whose worker fails on purpose
@@ -40,15 +43,21 @@ FAIL_PARTITION_ENV = "BENEFITS_TEST_FAIL_PARTITION"
 
 
 def _sweep_one(
-    pack: RulePack, month: str, root: Path, index: int, traces: bool
+    pack: RulePack, month: str, root: Path, index: int, trace_dir: Path | None, keep: bool
 ) -> tuple[int, int, int, dict[str, float]]:
-    """Sweep partition `index` of the staging in `root` (in a worker process) and write its
-    outputs beside it; returns (index, persons, trace records, stage seconds)."""
+    """Sweep partition `index` of the staging in `root` (in a worker process): its columnar
+    traces go to `trace_dir`, its other outputs (and, if `keep`, its records for
+    traces.jsonl) beside the staging; returns (index, persons, trace records, stage seconds)."""
     if os.environ.get(FAIL_PARTITION_ENV) == str(index):
         raise RuntimeError(f"partition {index} failed on purpose ({FAIL_PARTITION_ENV})")
     staged = Staged.load(root)
     tables, quarantine = staged.read_part(index)
-    part = sweep_partition(pack, month, tables, quarantine, index=index, traces=traces)
+    want = trace_dir is not None or keep
+    part = sweep_partition(pack, month, tables, quarantine, index=index, traces=want)
+    if trace_dir is not None and part.traces is not None:
+        tracing.write_trace_part(part.traces, trace_dir, index)
+    if not keep:
+        part.traces = None
     part.write(root / f"out-{index:05d}")
     return index, part.persons, part.trace_records, part.stage_seconds
 
@@ -65,77 +74,116 @@ def run_partitioned(
     workers: int | None = None,
     work_dir: Path | None = None,
     chunk_rows: int | None = None,
+    traces: str | None = None,
     sweep_all: SweepAll | None = None,
     engine: dict | None = None,
 ) -> SweepResult:
-    """Run the sweep with the partitioned engine (same outputs as :func:`run_sweep`).
+    """Run the sweep with the partitioned engine: the same outputs as
+    :func:`benefits.sweep.run_sweep` (columnar traces: one part per partition).
 
-    `sweep_all` replaces the process pool (the Spark engine sweeps the partitions in Spark
-    tasks) and `engine` the summary's engine block."""
+    The staging goes to a hidden folder beside `out` (or under `work_dir`, or the system's
+    temporary folder), removed at the end; outputs appear in `out` atomically. `sweep_all`
+    replaces the process pool (the Spark engine sweeps the partitions in Spark tasks) and
+    `engine` the summary's engine block.
+    """
+    fmt = traces or ("parquet" if write_traces else "none")
+    if fmt not in tracing.TRACE_FORMATS:
+        raise ValueError(f"traces must be one of {', '.join(tracing.TRACE_FORMATS)}, got {fmt!r}")
     t0 = time.perf_counter()
-    timings: dict[str, float] = {}
     pack = pack or load_pack(rules)
     bm = check_sweep_month(month, pack, None)
     workers = workers or default_workers()
     partitions = partitions or default_partitions(Path(data), workers)
-    scratch = Path(tempfile.mkdtemp(prefix="benefits-stage-", dir=work_dir))
-    try:
-        progress(f"staging into {partitions} partitions")
-        t = time.perf_counter()
-        staged = stage(Path(data), pack, partitions, scratch / "stage", chunk_rows=chunk_rows)
-        timings["ingest"] = time.perf_counter() - t
-        progress(f"sweeping {partitions} partitions with {workers} workers")
-        t = time.perf_counter()
-        counts = (sweep_all or _sweep_all)(
-            pack, bm.label, staged, partitions, workers, write_traces
-        )
-        timings["partitions"] = time.perf_counter() - t
-        t = time.perf_counter()
-        parts = [
-            PartOutputs.read(staged.root / f"out-{i:05d}", i, persons, records)
-            for i, persons, records, _ in counts
-        ]
-        result = combine(pack, bm.label, staged.delivery, staged.quarantine.drop("__part"),
-                         parts, out)  # fmt: skip
-        del parts
-        timings["combine"] = time.perf_counter() - t
-        summary = result.summary
-        summary["engine"] = engine or {
-            "name": "partitioned",
-            "partitions": partitions,
-            "workers": workers,
-        }
-        rules_text = rule_records(pack, bm.label) if write_traces else []
-        if write_traces:
-            summary["trace_records"] = len(rules_text) + sum(c[2] for c in counts)
-        if out is not None:
-            out = Path(out)
-            with atomic_folder(out) as work:
-                progress("writing outputs")
-                t = time.perf_counter()
-                write_outputs(result, work)
-                timings["write"] = time.perf_counter() - t
-                if write_traces:
-                    progress("traces")
-                    t = time.perf_counter()
-                    files = [staged.root / f"out-{i:05d}" / "traces.parquet" for i, *_ in counts]
-                    lines = jsonl_lines(rules_text, [pl.read_parquet(f) for f in files])
-                    lines.sink_csv(work / "traces.jsonl", include_header=False,
-                                   quote_style="never")  # fmt: skip
-                    timings["traces"] = time.perf_counter() - t
-                    result.traces_path = out / "traces.jsonl"
-                _finish(summary, timings, t0)
-                write_summary(summary, work)
-        else:
-            if write_traces:
-                files = [staged.root / f"out-{i:05d}" / "traces.parquet" for i, *_ in counts]
-                frames = [pl.read_parquet(f) for f in files]
-                result.trace_lines = jsonl_lines(rules_text, frames).collect()["line"]
-            _finish(summary, timings, t0)
+    if out is None:
+        scratch = Path(tempfile.mkdtemp(prefix="benefits-stage-", dir=work_dir))
+        try:
+            return _run(pack, bm.label, Path(data), None, None, scratch, partitions, workers,
+                        chunk_rows, fmt, progress, t0, sweep_all, engine)  # fmt: skip
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    out = Path(out)
+    with atomic_folder(out) as work:
+        prefix = STAGING_PREFIX.format(name=out.absolute().name)
+        scratch = Path(tempfile.mkdtemp(prefix=prefix, dir=work_dir or out.absolute().parent))
+        try:
+            return _run(pack, bm.label, Path(data), out, work, scratch, partitions, workers,
+                        chunk_rows, fmt, progress, t0, sweep_all, engine)  # fmt: skip
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run(
+    pack: RulePack,
+    month: str,
+    data: Path,
+    out: Path | None,
+    work: Path | None,
+    scratch: Path,
+    partitions: int,
+    workers: int,
+    chunk_rows: int | None,
+    fmt: str,
+    progress: Progress,
+    t0: float,
+    sweep_all: SweepAll | None = None,
+    engine: dict | None = None,
+) -> SweepResult:
+    timings: dict[str, float] = {}
+    progress(f"staging into {partitions} partitions")
+    t = time.perf_counter()
+    staged = stage(data, pack, partitions, scratch / "stage", chunk_rows=chunk_rows)
+    timings["ingest"] = time.perf_counter() - t
+    progress(f"sweeping {partitions} partitions with {workers} workers")
+    t = time.perf_counter()
+    columnar = work is not None and fmt in ("parquet", "both")
+    keep = fmt != "none" and (work is None or fmt in ("jsonl", "both"))
+    trace_dir = work / tracing.TRACES_DIR if columnar and work is not None else None
+    counts = (sweep_all or _sweep_all)(pack, month, staged, partitions, workers, trace_dir, keep)
+    timings["partitions"] = time.perf_counter() - t
+    t = time.perf_counter()
+    parts = [
+        PartOutputs.read(staged.root / f"out-{i:05d}", i, persons, records)
+        for i, persons, records, _ in counts
+    ]
+    q = staged.quarantine.drop("__part")
+    result = combine(pack, month, staged.delivery, q, parts, out)
+    del parts
+    timings["combine"] = time.perf_counter() - t
+    summary = result.summary
+    summary["engine"] = engine or {
+        "name": "partitioned",
+        "partitions": partitions,
+        "workers": workers,
+    }
+    rules_text = rule_records(pack, month) if fmt != "none" else []
+    if fmt != "none":
+        summary["trace_records"] = len(rules_text) + sum(c[2] for c in counts)
+    records = [staged.root / f"out-{i:05d}" / "traces.parquet" for i, *_ in counts]
+    if work is None or out is None:
+        if keep:
+            frames = [pl.read_parquet(f) for f in records]
+            result.trace_lines = jsonl_lines(rules_text, frames).collect()["line"]
+        _finish(summary, timings, t0)
         result.timings = timings
         return result
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    progress("writing outputs")
+    t = time.perf_counter()
+    write_outputs(result, work)
+    timings["write"] = time.perf_counter() - t
+    if fmt != "none":
+        progress("traces")
+        t = time.perf_counter()
+        if columnar:
+            tracing.write_trace_rules(rules_text, work / tracing.TRACES_DIR)
+        if keep:
+            lines = jsonl_lines(rules_text, [pl.scan_parquet(f) for f in records])
+            lines.sink_csv(work / tracing.JSONL_NAME, include_header=False, quote_style="never")
+        timings["traces"] = time.perf_counter() - t
+        result.traces_path = out
+    _finish(summary, timings, t0)
+    write_summary(summary, work)
+    result.timings = timings
+    return result
 
 
 def _finish(summary: dict, timings: dict[str, float], t0: float) -> None:
@@ -144,10 +192,16 @@ def _finish(summary: dict, timings: dict[str, float], t0: float) -> None:
 
 
 def _sweep_all(
-    pack: RulePack, month: str, staged: Staged, partitions: int, workers: int, traces: bool
+    pack: RulePack,
+    month: str,
+    staged: Staged,
+    partitions: int,
+    workers: int,
+    trace_dir: Path | None,
+    keep: bool,
 ) -> list[tuple[int, int, int, dict[str, float]]]:
     """Sweep every partition (in a process pool when workers > 1), in partition order."""
-    args = [(pack, month, staged.root, i, traces) for i in range(partitions)]
+    args = [(pack, month, staged.root, i, trace_dir, keep) for i in range(partitions)]
     if workers <= 1:
         return [_sweep_one(*a) for a in args]
     # spawn: Polars' thread pool does not survive fork; each worker imports benefits once

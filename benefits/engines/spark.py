@@ -59,7 +59,6 @@ DEFAULT_MASTER = "local[*]"
 KILL_PARTITION_ENV = "BENEFITS_TEST_KILL_SPARK_PARTITION"
 LOG_CONFIG = Path(__file__).with_name("spark-log4j2.properties")
 OUTPUT_SCHEMA = "part int, name string, content binary"
-OUTPUT_NAMES = ("entitlements", "alerts", "traces")
 _BUCKET_RE = r"/part-(\d+)/([^/]+)/[^/]+\.parquet$"
 
 
@@ -176,7 +175,8 @@ class TaskSpec:
 
     pack: RulePack
     month: str
-    traces: bool
+    columnar: bool  # the partition's columnar trace part (benefits.traces.write_trace_part)
+    keep: bool  # its decision records for traces.jsonl
     root: str  # the staging folder (method "files": tasks read and write it)
     kill_partition: int | None  # the fault-tolerance hook (KILL_PARTITION_ENV)
     kill_every_attempt: bool = False
@@ -201,20 +201,28 @@ def _parquet_bytes(frame: Any, compression: str = "zstd") -> bytes:
 
 
 def _output_rows(spec: TaskSpec, index: int, tables: dict, quarantine: Any) -> pa.Table:
-    """Sweep one partition; its outputs as rows (part, name, Parquet or JSON bytes)."""
+    """Sweep one partition; its outputs as rows (part, name, bytes): the files the partitioned
+    engine's worker writes (entitlements, alerts, traces for traces.jsonl), the columnar
+    trace part as ``trace-part:<file name>``, and ``meta`` (counts, JSON)."""
+    import tempfile
+
     import pyarrow as pa
 
+    from benefits import traces as tracing
     from benefits.partition import sweep_partition
 
     _maybe_die(spec, index)
-    part = sweep_partition(
-        spec.pack, spec.month, tables, quarantine, index=index, traces=spec.traces
-    )
+    want = spec.columnar or spec.keep
+    part = sweep_partition(spec.pack, spec.month, tables, quarantine, index=index, traces=want)
     blobs = {
         "entitlements": _parquet_bytes(part.entitlements),
         "alerts": _parquet_bytes(part.alerts),
     }
-    if part.traces is not None:
+    if spec.columnar and part.traces is not None:
+        with tempfile.TemporaryDirectory(prefix="benefits-traces-") as tmp:
+            path = tracing.write_trace_part(part.traces, Path(tmp), index)
+            blobs[f"trace-part:{path.name}"] = path.read_bytes()
+    if spec.keep and part.traces is not None:
         blobs["traces"] = _parquet_bytes(part.traces, "lz4")
     meta = {
         "persons": part.persons,
@@ -314,13 +322,16 @@ def sweep_partitions(
     pack: RulePack,
     month: str,
     staged: Staged,
-    traces: bool,
+    trace_dir: Path | None,
+    keep: bool,
     method: str = "shuffle",
     staging: str | None = None,
 ) -> list[tuple[int, int, int, dict[str, float]]]:
     """Sweep every partition of `staged` in Spark tasks; write each partition's outputs into
-    ``<staging>/out-NNNNN`` (as :meth:`benefits.partition.PartOutputs.write` does) and return
-    (index, persons, trace records, stage seconds) per partition, in partition order.
+    ``<staging>/out-NNNNN`` (as :meth:`benefits.partition.PartOutputs.write` does, traces for
+    traces.jsonl only if `keep`) and its columnar trace part into `trace_dir` (if given), as
+    the partitioned engine's workers do; return (index, persons, trace records, stage
+    seconds) per partition, in partition order.
 
     `staging` (method "shuffle"): a folder URI the executors read, where the staged buckets
     are copied first (None: they read the driver's staging folder — local mode)."""
@@ -331,7 +342,13 @@ def sweep_partitions(
 
     kill, _, every = os.environ.get(KILL_PARTITION_ENV, "").partition(":")
     spec = TaskSpec(
-        pack, month, traces, str(staged.root), int(kill) if kill else None, every == "every"
+        pack,
+        month,
+        trace_dir is not None,
+        keep,
+        str(staged.root),
+        int(kill) if kill else None,
+        every == "every",
     )
     shared = None
     if method == "shuffle":
@@ -373,7 +390,10 @@ def sweep_partitions(
             index, name, content = int(row["part"]), row["name"], bytes(row["content"])
             folder = staged.root / f"out-{index:05d}"
             folder.mkdir(parents=True, exist_ok=True)
-            if name == "meta":
+            if name.startswith("trace-part:") and trace_dir is not None:
+                trace_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+                (trace_dir / name.split(":", 1)[1]).write_bytes(content)
+            elif name == "meta":
                 meta = json.loads(content)
                 counts[index] = (
                     index,
@@ -417,6 +437,7 @@ def run_spark(
     work_dir: Path | None = None,
     chunk_rows: int | None = None,
     staging: str | None = None,
+    traces: str | None = None,
 ) -> SweepResult:
     """Run the sweep on Spark (same outputs as :func:`benefits.sweep.run_sweep`).
 
@@ -457,15 +478,16 @@ def run_spark(
         if staging is None and not is_local(engine["master"]):
             staging = session.conf.get("spark.benefits.staging", None) or _home_staging(session)
 
-        def sweep_all(pack, month, staged, _partitions, _workers, traces):
+        def sweep_all(pack, month, staged, _partitions, _workers, trace_dir, keep):
             progress(f"sweeping {parts} partitions in Spark tasks ({engine['master']})")
-            return sweep_partitions(session, pack, month, staged, traces, method, staging)
+            return sweep_partitions(session, pack, month, staged, trace_dir, keep, method, staging)
 
         def run(data: Path, out: Path | None) -> SweepResult:
             from benefits.engines.partitioned import run_partitioned
 
             return run_partitioned(
-                data, month, out=out, pack=pack, write_traces=write_traces, progress=progress,
+                data, month, out=out, pack=pack, write_traces=write_traces, traces=traces,
+                progress=progress,
                 partitions=parts, workers=workers, work_dir=work_dir, chunk_rows=chunk_rows,
                 sweep_all=sweep_all, engine=engine,
             )  # fmt: skip
@@ -639,7 +661,8 @@ def _run_on_uris(
             with atomic_folder(Path(out)) as work:
                 for entry in local_out.iterdir():
                     shutil.move(str(entry), work / entry.name)
-        result.traces_path = None if out_uri else Path(out) / "traces.jsonl"
+        if result.traces_path is not None:
+            result.traces_path = None if out_uri else Path(out) / result.traces_path.name
         return result
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -27,6 +27,7 @@ import polars as pl
 from benefits.schema import TABLE_ORDER
 from benefits.synth import facts as F
 from benefits.synth import health as H
+from benefits.synth.chunked import CHUNKED_ABOVE, generate_chunked
 from benefits.synth.dates import Month
 from benefits.synth.dirty import corrupt
 from benefits.synth.output import ENCODINGS, contract_tables, shuffle_columns, write_table
@@ -47,6 +48,7 @@ def generate(
     dirty: float = 0.01,
     fmt: str = "csv",
     encoding: str = "utf-8",
+    workers: int | None = None,
 ) -> dict[str, int]:
     """Write a deterministic synthetic district into `out`; return rows written per table.
 
@@ -55,7 +57,9 @@ def generate(
     ``dirty`` the fraction of rows to corrupt (0 gives clean files); ``fmt`` ``csv`` or
     ``parquet`` (text columns); ``encoding`` of CSV files ``utf-8``, ``utf-8-sig`` (with BOM) or
     ``gbk``. A file of the other format for the same table, left from an earlier run, is
-    removed (the sweep refuses both).
+    removed (the sweep refuses both). Districts above a million persons are generated in
+    chunks by `workers` processes (default: one per core); the files do not depend on
+    `workers` (:mod:`benefits.synth.chunked`).
 
     Example:
         >>> import tempfile
@@ -73,11 +77,13 @@ def generate(
     if not 0 <= dirty <= 0.5:
         raise ValueError("dirty must be between 0 and 0.5")
     m = Month.parse(month)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if persons > CHUNKED_ABOVE:
+        return generate_chunked(persons, seed, out, month, dirty, fmt, encoding, workers)
     rng = Rng(seed)
     people, facts = _district(rng, m, persons)
     tables = contract_tables(people, facts)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
     other = "parquet" if fmt == "csv" else "csv"
     for name in TABLE_ORDER:
@@ -91,9 +97,18 @@ def generate(
 
 def _district(rng: Rng, m: Month, persons: int) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
     """All people (registered and external, with IDs) and every table in intermediate form."""
+    people, facts = district_without_ids(rng, m, persons)
+    return assign_ids(rng, people), facts
+
+
+def district_without_ids(
+    rng: Rng, m: Month, persons: int, plant: bool = True
+) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
+    """All people (registered and external, before IDs) and every table in intermediate form;
+    the planted households are added when `plant` and the district is big enough for them."""
     builder = Builder(m, rng)
     plant_all(builder)
-    planted = builder.persons_count() * 3 <= persons  # small districts: random people only
+    planted = plant and builder.persons_count() * 3 <= persons  # small: random people only
     n_random = persons - builder.persons_count() if planted else persons
     people = random_people(rng, m, n_random)
     pop = F.with_status(rng, F.population(people, m))
@@ -125,4 +140,4 @@ def _district(rng: Rng, m: Month, persons: int) -> tuple[pl.DataFrame, dict[str,
         extra = {k: v.with_columns(_planted=pl.lit(True)) for k, v in extra.items()}
         people = pl.concat([people, extra["people"]])
         facts = {k: pl.concat([v, extra[k]]) for k, v in facts.items()}
-    return assign_ids(rng, people), facts
+    return people, facts

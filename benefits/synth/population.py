@@ -444,13 +444,15 @@ def _rank_within(key: pl.Expr) -> pl.Expr:
     return row - first.fill_null(0)
 
 
-def assign_ids(rng: Rng, people: pl.DataFrame) -> pl.DataFrame:
+def assign_ids(rng: Rng, people: pl.DataFrame, serials: int = 100_000) -> pl.DataFrame:
     """Give everyone a valid, unique resident ID (sequence odd for men) and a household number.
 
     The 3-digit sequence is the person's rank among people of the same birthplace, birth date
     and sex, so two people never share an ID. Adds ``id_no``, ``id_key`` (the 17-digit body as
-    an integer, for sorting), ``household_no`` and ``hh_key``. ``people`` must be in ``_pk``
-    order with ``_pk`` equal to the row number, and households numbered from 0 without gaps.
+    an integer, for sorting), ``household_no`` and ``hh_key`` (the community code followed by
+    the household's serial in the community, below `serials`: a city needs a wider number).
+    ``people`` must be in ``_pk`` order with ``_pk`` equal to the row number, and households
+    numbered from 0 without gaps.
     """
     region = pl.col("region").cast(pl.Int64)
     birth = pl.col("birth")
@@ -489,9 +491,11 @@ def assign_ids(rng: Rng, people: pl.DataFrame) -> pl.DataFrame:
         .with_columns(_comm=pl.col("hukou_community").cast(pl.Int64))
         .sort("_comm", "_hh")
         .with_columns(_serial=_rank_within(pl.col("_comm")) + 1)
-        .select("_hh", hh_key=pl.col("_comm") * 100_000 + pl.col("_serial"))
         .sort("_hh")
     )
+    if homes.height and int(homes["_serial"].max() or 0) >= serials:
+        raise ValueError(f"more than {serials - 1} households in one community")
+    homes = homes.select("_hh", hh_key=pl.col("_comm") * serials + pl.col("_serial"))
     if (
         not (people["_pk"] == pl.int_range(people.height, eager=True)).all()
         or not (homes["_hh"] == pl.int_range(homes.height, eager=True)).all()

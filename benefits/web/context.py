@@ -20,10 +20,11 @@ from benefits.ledger import Ledger
 from benefits.ledger.audit import VerifyResult
 from benefits.ledger.models import SweepRun
 from benefits.rulebook import RulePack, load_pack
+from benefits.traces import JSONL_NAME, has_columnar
 from benefits.web.auth import Accounts
 from benefits.web.directory import Directory
 from benefits.web.settings import WebSettings
-from benefits.web.traceindex import TraceIndex
+from benefits.web.traceindex import ColumnarTraces, PersonTraces, TraceIndex
 
 VERIFY_TTL = 60.0
 
@@ -61,9 +62,13 @@ class WebContext:
         except (OSError, ValueError):
             return {}
 
-    def trace_index(self, run: SweepRun) -> TraceIndex | None:
-        """The trace index of a run's traces.jsonl (None when the run kept no traces)."""
-        path = Path(run.source) / "traces.jsonl"
+    def trace_index(self, run: SweepRun) -> PersonTraces | None:
+        """The traces of a run: its columnar ``traces/`` folder, else the index of its
+        traces.jsonl (older runs), else None when the run kept no traces."""
+        folder = Path(run.source)
+        if has_columnar(folder):
+            return ColumnarTraces.open(folder)
+        path = folder / JSONL_NAME
         if not path.is_file():
             return None
         return TraceIndex.open(path, self.settings.cache_dir)

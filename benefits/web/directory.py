@@ -1,9 +1,10 @@
 """The person directory: who a resident ID is (name, household, community) and URL references.
 
 Read from the ``persons`` extract of each delivery the app knows (the data folder and the
-deliveries recorded in the runs' summaries) plus every ID in the runs' traces, once per file
-version, with Polars. It resolves the opaque person references used in URLs
-(:func:`benefits.web.privacy.person_ref`) back to IDs, so no URL carries a resident ID.
+deliveries recorded in the runs' summaries) plus every ID in the runs' traces (columnar or
+traces.jsonl), once per file version, with Polars. It resolves the opaque person references
+used in URLs (:func:`benefits.web.privacy.person_ref`) back to IDs, so no URL carries a
+resident ID.
 
 Example:
     >>> d = Directory(secret="k")                                 # doctest: +SKIP

@@ -1,9 +1,15 @@
-"""Fast lookup of one person's trace records in a (possibly 200 MB) ``traces.jsonl``.
+"""Fast lookup of one person's trace records: columnar traces, or a (possibly 200 MB)
+``traces.jsonl`` of older runs.
 
-The first lookup in a file builds an index with Polars — for every decision line, the
-person's ID, its byte offset and length — sorted by ID and cached as Parquet beside the
-app's other caches (keyed by the file's path, size and modification time). A lookup is then a
-binary search and a few ``seek``/``read`` calls: no request ever scans the file.
+Columnar traces (a sweep's ``traces/`` folder, :mod:`benefits.traces`) are sorted by resident
+ID in small row groups: :class:`ColumnarTraces` reads the rule records once and, per lookup,
+only the row groups whose ID range holds the person (Parquet statistics) — no index to build.
+
+For ``traces.jsonl``, the first lookup in a file builds an index with Polars — for every
+decision line, the person's ID, its byte offset and length — sorted by ID and cached as
+Parquet beside the app's other caches (keyed by the file's path, size and modification
+time). A lookup is then a binary search and a few ``seek``/``read`` calls: no request ever
+scans the file.
 
 Example:
     >>> index = TraceIndex.open(Path("out/2025-01/traces.jsonl"), Path("out/web/cache"))
@@ -18,13 +24,77 @@ import hashlib
 import json
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
+
+from benefits.traces import RULES_FILE, TRACES_DIR, read_rule_records, trace_parts
 
 ID_PATTERN = r'"id_no":"([^"\\]*)"'
 _lock = threading.Lock()
 _open: dict[tuple[str, int, int], TraceIndex] = {}
+_columnar: dict[tuple[str, int], ColumnarTraces] = {}
+
+
+class PersonTraces(Protocol):
+    """What the web app reads from a run's traces, in either form."""
+
+    rules: dict[str, dict[str, Any]]
+
+    def lines(self, id_no: str) -> list[str]: ...
+
+    def decisions(self, id_no: str) -> list[dict[str, Any]]: ...
+
+    def id_list(self) -> pl.Series: ...
+
+
+class ColumnarTraces:
+    """A sweep folder's columnar traces (``traces/``): rule records in memory, decisions read
+    per person from the Parquet parts (row groups skipped by their ID statistics)."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = Path(out)
+        self.parts = trace_parts(self.out)
+        self.rules = read_rule_records(self.out)
+
+    @classmethod
+    def open(cls, out: Path) -> ColumnarTraces:
+        """The traces of sweep folder `out`, kept in memory per version of its rules file."""
+        out = Path(out).resolve()
+        key = (str(out), (out / TRACES_DIR / RULES_FILE).stat().st_mtime_ns)
+        with _lock:
+            found = _columnar.get(key)
+            if found is None:
+                found = cls(out)
+                for old in [k for k in _columnar if k[0] == key[0]]:
+                    del _columnar[old]
+                _columnar[key] = found
+            return found
+
+    def lines(self, id_no: str) -> list[str]:
+        """The raw decision records of one person, in policy order."""
+        if not self.parts:
+            return []
+        found = (
+            pl.scan_parquet(self.parts).filter(pl.col("id_no") == id_no).select("record").collect()
+        )
+        return found["record"].to_list()
+
+    def decisions(self, id_no: str) -> list[dict[str, Any]]:
+        """The person's decision records, parsed."""
+        return [json.loads(line) for line in self.lines(id_no)]
+
+    def id_list(self) -> pl.Series:
+        """Every distinct person with a decision in these traces."""
+        if not self.parts:
+            return pl.Series("id_no", [], pl.String)
+        ids = pl.scan_parquet(self.parts).select("id_no").unique(maintain_order=True)
+        return ids.collect()["id_no"]
+
+    def __len__(self) -> int:
+        if not self.parts:
+            return 0
+        return int(pl.scan_parquet(self.parts).select(pl.len()).collect().item())
 
 
 class TraceIndex:
@@ -126,3 +196,4 @@ def clear() -> None:
     """Forget indexes held in memory (tests)."""
     with _lock:
         _open.clear()
+        _columnar.clear()

@@ -40,12 +40,16 @@ def open_umask() -> Iterator[None]:
 
 def test_sweep_outputs_are_owner_only(tmp_path: Path, open_umask: None) -> None:
     out = tmp_path / "out" / "2025-01"
-    run_sweep(SAMPLE, "2025-01", out=out, write_traces=True)
+    run_sweep(SAMPLE, "2025-01", out=out, traces="both")
     names = {p.name for p in out.iterdir()}
     assert {"entitlements.csv", "alerts.parquet", "quarantine.csv", "traces.jsonl"} <= names
-    assert "summary.json" in names
+    assert "summary.json" in names and "traces" in names
     assert mode(out) == 0o700
-    assert {p.name: mode(p) for p in out.iterdir()} == {n: 0o600 for n in names}
+    assert {p.name: mode(p) for p in out.iterdir()} == {
+        n: 0o700 if n == "traces" else 0o600 for n in names
+    }
+    columnar = {p.name: mode(p) for p in (out / "traces").iterdir()}
+    assert columnar == {"rules.parquet": 0o600, "part-00000.parquet": 0o600}
 
 
 def test_a_second_sweep_into_an_open_folder_closes_it(tmp_path: Path, open_umask: None) -> None:

@@ -7,11 +7,12 @@ import json
 import re
 from pathlib import Path
 
-from conftest import PASSWORDS, Seeded, csrf_of, login, settings_for
+from conftest import PASSWORDS, SAMPLE, Seeded, csrf_of, login, settings_for
 from fastapi.testclient import TestClient
 
 from benefits.ledger import Ledger
 from benefits.ledger.models import AuditEntry
+from benefits.sweep import run_sweep
 from benefits.web.app import create_app
 from benefits.web.demo import create_users
 from benefits.web.traceindex import TraceIndex
@@ -265,10 +266,11 @@ def test_reports_render_as_html_and_pdf(seeded: Seeded) -> None:
     assert client.get(f"/persons/{ref}/letter.pdf?month=2025-01").content[:5] == b"%PDF-"
 
 
-def test_trace_index_finds_exactly_the_persons_lines(seeded: Seeded, tmp_path: Path) -> None:
-    run = seeded.ctx.ledger.runs()[0]
-    path = Path(run.source) / "traces.jsonl"
-    index = TraceIndex.open(path, tmp_path)
+def test_trace_index_finds_exactly_the_persons_lines(tmp_path: Path) -> None:
+    out = tmp_path / "old-run"  # a run that kept traces.jsonl (older runs, --traces jsonl)
+    run_sweep(SAMPLE, "2025-01", out=out, traces="jsonl")
+    path = out / "traces.jsonl"
+    index = TraceIndex.open(path, tmp_path / "cache")
     lines = path.read_text(encoding="utf-8").splitlines()
     some = [json.loads(x)["id_no"] for x in lines if '"record":"decision"' in x][::97]
     for id_no in some:

@@ -1,4 +1,5 @@
-"""The person explanation: every policy considered for a month, and why, from traces.jsonl.
+"""The person explanation: every policy considered for a month, and why, from the sweep's
+traces (its columnar ``traces/`` folder, or traces.jsonl of older runs).
 
 For each policy: the decision and amount; the target-group test that put the person under
 the policy, with the values it read; each condition in the handbook's words with whether it
