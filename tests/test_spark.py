@@ -19,6 +19,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from benefits.engines import spark as spark_engine
 from benefits.engines.spark import KILL_PARTITION_ENV, SparkSweepFailed, run_spark
 from benefits.rulebook import load_pack
 from benefits.sweep import run_sweep
@@ -152,10 +153,12 @@ def test_without_java_one_line_error(district, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_folders_given_as_uris(spark, district, single, pack, tmp_path):
-    """Input, output and staging folders named by URI go through Hadoop's FileSystem API (as
-    hdfs:// or s3a:// folders would): same outputs, the summary names the URIs, nothing is
-    left in the staging folder or beside the output."""
+def test_folders_given_as_uris(spark, district, single, pack, tmp_path, monkeypatch):
+    """The way of a cluster: input, output and staging folders named by URI go through
+    Hadoop's FileSystem API (as hdfs:// or s3a:// folders would), and the tasks send their
+    outputs back through Spark instead of writing the driver's folders. Same outputs, the
+    summary names the URIs, nothing is left in the staging folder or beside the output."""
+    monkeypatch.setattr(spark_engine, "is_local", lambda master: False)  # as on a cluster
     out = tmp_path / "published" / "2025-01"
     staging = tmp_path / "staging"
     result = run_spark(

@@ -14,7 +14,8 @@ Two ways to hand partitions to the tasks (``method``):
   buckets from the staging folder with :meth:`benefits.staging.Staged.read_part`, so driver
   and executors must share that folder (local mode, or a shared mount on a cluster).
 
-Either way a task returns its partition's outputs as Parquet bytes; they are kept on the
+A task writes what a worker of the partitioned engine writes. In local mode it writes the
+files straight into the driver's folders; on a cluster it returns them as bytes, kept on the
 executors' disks until every partition is done, then fetched by the driver one at a time.
 
 Spark needs Java 17 or later and ``pip install 'benefits[spark]'``; without them the sweep
@@ -175,9 +176,10 @@ class TaskSpec:
 
     pack: RulePack
     month: str
-    columnar: bool  # the partition's columnar trace part (benefits.traces.write_trace_part)
-    keep: bool  # its decision records for traces.jsonl
-    root: str  # the staging folder (method "files": tasks read and write it)
+    trace_dir: str | None  # where the columnar trace parts go (None: no columnar traces)
+    keep: bool  # the decision records for traces.jsonl
+    root: str  # the driver's staging folder
+    direct: bool  # the tasks write into the driver's folders (local mode)
     kill_partition: int | None  # the fault-tolerance hook (KILL_PARTITION_ENV)
     kill_every_attempt: bool = False
 
@@ -201,10 +203,16 @@ def _parquet_bytes(frame: Any, compression: str = "zstd") -> bytes:
 
 
 def _output_rows(spec: TaskSpec, index: int, tables: dict, quarantine: Any) -> pa.Table:
-    """Sweep one partition; its outputs as rows (part, name, bytes): the files the partitioned
-    engine's worker writes (entitlements, alerts, traces for traces.jsonl), the columnar
-    trace part as ``trace-part:<file name>``, and ``meta`` (counts, JSON)."""
+    """Sweep one partition and write what the partitioned engine's worker writes: its outputs
+    (:meth:`benefits.partition.PartOutputs.write`; traces for traces.jsonl only if asked) and
+    its columnar trace part (:func:`benefits.traces.write_trace_part`).
+
+    With ``spec.direct`` (local mode: the tasks see the driver's folders) the files go straight
+    into the staging folder and the trace folder, each renamed into place whole, and only the
+    counts come back; otherwise every file comes back as a row (part, "out/<file>" or
+    "trace-part/<file>", bytes). The row "meta" holds the counts (JSON)."""
     import tempfile
+    import uuid
 
     import pyarrow as pa
 
@@ -212,18 +220,36 @@ def _output_rows(spec: TaskSpec, index: int, tables: dict, quarantine: Any) -> p
     from benefits.partition import sweep_partition
 
     _maybe_die(spec, index)
-    want = spec.columnar or spec.keep
+    want = spec.trace_dir is not None or spec.keep
     part = sweep_partition(spec.pack, spec.month, tables, quarantine, index=index, traces=want)
-    blobs = {
-        "entitlements": _parquet_bytes(part.entitlements),
-        "alerts": _parquet_bytes(part.alerts),
-    }
-    if spec.columnar and part.traces is not None:
-        with tempfile.TemporaryDirectory(prefix="benefits-traces-") as tmp:
-            path = tracing.write_trace_part(part.traces, Path(tmp), index)
-            blobs[f"trace-part:{path.name}"] = path.read_bytes()
-    if spec.keep and part.traces is not None:
-        blobs["traces"] = _parquet_bytes(part.traces, "lz4")
+    blobs: dict[str, bytes] = {}
+    with tempfile.TemporaryDirectory(prefix="benefits-part-out-") as tmp:
+        folder = Path(tmp) / "out"
+        trace_file = None
+        if spec.trace_dir is not None and part.traces is not None:
+            trace_file = tracing.write_trace_part(part.traces, Path(tmp) / "traces", index)
+        if not spec.keep:
+            part.traces = None
+        part.write(folder)
+        if spec.direct:
+            final = Path(spec.root) / f"out-{index:05d}"
+            attempt = final.with_name(f".{final.name}.{uuid.uuid4().hex}")
+            shutil.move(str(folder), attempt)
+            if final.exists():  # another attempt of this task finished first: same bytes
+                shutil.rmtree(attempt)
+            else:
+                os.replace(attempt, final)
+            if trace_file is not None and spec.trace_dir is not None:
+                trace_dir = Path(spec.trace_dir)
+                trace_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+                moved = attempt.with_suffix(".trace")
+                shutil.move(str(trace_file), moved)
+                os.replace(moved, trace_dir / trace_file.name)
+        else:
+            for path in sorted(folder.iterdir()):
+                blobs[f"out/{path.name}"] = path.read_bytes()
+            if trace_file is not None:
+                blobs[f"trace-part/{trace_file.name}"] = trace_file.read_bytes()
     meta = {
         "persons": part.persons,
         "trace_records": part.trace_records,
@@ -326,6 +352,7 @@ def sweep_partitions(
     keep: bool,
     method: str = "shuffle",
     staging: str | None = None,
+    direct: bool | None = None,
 ) -> list[tuple[int, int, int, dict[str, float]]]:
     """Sweep every partition of `staged` in Spark tasks; write each partition's outputs into
     ``<staging>/out-NNNNN`` (as :meth:`benefits.partition.PartOutputs.write` does, traces for
@@ -334,19 +361,23 @@ def sweep_partitions(
     seconds) per partition, in partition order.
 
     `staging` (method "shuffle"): a folder URI the executors read, where the staged buckets
-    are copied first (None: they read the driver's staging folder — local mode)."""
+    are copied first (None: they read the driver's staging folder — local mode). `direct`
+    (default: in local mode): the tasks write their files into the driver's folders
+    themselves instead of sending them back through Spark."""
     if method not in METHODS:
         raise BenefitsError(f"unknown Spark method {method!r}: choose one of {METHODS}")
+    if direct is None:
+        direct = is_local(spark.sparkContext.master)
     from pyspark.sql import functions as F
-    from pyspark.storagelevel import StorageLevel
 
     kill, _, every = os.environ.get(KILL_PARTITION_ENV, "").partition(":")
     spec = TaskSpec(
         pack,
         month,
-        trace_dir is not None,
+        None if trace_dir is None else str(trace_dir),
         keep,
         str(staged.root),
+        direct,
         int(kill) if kill else None,
         every == "every",
     )
@@ -380,36 +411,49 @@ def sweep_partitions(
         results = spark.createDataFrame(numbers, "part int").mapInArrow(
             _files_task(spec), OUTPUT_SCHEMA
         )
-    # every partition is swept in parallel first (persisted on the executors' disks), then the
-    # driver fetches the outputs one Spark partition at a time: bounded driver memory
-    results = results.persist(StorageLevel.DISK_ONLY)
+    metas: dict[int, dict] = {}
     try:
-        results.count()
-        counts: dict[int, tuple[int, int, int, dict[str, float]]] = {}
-        for row in results.toLocalIterator():
-            index, name, content = int(row["part"]), row["name"], bytes(row["content"])
-            folder = staged.root / f"out-{index:05d}"
-            folder.mkdir(parents=True, exist_ok=True)
-            if name.startswith("trace-part:") and trace_dir is not None:
-                trace_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-                (trace_dir / name.split(":", 1)[1]).write_bytes(content)
-            elif name == "meta":
-                meta = json.loads(content)
-                counts[index] = (
-                    index,
-                    meta["persons"],
-                    meta["trace_records"],
-                    meta["stage_seconds"],
-                )
-            else:
-                (folder / f"{name}.parquet").write_bytes(content)
+        if direct:  # the tasks wrote their files where the driver reads them
+            for row in results.where(F.col("name") == "meta").collect():
+                metas[int(row["part"])] = json.loads(bytes(row["content"]))
+        else:
+            _fetch_outputs(results, staged, trace_dir, metas)
     finally:
-        results.unpersist()
         if shared is not None:
             shared.unpersist()
         if method == "shuffle" and staging is not None:
             _Hadoop(spark, root).fs.delete(_Hadoop(spark, root).path, True)
-    return [counts[i] for i in sorted(counts)]
+    return [
+        (i, metas[i]["persons"], metas[i]["trace_records"], metas[i]["stage_seconds"])
+        for i in sorted(metas)
+    ]
+
+
+def _fetch_outputs(
+    results: Any, staged: Staged, trace_dir: Path | None, metas: dict[int, dict]
+) -> None:
+    """Sweep every partition in parallel first (outputs persisted on the executors' disks),
+    then fetch them one Spark partition at a time (bounded driver memory) into the staging
+    folder and the trace folder."""
+    from pyspark.storagelevel import StorageLevel
+
+    results = results.persist(StorageLevel.DISK_ONLY)
+    try:
+        results.count()
+        for row in results.toLocalIterator(prefetchPartitions=True):
+            index, name, content = int(row["part"]), row["name"], bytes(row["content"])
+            kind, _, file = name.partition("/")
+            if kind == "meta":
+                metas[index] = json.loads(content)
+            elif kind == "trace-part" and trace_dir is not None:
+                trace_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+                (trace_dir / file).write_bytes(content)
+            elif kind == "out":
+                folder = staged.root / f"out-{index:05d}"
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / file).write_bytes(content)
+    finally:
+        results.unpersist()
 
 
 def _upload(spark: SparkSession, staged: Staged, root: str) -> None:
