@@ -131,9 +131,11 @@ def main() -> None:
             same = all(d == digests[args.engines[0]] for d in digests.values())
             stages = " ".join(f"{k}={v:.1f}" for k, v in summary["stage_seconds"].items())
             eng = summary.get("engine", {})
+            per = eng.get("partition_seconds")
+            per_text = f" partition median={per['median']:.1f} max={per['max']:.1f}" if per else ""
+            shape = f"P={eng.get('partitions')} W={eng.get('workers')} {stages}{per_text}"
             rows.append((size, engine, f"{wall:.1f}", f"{peak / 2**30:.2f}",
-                         f"{persons / wall:,.0f}", "yes" if same else "NO",
-                         f"P={eng.get('partitions')} W={eng.get('workers')} {stages}"))  # fmt: skip
+                         f"{persons / wall:,.0f}", "yes" if same else "NO", shape))  # fmt: skip
             print(" | ".join(str(c) for c in rows[-1]), flush=True)
             shutil.rmtree(out.parent, ignore_errors=True)
 

@@ -50,7 +50,8 @@ class PartOutputs:
     index: int
     entitlements: pl.DataFrame  # PART_ENTITLEMENT_COLUMNS, sorted by id_no, policy_id
     alerts: pl.DataFrame  # ALERT_COLUMNS (due_date as text), sorted like alerts.csv
-    traces: pl.DataFrame | None  # TRACE_COLUMNS + TRACE_ORDER, sorted by id_no; None: not asked
+    # TRACE_COLUMNS (+ TRACE_ORDER when asked for), sorted by id_no; None: not asked for
+    traces: pl.DataFrame | None
     persons: int  # persons evaluated
     trace_records: int  # decision records (the rule records are counted once, by combine)
     stage_seconds: dict[str, float] = field(default_factory=dict)
@@ -100,12 +101,15 @@ def sweep_partition(
     *,
     index: int = 0,
     traces: bool = True,
+    jsonl_order: bool = True,
 ) -> PartOutputs:
     """Evaluate one partition for `month` (see module doc).
 
     `tables` are the partition's accepted rows per table (columns `_row` and the table's
     typed columns, as :func:`benefits.ingest.load_extracts` gives them); `quarantine` the
     quarantine rows routed to this partition (the alerts derived from them appear here once).
+    `traces` asks for the decision records; `jsonl_order` adds their place in traces.jsonl
+    (`__policy`, `__row`), needed only to write that file.
     """
     import time
 
@@ -122,7 +126,10 @@ def sweep_partition(
     records = 0
     if traces:
         t1 = time.perf_counter()
-        trace_frame = decision_records(pack, ev, held_ids)
+        if jsonl_order:
+            trace_frame = decision_records(pack, ev, held_ids)
+        else:  # columnar traces only: no place in traces.jsonl needed
+            trace_frame = tracing.trace_table(pack, ev, held_ids)
         records = trace_frame.height
         timings["traces"] = time.perf_counter() - t1
     timings["partition"] = time.perf_counter() - t

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import json
 import shutil
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,13 +34,13 @@ import polars as pl
 
 from benefits.chunks import FileInfo, WholeFile, csv_chunks, parquet_chunks
 from benefits.errors import IngestError
+from benefits.idcard import check_character
 from benefits.ingest import (
     QUARANTINE_SCHEMA,
     LoadedTable,
     _typed,
     empty_frame,
     find_file,
-    key_struct,
     load_table,
     quarantine_rows,
     reason_text,
@@ -151,24 +152,57 @@ def person_refs(pack: RulePack) -> dict[str, tuple[str, ...]]:
     return {t: tuple(cols) for t, cols in refs.items()}
 
 
+class Router:
+    """ID key → partitions (one or several), by binary search in a sorted column: a chunk's
+    lookup costs about its own size (its keys sorted first), not a hash join over the whole
+    population — so staging stays linear in the population."""
+
+    def __init__(self, pairs: pl.DataFrame) -> None:
+        k, p = pl.col("__k"), pl.col("__part")
+        pairs = pairs.sort("__k", "__part").filter(
+            k.shift().is_null() | (k != k.shift()) | (p != p.shift())
+        )
+        self.keys = pairs["__k"]
+        self.parts = pairs["__part"]
+
+    def route(self, frame: pl.DataFrame, key: pl.Expr) -> pl.DataFrame:
+        """`frame`'s rows with `__part`, a row once per partition of its key (none if none);
+        the rows come out ordered by key (buckets are sorted by row number when read)."""
+        frame = frame.with_columns(key.fill_null(-1).alias("__k")).sort("__k")
+        k = frame["__k"]
+        lo = self.keys.search_sorted(k, side="left")
+        hi = self.keys.search_sorted(k, side="right")
+        positions = (
+            pl.DataFrame({"__row": pl.int_range(frame.height, eager=True), "lo": lo, "hi": hi})
+            .filter(pl.col("hi") > pl.col("lo"))
+            .select("__row", pl.int_ranges("lo", "hi").alias("__pos"))
+            .explode("__pos")
+        )
+        return (
+            frame[positions["__row"]]
+            .with_columns(self.parts.gather(positions["__pos"]).alias("__part"))
+            .drop("__k")
+        )
+
+
 def route_table(
     frame: pl.DataFrame,
     table: Table,
-    routes: dict[str, pl.DataFrame],
+    routes: dict[str, list[Router]],
     partitions: int,
 ) -> pl.DataFrame:
     """The table's rows with their partition `__part` (a row may go to several)."""
     index = str(table.index) if table.index else "household_no"
     if table.name == "persons" or table.by_name[index].kind != "id":
         return frame.with_columns(part_of(pl.col(index), partitions).alias("__part"))
-    route = routes.get(table.name)
-    if route is None:  # no fact reads the table: its rows only need to exist somewhere
+    routers = routes.get(table.name)
+    if not routers:  # no fact reads the table: its rows only need to exist somewhere
         return frame.with_columns(pl.lit(0, pl.UInt32).alias("__part"))
-    return (
-        frame.with_columns(id_key(pl.col(index)).alias("__k"))
-        .join(route, on="__k", how="inner")
-        .drop("__k")
-    )
+    routed = [r.route(frame, id_key(pl.col(index))) for r in routers]
+    if len(routed) == 1:
+        return routed[0]
+    # a parent living with the child reaches the same partition twice: once is enough
+    return pl.concat(routed).unique(subset=["_row", "__part"], maintain_order=True)
 
 
 def route_quarantine(quarantine: pl.DataFrame, partitions: int) -> pl.DataFrame:
@@ -185,7 +219,9 @@ def write_buckets(
     for (part,), rows in frame.partition_by("__part", as_dict=True).items():
         folder = root / PART_DIR.format(int(part)) / name
         folder.mkdir(parents=True, exist_ok=True)
-        rows.drop("__part").write_parquet(folder / f"{chunk or 0:05d}.parquet", statistics=False)
+        rows.drop("__part").write_parquet(
+            folder / f"{chunk or 0:05d}.parquet", statistics=False, compression="lz4"
+        )
 
 
 @dataclass
@@ -211,21 +247,23 @@ class _Stager:
         self.chunk_rows = chunk_rows
         self.refs = person_refs(pack)
         self.ref_columns = tuple(dict.fromkeys(c for cols in self.refs.values() for c in cols))
-        self.routes: dict[str, pl.DataFrame] = {}
+        self.routes: dict[str, list[Router]] = {}
 
     def set_routes(self, id_parts: dict[str, list[pl.DataFrame]]) -> None:
-        """The persons' ID key → partition pairs, per ID-indexed table."""
+        """The routers of the ID-indexed tables: one per persons ID column (a person's own
+        ID, the father's, the mother's), built once from the persons' partitions."""
+        empty = pl.DataFrame(schema={"__k": pl.Int64, "__part": pl.UInt32})
+        by_column = {
+            c: Router(pl.concat(id_parts[c]) if id_parts.get(c) else empty)
+            for c in self.ref_columns
+        }
         for name, columns in self.refs.items():
-            frames = [f for c in columns for f in id_parts.get(c, [])]
-            self.routes[name] = (
-                pl.concat(frames).unique() if frames else pl.DataFrame(
-                    schema={"__k": pl.Int64, "__part": pl.UInt32})
-            )  # fmt: skip
+            self.routes[name] = [by_column[c] for c in columns]
 
     def _id_parts(self, persons: pl.DataFrame) -> dict[str, pl.DataFrame]:
         part = part_of(pl.col("household_no"), self.partitions).alias("__part")
         return {
-            c: persons.select(id_key(pl.col(c)).alias("__k"), part).drop_nulls("__k").unique()
+            c: persons.select(id_key(pl.col(c)).alias("__k"), part).drop_nulls("__k")
             for c in self.ref_columns
         }
 
@@ -270,32 +308,65 @@ class _Stager:
         columns: list[str] | None = None
         rejected: list[pl.DataFrame] = []
         keys: list[pl.DataFrame] = []
+        lower_x: list[pl.DataFrame] = []
         valid_ids: list[pl.Series] = []
         id_parts: dict[str, list[pl.DataFrame]] = {}
         given = ["id_no"] if "id_no" in table.by_name else []
-        for i, raw in enumerate(chunks):
-            present = list(raw.columns)
-            if columns is None:
-                columns = present
-                if any(c not in present for c in table.required):
-                    raise WholeFile  # the whole table is rejected: reported as by load_table
-                loaded.extra_columns = sorted(c for c in present if c not in table.by_name)
-            elif present != columns:  # pragma: no cover - every chunk has the file's header
-                raise WholeFile
-            frame = row_checks(trimmed(raw, offset), table, present).collect()
-            offset += raw.height
-            read += frame.height
+        # the ID as given, for the quarantine of duplicates: kept beside the key unless the
+        # key holds it (then rebuilt from the key for the few duplicates)
+        echo = given if "id_no" not in table.key else []
+
+        def checked(i: int, raw: pl.DataFrame, offset: int) -> _Chunk:
+            """One chunk's row checks, accepted rows written to their buckets."""
+            frame = row_checks(trimmed(raw, offset), table, list(raw.columns)).collect()
             bad = pl.col("__field").is_not_null()
-            rejected.append(frame.filter(bad))
             ok = frame.filter(~bad)
+            out = _Chunk(frame.height, frame.filter(bad))
             if table.key:
-                keys.append(ok.select("_row", key_struct(table).alias("__key"), *given))
+                out.keys = ok.select("_row", _compact_key(table), *echo)
+                if given and not echo:  # the rare IDs given with a lower-case x
+                    out.lower_x = ok.filter(pl.col("id_no").str.ends_with("x")).select(
+                        "_row", "id_no")  # fmt: skip
             if name == "persons":
-                valid_ids.append(frame.filter(pl.col("__id_ok"))["id_no"].str.to_uppercase())
+                out.valid_ids = frame.filter(pl.col("__id_ok")).select(
+                    id_key(pl.col("id_no")))["id_no"]  # fmt: skip
             accepted = ok.lazy().select(["_row"] + [_typed(c) for c in table.columns]).collect()
             del frame, ok
-            for c, f in self._write(name, accepted, i).items():
+            out.id_parts = self._write(name, accepted, i)
+            return out
+
+        def collect(done: _Chunk) -> None:
+            nonlocal read
+            read += done.read
+            rejected.append(done.rejected)
+            if done.keys is not None:
+                keys.append(done.keys)
+            if done.lower_x is not None:
+                lower_x.append(done.lower_x)
+            if done.valid_ids is not None:
+                valid_ids.append(done.valid_ids)
+            for c, f in done.id_parts.items():
                 id_parts.setdefault(c, []).append(f)
+
+        # two chunks at a time (Polars releases the GIL), results taken in file order
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="chunk") as pool:
+            pending: deque[Future[_Chunk]] = deque()
+            for i, raw in enumerate(chunks):
+                present = list(raw.columns)
+                if columns is None:
+                    columns = present
+                    if any(c not in present for c in table.required):
+                        raise WholeFile  # the whole table is rejected: as by load_table
+                    loaded.extra_columns = sorted(c for c in present if c not in table.by_name)
+                elif present != columns:  # pragma: no cover - every chunk has the header
+                    raise WholeFile
+                pending.append(pool.submit(checked, i, raw, offset))
+                offset += raw.height
+                del raw
+                while len(pending) >= 2:
+                    collect(pending.popleft().result())
+            while pending:
+                collect(pending.popleft().result())
         if columns is None or offset == 0:
             raise WholeFile  # no data rows: the whole-file path says what is wrong
         rej = pl.concat(rejected)
@@ -306,8 +377,7 @@ class _Stager:
                 pl.coalesce(
                     pl.col("__identity"),
                     pl.when(
-                        pl.col("__id_ok")
-                        & pl.col("id_no").str.to_uppercase().is_in(repeated.implode())
+                        pl.col("__id_ok") & id_key(pl.col("id_no")).is_in(repeated.implode())
                     ).then(pl.lit("duplicate_id")),
                 ).alias("__identity")
             )
@@ -316,7 +386,10 @@ class _Stager:
         if keys:
             k = pl.concat(keys)
             dup = k.filter(~pl.col("__key").is_first_distinct())
+            del k
             dropped = dup["_row"]
+            if given and not echo:  # the ID as given: rebuilt from the key, or as written
+                dup = _given_ids(dup, table, pl.concat(lower_x))
             reason = reason_text(table, {"__field": table.key[0], "__code": "duplicate_key"})
             quarantine.append(
                 dup.select(
@@ -338,6 +411,43 @@ class _Stager:
         summary = loaded.summary()
         summary["accepted"] = read - q.height
         return _TableStage(summary, q, dropped, id_parts)
+
+
+@dataclass
+class _Chunk:
+    """What one chunk's checks leave for the checks over the whole table."""
+
+    read: int
+    rejected: pl.DataFrame
+    keys: pl.DataFrame | None = None
+    lower_x: pl.DataFrame | None = None
+    valid_ids: pl.Series | None = None
+    id_parts: dict[str, pl.DataFrame] = field(default_factory=dict)
+
+
+def _compact_key(table: Table) -> pl.Expr:
+    """A row's key (`__key`) as compared for duplicates, compactly: an ID (valid here) by its
+    integer key, other columns as text; one column as itself, several as a struct."""
+    cols = [
+        id_key(pl.col(k)) if table.by_name[k].kind == "id" else pl.col(k).alias(k)
+        for k in table.key
+    ]
+    return (cols[0] if len(cols) == 1 else pl.struct(cols)).alias("__key")
+
+
+def _given_ids(dup: pl.DataFrame, table: Table, lower_x: pl.DataFrame) -> pl.DataFrame:
+    """Duplicate rows with `id_no` as given in the file (the few rows are rebuilt in Python)."""
+    written = dict(lower_x.iter_rows())
+    key_ids = "id_no" in table.key
+    ids = []
+    for row, key in dup.select("_row", "__key").iter_rows():
+        if row in written:
+            ids.append(written[row])
+            continue
+        body = key if key_ids and len(table.key) == 1 else (key or {}).get("id_no")
+        body = f"{body:017d}" if body is not None else None
+        ids.append(body + check_character(body) if body else None)
+    return dup.with_columns(pl.Series("id_no", ids, pl.String))
 
 
 def stage(

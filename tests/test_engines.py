@@ -18,10 +18,14 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from typer.testing import CliRunner
 
+from benefits import engines
 from benefits.atomic import OutputFolderError
-from benefits.engines import run_engine
+from benefits.cli import app
+from benefits.engines import choose_engine, run_engine
 from benefits.engines.partitioned import FAIL_PARTITION_ENV, run_partitioned
+from benefits.errors import BenefitsError
 from benefits.idcard import make_id
 from benefits.rulebook import load_pack
 from benefits.staging import part_of
@@ -82,6 +86,10 @@ def plant(folder: Path) -> dict[str, str]:
     father = make_id("330106", dt.date(1980, 5, 6), 903)  # lives in another household
     mother = make_id("330106", dt.date(1982, 7, 8), 904)  # not in persons at all
     elder = make_id("330106", dt.date(1935, 2, 3), 905)  # died in M-1, paid in M-1
+    # an ID ending in X, delivered twice: the second time with a lower-case x
+    x_id = next(i for s in range(906, 999) if (i := make_id("330106", dt.date(1990, 1, 2), s))
+                .endswith("X"))  # fmt: skip
+    x_sex = "M" if int(x_id[16]) % 2 else "F"
     base = {c: None for c in persons.columns}
     common = {"hukou_district": "330106", "hukou_community": "330106001", "hukou_status": "normal"}
     # households chosen so that child and father fall into different partitions
@@ -104,6 +112,10 @@ def plant(folder: Path) -> dict[str, str]:
         {**first, "household_no": households[3]},
         # and once more with a birth date the ID contradicts: rejected, identity issue too
         {**first, "birth_date": "1901-01-01"},
+        {**base, **common, "id_no": x_id, "name": "孙一", "sex": x_sex, "birth_date": "1990-01-02",
+         "household_no": households[4], "relation": "head"},
+        {**base, **common, "id_no": x_id.lower(), "name": "孙一", "sex": x_sex,
+         "birth_date": "1990-01-02", "household_no": households[5], "relation": "head"},
     ]  # fmt: skip
     _append(folder, "persons", rows)
     prev_month = "2024-12"
@@ -129,7 +141,7 @@ def plant(folder: Path) -> dict[str, str]:
     pensions = _read(folder, "pensions")
     _append(folder, "pensions", [pensions.row(0, named=True)])
     return {"child": child, "father": father, "mother": mother, "elder": elder,
-            "duplicate": first["id_no"]}  # fmt: skip
+            "duplicate": first["id_no"], "x_id": x_id}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +153,7 @@ def pack():
 def district(request, tmp_path_factory) -> tuple[Path, dict[str, str], tuple[int, str, str]]:
     seed, fmt, encoding = request.param
     folder = tmp_path_factory.mktemp(f"district-{seed}")
-    generate(2000, seed=seed, out=folder, month=MONTH, dirty=0.03, fmt=fmt, encoding=encoding)
+    generate(1500, seed=seed, out=folder, month=MONTH, dirty=0.03, fmt=fmt, encoding=encoding)
     return folder, plant(folder), request.param
 
 
@@ -162,7 +174,8 @@ def test_planted_situations_matter(district, single, pack):
     assert "unsupported_child_allowance" in paid
     stop = alerts.filter((pl.col("id_no") == ids["elder"]) & (pl.col("kind") == "death_stop"))
     assert stop.height
-    assert q.filter((pl.col("code") == "duplicate_key") & (pl.col("table") == "persons")).height
+    dups = q.filter((pl.col("code") == "duplicate_key") & (pl.col("table") == "persons"))
+    assert ids["x_id"].lower() in dups["id_no"].to_list()  # echoed as given
     assert alerts.filter(pl.col("kind") == "identity_conflict").height
     assert alerts.filter(pl.col("kind") == "discovery_lead").height
     # the child and its father are in different partitions; the mother is not in persons
@@ -243,6 +256,14 @@ def test_failed_sweep_leaves_no_finished_folder(pack, tmp_path, monkeypatch):
         assert (out / name).read_bytes() == (single / name).read_bytes()
 
 
+def test_a_dead_worker_gives_one_clear_error(pack, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    monkeypatch.setenv(FAIL_PARTITION_ENV, "kill:1")
+    with pytest.raises(BenefitsError, match="worker process of the partitioned engine died"):
+        run_partitioned(SAMPLE, MONTH, out, pack=pack, partitions=3, workers=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_output_folder_with_other_files_is_refused(pack, tmp_path):
     """Replacing a folder that holds files a sweep did not write would lose them."""
     out = tmp_path / "out"
@@ -251,3 +272,41 @@ def test_output_folder_with_other_files_is_refused(pack, tmp_path):
     with pytest.raises(OutputFolderError, match="choose a new or empty output folder"):
         run_engine("single", SAMPLE, MONTH, out, pack=pack)
     assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_auto_engine_follows_the_persons_file(monkeypatch, tmp_path):
+    assert choose_engine("auto", SAMPLE) == "single"
+    assert choose_engine("spark", SAMPLE) == "spark"  # only when asked for
+    monkeypatch.setattr(engines, "AUTO_PARTITIONED_PERSONS", 1_000)
+    assert choose_engine("auto", SAMPLE) == "partitioned"
+    with pytest.raises(BenefitsError, match="unknown engine 'fast'"):
+        choose_engine("fast", SAMPLE)
+
+
+def test_cli_runs_the_partitioned_engine(tmp_path):
+    out = tmp_path / "out"
+    args = ["sweep", "--data", str(SAMPLE), "--month", MONTH, "--out", str(out), "-q",
+            "--engine", "partitioned", "--partitions", "3", "--workers", "1"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    engine = summary["engine"]
+    assert (engine["name"], engine["partitions"], engine["workers"]) == ("partitioned", 3, 1)
+    assert engine["partition_seconds"]["total"] > 0
+    assert sorted(p.name for p in (out / "traces").iterdir()) == [
+        "part-00000.parquet", "part-00001.parquet", "part-00002.parquet", "rules.parquet"
+    ]  # fmt: skip
+    single = tmp_path / "single"
+    run_engine("single", SAMPLE, MONTH, single, pack=load_pack())  # columnar traces only
+    mine, theirs = (
+        pl.scan_parquet(folder / "traces" / "part-*.parquet").collect().sort("id_no", "record")
+        for folder in (out, single)
+    )
+    assert mine.equals(theirs)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    refused = CliRunner().invoke(app, [*args[:6], str(tmp_path / "mine"), *args[7:]])
+    assert refused.exit_code == 2
+    assert "choose a new or empty output folder" in refused.output
+    bad = CliRunner().invoke(app, [*args[:-4], "--engine", "fast"])
+    assert bad.exit_code == 2 and "unknown engine 'fast'" in bad.output

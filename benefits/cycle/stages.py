@@ -95,15 +95,17 @@ def _from_landing(ctx: Attempt) -> Finish:
         )
 
     ctx.enter("sweep")
-    from benefits.sweep import run_sweep
+    from benefits.engines import run_engine
+    from benefits.rulebook import load_pack
 
     out = Path(s.store_dir) / "runs" / ctx.month / f"attempt-{ctx.number:03d}"
     if out.exists():
         shutil.rmtree(out)
-    try:
-        result = run_sweep(
-            snap.folder, ctx.month, out=out, rules=s.rules_dir, write_traces=s.write_traces
-        )
+    try:  # the engine for the delivery's size (benefits.engines.choose_engine)
+        result = run_engine(
+            "auto", snap.folder, ctx.month, out, pack=load_pack(s.rules_dir),
+            traces="parquet" if s.write_traces else "none",
+        )  # fmt: skip
     except IngestError as exc:
         reason = f"the delivery cannot be swept: {exc}"
         ctx.alerts.append(OperatorAlert("cycle.gated", ctx.month, "error", reason))

@@ -5,8 +5,9 @@
   memory bounded by the partition size (:mod:`benefits.engines.partitioned`);
 - ``spark``: the partitions swept inside Apache Spark tasks (:mod:`benefits.engines.spark`).
 
-``auto`` picks ``partitioned`` when the persons file is larger than
-:data:`AUTO_PARTITIONED_BYTES`, else ``single``; Spark runs only when asked for.
+``auto`` picks ``partitioned`` when the persons file holds more than
+:data:`AUTO_PARTITIONED_PERSONS` people (a Parquet file's row count; a CSV file's size over
+about 95 bytes a row), else ``single``; Spark runs only when asked for.
 
 Example:
     >>> choose_engine("auto", Path("datasets/sample"))
@@ -27,12 +28,12 @@ if TYPE_CHECKING:
     from benefits.sweep import SweepResult
 
 ENGINES = ("auto", "single", "partitioned", "spark")
-# persons.csv of ~500,000 people; below it the single engine is faster (no staging pass) and
-# its memory (~1 GiB per 500,000 people with traces) fits any server
-AUTO_PARTITIONED_BYTES = 48 * 1024 * 1024
+# below ~500,000 people the single engine is faster (no staging pass) and its memory (about
+# 1 GiB per 300,000 people with traces) fits any server
+AUTO_PARTITIONED_PERSONS = 500_000
 # people per partition the partitioned engine aims at (peak memory per worker ~ 0.5 GiB)
 PERSONS_PER_PARTITION = 250_000
-APPROX_PERSON_BYTES = {"csv": 95, "parquet": 40}  # persons file bytes per person, roughly
+CSV_PERSON_BYTES = 95  # persons.csv bytes per person, roughly
 
 
 def persons_file(data: Path) -> Path | None:
@@ -56,7 +57,7 @@ def estimated_persons(data: Path) -> int:
             return int(pl.scan_parquet(path).select(pl.len()).collect().item())
         except (pl.exceptions.PolarsError, OSError):  # a broken file is reported by ingest
             return 0
-    return path.stat().st_size // APPROX_PERSON_BYTES["csv"]
+    return path.stat().st_size // CSV_PERSON_BYTES
 
 
 def choose_engine(engine: str, data: Path) -> str:
@@ -65,15 +66,7 @@ def choose_engine(engine: str, data: Path) -> str:
         raise BenefitsError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
     if engine != "auto":
         return engine
-    path = persons_file(data)
-    if path is None:
-        return "single"
-    big = path.stat().st_size > AUTO_PARTITIONED_BYTES * (
-        APPROX_PERSON_BYTES["parquet"] / APPROX_PERSON_BYTES["csv"]
-        if path.suffix == ".parquet"
-        else 1
-    )
-    return "partitioned" if big else "single"
+    return "partitioned" if estimated_persons(data) > AUTO_PARTITIONED_PERSONS else "single"
 
 
 def default_partitions(data: Path, workers: int) -> int:

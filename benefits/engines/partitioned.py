@@ -16,12 +16,14 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import polars as pl
 
 from benefits import traces as tracing
 from benefits.atomic import STAGING_PREFIX, atomic_folder
+from benefits.errors import BenefitsError
 from benefits.months import check_sweep_month
 from benefits.partition import PartOutputs, combine, jsonl_lines, rule_records, sweep_partition
 from benefits.progress import Progress, no_progress
@@ -38,7 +40,7 @@ SweepAll = Callable[
     list[tuple[int, int, int, dict[str, float]]],
 ]
 
-# a hook for the tests of atomic outputs: the partition whose worker fails on purpose
+# a hook for the tests of atomic outputs: "N" makes partition N fail, "kill:N" kills its worker
 FAIL_PARTITION_ENV = "BENEFITS_TEST_FAIL_PARTITION"
 
 
@@ -48,12 +50,17 @@ def _sweep_one(
     """Sweep partition `index` of the staging in `root` (in a worker process): its columnar
     traces go to `trace_dir`, its other outputs (and, if `keep`, its records for
     traces.jsonl) beside the staging; returns (index, persons, trace records, stage seconds)."""
-    if os.environ.get(FAIL_PARTITION_ENV) == str(index):
+    fail = os.environ.get(FAIL_PARTITION_ENV)
+    if fail == str(index):
         raise RuntimeError(f"partition {index} failed on purpose ({FAIL_PARTITION_ENV})")
+    if fail == f"kill:{index}":
+        os._exit(9)  # a worker that dies, as the kernel's OOM killer would end it
     staged = Staged.load(root)
     tables, quarantine = staged.read_part(index)
     want = trace_dir is not None or keep
-    part = sweep_partition(pack, month, tables, quarantine, index=index, traces=want)
+    part = sweep_partition(
+        pack, month, tables, quarantine, index=index, traces=want, jsonl_order=keep
+    )
     if trace_dir is not None and part.traces is not None:
         tracing.write_trace_part(part.traces, trace_dir, index)
     if not keep:
@@ -150,10 +157,15 @@ def _run(
     del parts
     timings["combine"] = time.perf_counter() - t
     summary = result.summary
-    summary["engine"] = engine or {
-        "name": "partitioned",
-        "partitions": partitions,
-        "workers": workers,
+    each = sorted(c[3].get("partition", 0.0) for c in counts)
+    summary["engine"] = {
+        **(engine or {"name": "partitioned", "partitions": partitions, "workers": workers}),
+        # seconds one partition took in its worker (staging and merging excluded)
+        "partition_seconds": {
+            "median": round(each[len(each) // 2], 3) if each else 0.0,
+            "max": round(each[-1], 3) if each else 0.0,
+            "total": round(sum(each), 3),
+        },
     }
     rules_text = rule_records(pack, month) if fmt != "none" else []
     if fmt != "none":
@@ -208,4 +220,10 @@ def _sweep_all(
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         futures = [pool.submit(_sweep_one, *a) for a in args]
-        return [f.result() for f in futures]
+        try:
+            return [f.result() for f in futures]
+        except BrokenProcessPool as exc:
+            raise BenefitsError(
+                "a worker process of the partitioned engine died (out of memory?): "
+                "sweep with more --partitions or fewer --workers"
+            ) from exc

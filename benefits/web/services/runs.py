@@ -179,8 +179,8 @@ def start_sweep(ctx: WebContext, month: str, by: str) -> ImportResult:
     recorded run (``already``) does not keep a second output folder.
     """
     from benefits import __version__
-    from benefits.rulebook import default_rules_folder, pack_digest
-    from benefits.sweep import run_sweep
+    from benefits.engines import run_engine
+    from benefits.rulebook import default_rules_folder, load_pack, pack_digest
 
     month = check_month(ctx, month)
     delivery = ctx.settings.delivery_for(month)
@@ -195,7 +195,8 @@ def start_sweep(ctx: WebContext, month: str, by: str) -> ImportResult:
             return ledger_runs.record_reuse(ctx.db, same, by)
     out = _out_folder(ctx, month, by)
     try:
-        result = run_sweep(delivery, month, out=out, rules=ctx.settings.rules)
+        pack = load_pack(ctx.settings.rules)
+        result = run_engine("auto", delivery, month, out, pack=pack)  # the size's engine
     except BenefitsError as exc:
         raise InvalidInput(f"the sweep of {month} on {delivery} stopped: {exc}") from exc
     summary_path = out / "summary.json"
