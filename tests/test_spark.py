@@ -182,3 +182,19 @@ def test_folders_given_as_uris(spark, district, single, pack, tmp_path, monkeypa
     reference = json.loads((single / "summary.json").read_text(encoding="utf-8"))
     assert summary["tables"] == reference["tables"]
     assert summary["totals"] == reference["totals"]
+
+
+def test_spark_submit_entry_point(tmp_path):
+    """The program spark-submit runs takes `benefits sweep`'s options, always with Spark."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = [sys.executable, str(ROOT / "deploy" / "spark" / "sweep.py")]
+    shown = subprocess.run([*run, "--help"], capture_output=True, text=True, env=env,
+                           timeout=120, check=False)  # fmt: skip
+    assert shown.returncode == 0 and "--master" in shown.stdout
+    refused = subprocess.run(
+        [*run, "--engine", "single", "--data", str(tmp_path), "--month", MONTH, "--out",
+         str(tmp_path / "out")],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == "error: the Spark entry point always runs --engine spark"

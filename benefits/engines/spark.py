@@ -722,7 +722,8 @@ def main(argv: list[str] | None = None) -> None:
     deploy/spark/sweep.py). Without ``--master`` the master is spark-submit's."""
     args = list(sys.argv[1:] if argv is None else argv)
     if any(a == "--engine" or a.startswith("--engine=") for a in args):
-        raise SystemExit("error: the Spark entry point always runs --engine spark")
+        sys.stderr.write("error: the Spark entry point always runs --engine spark\n")
+        raise SystemExit(2)
     sys.argv = ["benefits", "sweep", *args]  # the CLI imports only what a sweep needs
     from benefits.cli import app
 
