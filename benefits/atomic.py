@@ -58,13 +58,13 @@ def _leftovers(out: Path) -> list[Path]:
 def check_replaceable(out: Path) -> None:
     """Refuse an output folder that holds files a sweep did not write (they would be lost)."""
     if out.exists() and not out.is_dir():
-        raise OutputFolderError(f"{out} exists and is not a folder")
+        raise OutputFolderError(f"cannot write the outputs to {out}: it is a file, not a folder")
     if out.is_dir():
         foreign = sorted(p.name for p in out.iterdir() if p.name not in SWEEP_FILES)
         if foreign:
             raise OutputFolderError(
-                f"{out} holds files a sweep does not write ({foreign[0]} …): "
-                "choose a new or empty output folder"
+                f"cannot write the outputs to {out}: it holds files a sweep does not write "
+                f"({foreign[0]} …); choose a new or empty output folder"
             )
 
 

@@ -96,6 +96,8 @@ def csv_chunks(path: Path, info: FileInfo, chunk_bytes: int) -> Iterator[pl.Data
         if info.encoding == "utf-8-sig":
             f.read(3)
         first = f.read(chunk_bytes)
+        while b"\n" not in first and (more := f.read(chunk_bytes)):
+            first += more  # a header longer than a chunk
         end = first.find(b"\n")
         if end < 0 or not first.strip():
             raise WholeFile  # a header alone or an empty file: the whole-file path reports it
@@ -117,7 +119,7 @@ def csv_chunks(path: Path, info: FileInfo, chunk_bytes: int) -> Iterator[pl.Data
                 if cut < 0:
                     continue  # one record longer than a chunk: read on
                 block, pending = pending[:cut], pending[cut:]
-            if not block.strip():
+            if not block:
                 continue
             yield _parse(header_text + _decode(block, info.encoding), path)
 

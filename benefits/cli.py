@@ -84,7 +84,7 @@ def sweep(
         typer.Option(
             min=1,
             help="Household partitions (partitioned/spark; default: about "
-            "250,000 people each, at least 2 per worker).",
+            "150,000 people each, at least 2 per worker).",
         ),
     ] = None,
     workers: Annotated[

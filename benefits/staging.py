@@ -55,6 +55,7 @@ from benefits.sweep import DeliveryInfo
 PART_DIR = "part-{:05d}"
 HASH_SEED = 1_302
 DEFAULT_CHUNK_ROWS = 500_000
+WHOLE_FILE_ROWS = 100_000  # a file of fewer rows (estimated from its size) is read whole
 # a file larger than chunk_rows rows of about these bytes is read in chunks, a smaller one whole
 CSV_ROW_BYTES = 100
 PARQUET_ROW_BYTES = 40  # any fixed seed: the partition of a household never changes a result
@@ -282,7 +283,7 @@ class _Stager:
         try:
             info = FileInfo.of(path)
             per_row = CSV_ROW_BYTES if path.suffix == ".csv" else PARQUET_ROW_BYTES
-            if info.size > self.chunk_rows * per_row:
+            if info.size > min(self.chunk_rows, WHOLE_FILE_ROWS) * per_row:
                 return self._chunked(table, path, info)
         except WholeFile:
             for part in self.root.glob(f"part-*/{name}"):  # chunks staged before: start over
@@ -454,7 +455,7 @@ def stage(
     data: Path, pack: RulePack, partitions: int, root: Path, chunk_rows: int | None = None
 ) -> Staged:
     """Stage the delivery in `data` into `partitions` partitions under `root`, reading files
-    `chunk_rows` rows at a time (smaller files are read whole)."""
+    `chunk_rows` rows at a time (two at once; files of fewer than WHOLE_FILE_ROWS rows whole)."""
     folder = Path(data)
     if not folder.is_dir():
         raise IngestError(f"data folder {folder} does not exist")

@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 from benefits import engines
 from benefits.atomic import OutputFolderError
+from benefits.chunks import FileInfo, csv_chunks
 from benefits.cli import app
 from benefits.engines import choose_engine, run_engine
 from benefits.engines.partitioned import FAIL_PARTITION_ENV, run_partitioned
@@ -310,3 +311,22 @@ def test_cli_runs_the_partitioned_engine(tmp_path):
     assert "choose a new or empty output folder" in refused.output
     bad = CliRunner().invoke(app, [*args[:-4], "--engine", "fast"])
     assert bad.exit_code == 2 and "unknown engine 'fast'" in bad.output
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk"])
+def test_csv_chunks_are_the_whole_files_rows(tmp_path, encoding):
+    """Cut anywhere, the chunks hold the rows of the whole file: a quoted cell with a newline
+    or a comma, CRLF line ends, an empty record, GBK names."""
+    rows = ['"张,三",1', '"李\n四",2', "", "王五,3", '"赵""六",4'] * 40
+    text = "name,n\r\n" + "\r\n".join(rows) + "\r\n"
+    data = text.encode("gb18030" if encoding == "gbk" else "utf-8")
+    if encoding == "utf-8-sig":
+        data = b"\xef\xbb\xbf" + data
+    path = tmp_path / "t.csv"
+    path.write_bytes(data)
+    info = FileInfo.of(path)
+    assert info.encoding == encoding
+    whole = pl.read_csv(text.encode(), infer_schema=False)
+    for size in (7, 16, 64, 1000):
+        chunks = list(csv_chunks(path, info, size))
+        assert pl.concat(chunks).equals(whole), size

@@ -31,8 +31,9 @@ ENGINES = ("auto", "single", "partitioned", "spark")
 # below ~500,000 people the single engine is faster (no staging pass) and its memory (about
 # 1 GiB per 300,000 people with traces) fits any server
 AUTO_PARTITIONED_PERSONS = 500_000
-# people per partition the partitioned engine aims at (peak memory per worker ~ 0.5 GiB)
-PERSONS_PER_PARTITION = 250_000
+# people per partition the partitioned engine aims at: a worker's peak is ~0.3 GiB, and many
+# partitions keep both cores busy to the end (each partition's buckets are one file per chunk)
+PERSONS_PER_PARTITION = 150_000
 CSV_PERSON_BYTES = 95  # persons.csv bytes per person, roughly
 
 

@@ -138,7 +138,7 @@ def _run(
     timings: dict[str, float] = {}
     progress(f"staging into {partitions} partitions")
     t = time.perf_counter()
-    staged = stage(data, pack, partitions, scratch / "stage", chunk_rows=chunk_rows)
+    staged = _stage(data, pack, partitions, scratch / "stage", chunk_rows, workers)
     timings["ingest"] = time.perf_counter() - t
     progress(f"sweeping {partitions} partitions with {workers} workers")
     t = time.perf_counter()
@@ -196,6 +196,23 @@ def _run(
     write_summary(summary, work)
     result.timings = timings
     return result
+
+
+def _stage(
+    data: Path, pack: RulePack, partitions: int, root: Path, chunk_rows: int | None, workers: int
+) -> Staged:
+    """Stage the delivery — in a process of its own when the engine uses processes, so the
+    memory the staging used is given back before the workers start."""
+    if workers <= 1:
+        return stage(data, pack, partitions, root, chunk_rows=chunk_rows)
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+        try:
+            return pool.submit(stage, data, pack, partitions, root, chunk_rows).result()
+        except BrokenProcessPool as exc:
+            raise BenefitsError(
+                "the staging process of the partitioned engine died (out of memory?)"
+            ) from exc
 
 
 def _finish(summary: dict, timings: dict[str, float], t0: float) -> None:
