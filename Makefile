@@ -1,6 +1,6 @@
 # One command to set up and run the main job, one to set up and run the tests.
 #   make demo   -> creates .venv, installs benefits, sweeps the bundled sample district
-#   make test   -> creates .venv, installs benefits with test tools, runs ruff + pytest
+#   make test   -> creates .venv, installs benefits with test tools and Spark, runs ruff + pytest
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
@@ -9,7 +9,7 @@ MONTH ?= 2025-01
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,spark]'
 	touch $@
 
 .PHONY: install demo test bench

@@ -129,3 +129,22 @@ def ledger_key_file(tmp_path_factory: pytest.TempPathFactory):
     os.environ[ENV_FILE] = str(path)
     yield path
     os.environ.pop(ENV_FILE, None)
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark session for every Spark test of the run (2 cores, 3 attempts per task,
+    so a killed task is retried): the JVM starts once. Without Java or pyspark the Spark tests
+    are skipped — unless $BENEFITS_REQUIRE_SPARK is set (CI), where that is a failure."""
+    import os
+
+    from benefits.engines.spark import SparkUnavailable, spark_session
+
+    try:
+        session, _ = spark_session("local[2,3]", "benefits tests")
+    except SparkUnavailable as exc:
+        if os.environ.get("BENEFITS_REQUIRE_SPARK"):
+            raise
+        pytest.skip(str(exc))
+    yield session
+    session.stop()

@@ -6,8 +6,8 @@ every situation crossing households (issue 13, item 1): duplicate keys and ident
 far apart in a file, a parent living in another household, parents absent from `persons` whose
 deaths and situations decide policy 11, the earliest of several death reports, `death_stop`
 for M−1. The partitioned engine runs with 7 partitions and chunks of 100 rows, so households,
-parents and duplicates really land in different partitions and chunks. Spark (helper B) joins
-by adding its name to ENGINES.
+parents and duplicates really land in different partitions and chunks. Spark runs in the test
+session's shared local session (fixture `spark`, tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from benefits.traces import read_person_records
 MONTH = "2025-01"
 PARTITIONS = 7
 CHUNK_ROWS = 100
-# the engines compared with `single`; Spark adds itself here
-ENGINES: list[str] = ["partitioned"]
+# the engines compared with `single`
+ENGINES: list[str] = ["partitioned", "spark"]
 # (seed, format, encoding): UTF-8 CSV, GBK CSV, Parquet
 DELIVERIES = [(3, "csv", "utf-8"), (11, "csv", "gbk"), (5, "parquet", "utf-8")]
 CONTRACT_FILES = [
@@ -189,7 +189,9 @@ def test_planted_situations_matter(district, single, pack):
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_engine_matches_single(engine, district, single, pack, tmp_path):
+def test_engine_matches_single(engine, district, single, pack, tmp_path, request):
+    if engine == "spark":
+        request.getfixturevalue("spark")  # the shared session: run_engine uses it
     out = tmp_path / "out"
     workers = 2 if district[2][1] == "parquet" else 1  # a pool once; in-process is faster here
     result = run_engine(

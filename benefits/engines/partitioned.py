@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -31,6 +32,13 @@ from benefits.staging import Staged, stage
 from benefits.sweep import SweepResult, write_outputs, write_summary
 
 from . import default_partitions, default_workers
+
+# (pack, month, staged, partitions, workers, trace_dir, keep) -> per partition, in order:
+# (index, persons, trace records, stage seconds); see _sweep_all
+SweepAll = Callable[
+    [RulePack, str, Staged, int, int, Path | None, bool],
+    list[tuple[int, int, int, dict[str, float]]],
+]
 
 # a hook for the tests of atomic outputs: "N" makes partition N fail, "kill:N" kills its worker
 FAIL_PARTITION_ENV = "BENEFITS_TEST_FAIL_PARTITION"
@@ -74,12 +82,16 @@ def run_partitioned(
     work_dir: Path | None = None,
     chunk_rows: int | None = None,
     traces: str | None = None,
+    sweep_all: SweepAll | None = None,
+    engine: dict | None = None,
 ) -> SweepResult:
     """Run the sweep with the partitioned engine: the same outputs as
     :func:`benefits.sweep.run_sweep` (columnar traces: one part per partition).
 
     The staging goes to a hidden folder beside `out` (or under `work_dir`, or the system's
-    temporary folder), removed at the end; outputs appear in `out` atomically.
+    temporary folder), removed at the end; outputs appear in `out` atomically. `sweep_all`
+    replaces the process pool (the Spark engine sweeps the partitions in Spark tasks) and
+    `engine` the summary's engine block.
     """
     fmt = traces or ("parquet" if write_traces else "none")
     if fmt not in tracing.TRACE_FORMATS:
@@ -93,7 +105,7 @@ def run_partitioned(
         scratch = Path(tempfile.mkdtemp(prefix="benefits-stage-", dir=work_dir))
         try:
             return _run(pack, bm.label, Path(data), None, None, scratch, partitions, workers,
-                        chunk_rows, fmt, progress, t0)  # fmt: skip
+                        chunk_rows, fmt, progress, t0, sweep_all, engine)  # fmt: skip
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     out = Path(out)
@@ -102,7 +114,7 @@ def run_partitioned(
         scratch = Path(tempfile.mkdtemp(prefix=prefix, dir=work_dir or out.absolute().parent))
         try:
             return _run(pack, bm.label, Path(data), out, work, scratch, partitions, workers,
-                        chunk_rows, fmt, progress, t0)  # fmt: skip
+                        chunk_rows, fmt, progress, t0, sweep_all, engine)  # fmt: skip
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
@@ -120,6 +132,8 @@ def _run(
     fmt: str,
     progress: Progress,
     t0: float,
+    sweep_all: SweepAll | None = None,
+    engine: dict | None = None,
 ) -> SweepResult:
     timings: dict[str, float] = {}
     progress(f"staging into {partitions} partitions")
@@ -131,7 +145,7 @@ def _run(
     columnar = work is not None and fmt in ("parquet", "both")
     keep = fmt != "none" and (work is None or fmt in ("jsonl", "both"))
     trace_dir = work / tracing.TRACES_DIR if columnar and work is not None else None
-    counts = _sweep_all(pack, month, staged, partitions, workers, trace_dir, keep)
+    counts = (sweep_all or _sweep_all)(pack, month, staged, partitions, workers, trace_dir, keep)
     timings["partitions"] = time.perf_counter() - t
     t = time.perf_counter()
     parts = [
@@ -145,9 +159,7 @@ def _run(
     summary = result.summary
     each = sorted(c[3].get("partition", 0.0) for c in counts)
     summary["engine"] = {
-        "name": "partitioned",
-        "partitions": partitions,
-        "workers": workers,
+        **(engine or {"name": "partitioned", "partitions": partitions, "workers": workers}),
         # seconds one partition took in its worker (staging and merging excluded)
         "partition_seconds": {
             "median": round(each[len(each) // 2], 3) if each else 0.0,
