@@ -265,3 +265,27 @@ def test_reseal_files_moves_sealed_outputs_to_the_current_key(
     assert {stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()} == {0o600}
     again = CliRunner().invoke(app, ["keys", "reseal-files", str(out)])
     assert again.exit_code == 0 and "re-sealed 0 files" in again.output
+
+
+@pytest.mark.parametrize("engine", ["partitioned"])
+def test_every_engine_seals_its_outputs_before_they_appear(
+    tmp_path: Path, sealing: None, monkeypatch: pytest.MonkeyPatch, engine: str
+) -> None:
+    """The partition engines seal in their work folder, before the folder is renamed into
+    place: the finished folder holds nothing in clear but summary.json, and its files open to
+    exactly what a plain run of the same engine writes."""
+    from benefits.engines import run_engine
+    from benefits.rulebook import load_pack
+
+    pack = load_pack()
+    run_engine(engine, SAMPLE, "2025-01", tmp_path / "sealed", pack=pack, partitions=3, workers=1)
+    monkeypatch.setenv(ENV_SEAL, "0")
+    run_engine(engine, SAMPLE, "2025-01", tmp_path / "plain", pack=pack, partitions=3, workers=1)
+    sealed, plain = tmp_path / "sealed", tmp_path / "plain"
+    assert clear_hits(sealed, secrets_of_sample()) == {}
+    files = sorted(p.relative_to(sealed) for p in sealed.rglob("*") if p.is_file())
+    assert {f.name for f in files if not is_sealed(sealed / f)} == {"summary.json"}
+    assert [p.relative_to(plain) for p in sorted(plain.rglob("*")) if p.is_file()] == files
+    for f in files:
+        if f.name != "summary.json":
+            assert read_output(sealed / f) == (plain / f).read_bytes(), f
