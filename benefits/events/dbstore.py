@@ -53,7 +53,8 @@ def _ddl(q: str) -> list[str]:
         "hh TEXT, ref1 TEXT, ref2 TEXT, data TEXT NOT NULL, PRIMARY KEY (tbl, row_no))",
         f"CREATE TABLE {q}outcomes (id_no TEXT PRIMARY KEY, data TEXT NOT NULL)",
         f"CREATE TABLE {q}static_alerts (id_no TEXT NOT NULL, data TEXT NOT NULL)",
-        f"CREATE TABLE {q}applied (event_id TEXT PRIMARY KEY, digest TEXT NOT NULL)",
+        f"CREATE TABLE {q}applied (event_id TEXT PRIMARY KEY, digest TEXT NOT NULL, "
+        "seq INTEGER NOT NULL, person TEXT, remembered INTEGER NOT NULL)",
     ]
 
 
@@ -64,6 +65,8 @@ def _indexes(q: str, p: str) -> list[str]:
         f"CREATE INDEX {p}rows_ref1 ON {q}rows (ref1) WHERE ref1 IS NOT NULL",
         f"CREATE INDEX {p}rows_ref2 ON {q}rows (ref2) WHERE ref2 IS NOT NULL",
         f"CREATE INDEX {p}static_id ON {q}static_alerts (id_no)",
+        f"CREATE INDEX {p}applied_person ON {q}applied (person, seq) WHERE remembered = 1",
+        f"CREATE UNIQUE INDEX {p}applied_seq ON {q}applied (seq)",
     ]
 
 
@@ -432,8 +435,17 @@ class DbTransaction:
             ).fetchall()
         }
 
+    def remembered(self, person: str) -> list[tuple[str, str]]:
+        """(event id, canonical JSON) of the applied events about a person that correlations
+        remember, in the order applied (by any process sharing the store)."""
+        return self.db.execute(
+            f"SELECT event_id, digest FROM {self.db.q}applied "
+            "WHERE person = ? AND remembered = 1 ORDER BY seq",
+            (person,),
+        ).fetchall()
+
     def write(self, store: Store, outcomes: dict[str, PersonOutcome | None],
-              event_id: str, digest: str) -> None:  # fmt: skip
+              event_id: str, digest: str, person: str | None) -> None:  # fmt: skip
         """Write the rows the event changed, the new decisions and the event id."""
         db, q = self.db, self.db.q
         after: dict[tuple[str, int], Any] = {("persons", r.row_no): r
@@ -459,8 +471,13 @@ class DbTransaction:
             db.execute(f"DELETE FROM {q}outcomes WHERE id_no = ?", (id_no,))
             if o is not None:
                 db.execute(f"INSERT INTO {q}outcomes VALUES (?, ?)", (id_no, encode_outcome(o)))
-        self.record(event_id, digest)
+        self.record(event_id, digest, person, remembered=True)
 
-    def record(self, event_id: str, digest: str) -> None:
-        """Mark the event id applied (the primary key refuses a second insert)."""
-        self.db.execute(f"INSERT INTO {self.db.q}applied VALUES (?, ?)", (event_id, digest))
+    def record(self, event_id: str, digest: str, person: str | None, *, remembered: bool) -> None:
+        """Mark the event id applied (the primary key refuses a second insert); `remembered`:
+        correlations may read it with a later event."""
+        q = self.db.q
+        self.db.execute(
+            f"INSERT INTO {q}applied SELECT ?, ?, coalesce(max(seq), 0) + 1, ?, ? FROM {q}applied",
+            (event_id, digest, person, int(remembered)),
+        )

@@ -277,6 +277,14 @@ class EventService:
                 self.db.close()
                 raise
             self.store = Store(catalogue.tables)  # each event's rows, read from the database
+            self._recalled: set[str] = set()  # applied event ids the reactions remember
+            # the correlations' later events: they read the earlier ones of the same person
+            self._then_types = {c.then for c in self.pack.events.correlations}
+            if any(list(c.same) != ["id_no"] for c in self.pack.events.correlations):
+                self.db.close()
+                raise StoreError(
+                    "events.yaml: with an event store, correlations must match on id_no"
+                )
         else:
             extracts = load_extracts(Path(data), catalogue.tables)
             self.store = Store.from_extracts(extracts)
@@ -494,9 +502,11 @@ class EventService:
                         "rejected",
                     )
                 else:
+                    if event.type in self._then_types and event.person:
+                        self._recall(tx, event.person)
                     matched = self.reactions.match(event)
                     if matched.confirms is not None:
-                        tx.record(event.event_id, digest)
+                        tx.record(event.event_id, digest, event.person, remembered=False)
                         self.counts["applied"] += 1
                         return ApplyResult(
                             "applied", event.event_id, event.type, reactions=matched.describe(),
@@ -532,7 +542,7 @@ class EventService:
                                     changes.append(change)
                                 self._keep(new)
                             kept = {i: self.outcomes.get(i) for i in members}
-                            tx.write(self.store, kept, event.event_id, digest)
+                            tx.write(self.store, kept, event.event_id, digest, event.person)
                             result = ApplyResult(
                                 "applied", event.event_id, event.type, None, rows, households,
                                 changes, reactions=matched.describe(),
@@ -548,6 +558,14 @@ class EventService:
         except _Refused:
             pass  # rolled back: nothing was written
         return self._after_db(raw, event, result, refused, source, kinds if hold else set(), t0)
+
+    def _recall(self, tx: Any, person: str) -> None:
+        """Remember the events about `person` that other processes sharing the store applied
+        (a correlation reads them with this one)."""
+        for event_id, text in tx.remembered(person):
+            if event_id not in self._recalled:
+                self._recalled.add(event_id)
+                self.reactions.remember(parse_event(text))
 
     def _after_db(
         self, raw: Any, event: EventBase, result: ApplyResult | None,

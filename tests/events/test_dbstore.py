@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from events_helpers import PACK, shared_evaluator
+from events_helpers import PACK, event, shared_evaluator
 from sqlalchemy import text
 from typer.testing import CliRunner
 
@@ -190,3 +190,24 @@ def test_cli_loads_the_store_and_applies_events_from_it(tmp_path: Path) -> None:
     result = runner.invoke(events_app, args)
     assert result.exit_code == 1 and "rejected" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_death_confirmed_through_another_process_changes_nothing(
+    store: tuple[str, str],
+) -> None:
+    """Correlations read the earlier events of every process sharing the store."""
+    url, schema = store
+    load_store(SAMPLE, MONTH, url, pack=PACK, schema=schema)
+    one, two = db_service(url, schema), db_service(url, schema)
+    memory = EventService(SAMPLE, MONTH, pack=PACK, evaluator=shared_evaluator(),
+                          freeze_gc=False)  # fmt: skip
+    who = next(i for i, o in memory.outcomes.items() if o.entitlements)
+    first = one.apply(event("death_registered", "gab-1", "police", "2025-01-10", id_no=who))
+    assert first.status == "applied" and len(first.rows) == 1 and first.changes
+    again = two.apply(event("death_registered", "hos-9", "health", "2025-01-11", id_no=who))
+    assert again.status == "applied" and (again.rows, again.changes) == ([], [])
+    assert again.notes == [
+        "confirms the death reported by event gab-1 (police, 2025-01-10): nothing changes"
+    ]
+    one.close()
+    two.close()
