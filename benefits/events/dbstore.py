@@ -32,7 +32,7 @@ from typing import Any
 
 from benefits.errors import BenefitsError
 from benefits.events.decide import Alert, Entitlement, PersonOutcome
-from benefits.events.store import Store
+from benefits.events.store import Store, records
 from benefits.ingest import Extracts
 from benefits.schema import Table
 
@@ -139,6 +139,7 @@ class DbStore:
         self.schema = schema
         self.q = f"{schema}." if kind == "postgresql" else ""
         self.tables: dict[str, Table] = {}
+        self.record_types: dict[str, type] = {}
 
     @classmethod
     def connect(cls, url: str, schema: str = "events_store") -> DbStore:
@@ -197,6 +198,7 @@ class DbStore:
         if meta.get("version") != str(SCHEMA_VERSION):
             raise StoreError("the event store was loaded by another version: load it again")
         self.tables = schema
+        self.record_types = records(schema)
 
     # ------------------------------------------------------------------------------ loading
     def load(self, extracts: Extracts, outcomes: Iterable[PersonOutcome],
@@ -328,6 +330,36 @@ class DbStore:
 _RECORDS: dict[tuple[str, int], Any] = {}
 
 
+def _working_sql(q: str) -> str:
+    """PostgreSQL: every row an event naming the values %(v)s can touch (see
+    :meth:`DbTransaction.working`), and the next row numbers (as ``~next`` rows)."""
+    return f"""
+WITH homes AS (
+    SELECT unnest(%(v)s::text[]) AS h
+    UNION SELECT hh FROM {q}rows WHERE tbl = 'persons' AND key = ANY(%(v)s)
+    UNION SELECT hh FROM {q}rows WHERE ref1 = ANY(%(v)s) AND tbl = 'persons'
+    UNION SELECT hh FROM {q}rows WHERE ref2 = ANY(%(v)s) AND tbl = 'persons'
+    UNION SELECT p.hh FROM {q}rows c JOIN {q}rows p ON p.tbl = 'persons' AND p.key = c.key
+          WHERE c.ref1 = ANY(%(v)s) AND c.tbl = 'disability_certificates'
+), ps AS MATERIALIZED (
+    SELECT r.tbl, r.row_no, r.data, r.key, r.ref1, r.ref2
+      FROM homes JOIN {q}rows r ON r.hh = homes.h AND r.tbl = 'persons'
+    UNION SELECT r.tbl, r.row_no, r.data, r.key, r.ref1, r.ref2
+      FROM homes JOIN {q}rows r ON r.key = homes.h AND r.tbl = 'persons'
+), ks AS (
+    SELECT h AS k FROM homes UNION SELECT key FROM ps
+    UNION SELECT ref1 FROM ps WHERE ref1 IS NOT NULL
+    UNION SELECT ref2 FROM ps WHERE ref2 IS NOT NULL
+)
+SELECT tbl, row_no, data FROM ps
+UNION ALL SELECT r.tbl, r.row_no, r.data FROM ks JOIN {q}rows r ON r.key = ks.k
+    WHERE r.tbl <> 'persons'
+UNION ALL SELECT r.tbl, r.row_no, r.data FROM {q}rows r
+    WHERE r.ref1 = ANY(%(v)s) AND r.tbl = 'disability_certificates'
+UNION ALL SELECT '~next', next_row, tbl FROM {q}next_row
+"""
+
+
 def namedtuple_for(name: str, table: Table) -> Any:
     """The record type of a table (as :func:`benefits.events.store.records`)."""
     from benefits.events.store import records
@@ -362,9 +394,15 @@ class DbTransaction:
         """
         db, q = self.db, self.db.q
         vals = sorted({v.upper() for v in values if v} | {v for v in values if v})
-        store = Store(db.tables)
+        store = Store(db.tables, db.record_types)
         found: dict[tuple[str, int], tuple[Any, ...]] = {}
-        if vals:
+        if db.kind == "postgresql":  # one round trip, one prepared statement
+            for r in db.conn.execute(_working_sql(q), {"v": vals}).fetchall():
+                if r[0] == "~next":
+                    store.next_row[r[2]] = int(r[1])
+                else:
+                    found[(r[0], r[1])] = r
+        elif vals:
             marks = ", ".join("?" * len(vals))
             first = db.execute(
                 f"SELECT hh FROM {q}rows WHERE tbl = 'persons' AND (key IN ({marks}) OR "
@@ -410,8 +448,9 @@ class DbTransaction:
             rec = store.records[tbl](row_no, *values)
             store._add(tbl, rec)
             self.before[(tbl, row_no)] = rec
-        for tbl, nxt in db.execute(f"SELECT tbl, next_row FROM {q}next_row").fetchall():
-            store.next_row[tbl] = int(nxt)
+        if db.kind == "sqlite":
+            for tbl, nxt in db.execute(f"SELECT tbl, next_row FROM {q}next_row").fetchall():
+                store.next_row[tbl] = int(nxt)
         self.next_before = dict(store.next_row)
         return store
 
@@ -427,6 +466,11 @@ class DbTransaction:
         ids = sorted(set(ids))
         if not ids:
             return {}
+        if self.db.kind == "postgresql":
+            rows = self.db.conn.execute(
+                f"SELECT id_no, data FROM {self.db.q}outcomes WHERE id_no = ANY(%s)", (ids,)
+            ).fetchall()
+            return {r[0]: decode_outcome(r[0], r[1]) for r in rows}
         marks = ", ".join("?" * len(ids))
         return {
             r[0]: decode_outcome(r[0], r[1])
@@ -447,6 +491,14 @@ class DbTransaction:
     def write(self, store: Store, outcomes: dict[str, PersonOutcome | None],
               event_id: str, digest: str, person: str | None) -> None:  # fmt: skip
         """Write the rows the event changed, the new decisions and the event id."""
+        if self.db.kind == "postgresql":
+            with self.db.conn.pipeline():  # the statements go together: one round trip
+                self._write(store, outcomes, event_id, digest, person)
+        else:
+            self._write(store, outcomes, event_id, digest, person)
+
+    def _write(self, store: Store, outcomes: dict[str, PersonOutcome | None],
+               event_id: str, digest: str, person: str | None) -> None:  # fmt: skip
         db, q = self.db, self.db.q
         after: dict[tuple[str, int], Any] = {("persons", r.row_no): r
                                              for r in store.persons.values()}  # fmt: skip

@@ -550,10 +550,10 @@ class EventService:
                             )  # fmt: skip
                             kinds = matched.holds()
                     if result is None:
-                        self.store = Store(self.store.schema)
+                        self.store = Store(self.store.schema, self.store.records)
                         self.outcomes = {}
                         raise _Refused  # roll the transaction back: nothing was written
-                self.store = Store(self.store.schema)
+                self.store = Store(self.store.schema, self.store.records)
                 self.outcomes = {}
         except _Refused:
             pass  # rolled back: nothing was written
@@ -576,6 +576,7 @@ class EventService:
             return self._refuse(raw, event, refused[0], refused[1], source, t0)
         self.counts["applied"] += 1
         self.reactions.remember(event)
+        self._recalled.add(event.event_id)
         if self.ledger is not None and result.changes and kinds:
             try:
                 result.holds = hold_items(self.ledger, result.changes, event, self.by, kinds)
