@@ -26,6 +26,7 @@ import datetime as dt
 import json
 import re
 import sqlite3
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -140,6 +141,8 @@ class DbStore:
         self.q = f"{schema}." if kind == "postgresql" else ""
         self.tables: dict[str, Table] = {}
         self.record_types: dict[str, type] = {}
+        self.lock_key = zlib.crc32(f"benefits.events_store.{schema}".encode())  # advisory lock
+        self.committed = False
 
     @classmethod
     def connect(cls, url: str, schema: str = "events_store") -> DbStore:
@@ -277,19 +280,23 @@ class DbStore:
     # --------------------------------------------------------------------------- per event
     @contextmanager
     def _tx(self, *, lock: bool) -> Iterator[None]:
-        if self.kind == "postgresql":
+        if self.kind == "postgresql" and not lock:
             with self.conn.transaction():
-                if lock:  # one event at a time across every process sharing the store
-                    self.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (self.schema,))
                 yield
             return
-        self.conn.execute("BEGIN IMMEDIATE" if lock else "BEGIN")
+        if self.kind == "postgresql":  # one round trip; one event at a time across processes
+            self.committed = False
+            self.conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({self.lock_key})")
+        else:
+            self.conn.execute("BEGIN IMMEDIATE" if lock else "BEGIN")
         try:
             yield
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
-        self.conn.execute("COMMIT")
+        if not getattr(self, "committed", False):
+            self.conn.execute("COMMIT")
+        self.committed = False
 
     @contextmanager
     def transaction(self) -> Iterator[DbTransaction]:
@@ -357,6 +364,11 @@ UNION ALL SELECT r.tbl, r.row_no, r.data FROM ks JOIN {q}rows r ON r.key = ks.k
 UNION ALL SELECT r.tbl, r.row_no, r.data FROM {q}rows r
     WHERE r.ref1 = ANY(%(v)s) AND r.tbl = 'disability_certificates'
 UNION ALL SELECT '~next', next_row, tbl FROM {q}next_row
+UNION ALL SELECT '~applied', 0, digest FROM {q}applied WHERE event_id = %(e)s
+UNION ALL SELECT '~out', 0, o.id_no || chr(9) || o.data FROM {q}outcomes o
+    WHERE o.id_no IN (SELECT key FROM ps)
+UNION ALL SELECT '~recall', seq, event_id || chr(9) || digest FROM {q}applied
+    WHERE person = %(p)s AND remembered = 1
 """
 
 
@@ -376,32 +388,48 @@ class DbTransaction:
     def __init__(self, db: DbStore) -> None:
         self.db = db
         self.before: dict[tuple[str, int], Any] = {}
+        self.digest: str | None = None  # the event id's, when it was applied already
+        self.recall: list[tuple[str, str]] = []  # see :meth:`remembered`
+        self._outcomes: dict[str, str] = {}  # id_no -> JSON, of the persons loaded
+        self._loaded: set[str] = set()
 
-    def applied(self, event_id: str) -> str | None:
-        """The digest the event id was applied with, or None."""
-        row = self.db.execute(
-            f"SELECT digest FROM {self.db.q}applied WHERE event_id = ?", (event_id,)
-        ).fetchone()
-        return row[0] if row else None
-
-    def working(self, values: Iterable[str]) -> Store:
+    def working(
+        self, values: Iterable[str], event_id: str = "", person: str | None = None
+    ) -> Store:
         """A small :class:`Store` with every row an event naming `values` can touch.
 
         `values` are the event's IDs, household numbers and certificate numbers. Loaded: the
         persons they name, their children, the certificates they name, every member of those
         persons' households (and of households named directly), and each table's rows keyed
         by a member, a member's parent, a household number or one of the values.
+
+        Read with them (on PostgreSQL in the same round trip): the digest `event_id` was
+        applied with (:attr:`digest`), the events about `person` correlations remember
+        (:attr:`recall`) and the loaded persons' decisions (:meth:`outcomes`).
         """
         db, q = self.db, self.db.q
+        values = list(values)
         vals = sorted({v.upper() for v in values if v} | {v for v in values if v})
         store = Store(db.tables, db.record_types)
         found: dict[tuple[str, int], tuple[Any, ...]] = {}
         if db.kind == "postgresql":  # one round trip, one prepared statement
-            for r in db.conn.execute(_working_sql(q), {"v": vals}).fetchall():
-                if r[0] == "~next":
+            params = {"v": vals, "e": event_id, "p": person or ""}
+            recall: list[tuple[int, str, str]] = []
+            for r in db.conn.execute(_working_sql(q), params).fetchall():
+                kind = r[0]
+                if kind == "~next":
                     store.next_row[r[2]] = int(r[1])
+                elif kind == "~applied":
+                    self.digest = r[2]
+                elif kind == "~out":
+                    id_no, _, text = r[2].partition("\t")
+                    self._outcomes[id_no] = text
+                elif kind == "~recall":
+                    eid, _, text = r[2].partition("\t")
+                    recall.append((r[1], eid, text))
                 else:
                     found[(r[0], r[1])] = r
+            self.recall = [(eid, text) for _, eid, text in sorted(recall)]
         elif vals:
             marks = ", ".join("?" * len(vals))
             first = db.execute(
@@ -451,6 +479,13 @@ class DbTransaction:
         if db.kind == "sqlite":
             for tbl, nxt in db.execute(f"SELECT tbl, next_row FROM {q}next_row").fetchall():
                 store.next_row[tbl] = int(nxt)
+            row = db.execute(
+                f"SELECT digest FROM {q}applied WHERE event_id = ?", (event_id,)
+            ).fetchone()
+            self.digest = row[0] if row else None
+            self.recall = self.remembered(person) if person else []
+        else:
+            self._loaded = set(store.persons)
         self.next_before = dict(store.next_row)
         return store
 
@@ -463,16 +498,18 @@ class DbTransaction:
 
     def outcomes(self, ids: Iterable[str]) -> dict[str, PersonOutcome]:
         """The decisions kept for these persons (those with entitlements or alerts)."""
-        ids = sorted(set(ids))
+        ids = set(ids)
+        out = {i: decode_outcome(i, self._outcomes[i]) for i in ids if i in self._outcomes}
+        ids = sorted(i for i in ids if i not in self._loaded)  # the rest were read already
         if not ids:
-            return {}
+            return out
         if self.db.kind == "postgresql":
             rows = self.db.conn.execute(
                 f"SELECT id_no, data FROM {self.db.q}outcomes WHERE id_no = ANY(%s)", (ids,)
             ).fetchall()
-            return {r[0]: decode_outcome(r[0], r[1]) for r in rows}
+            return out | {r[0]: decode_outcome(r[0], r[1]) for r in rows}
         marks = ", ".join("?" * len(ids))
-        return {
+        return out | {
             r[0]: decode_outcome(r[0], r[1])
             for r in self.db.execute(
                 f"SELECT id_no, data FROM {self.db.q}outcomes WHERE id_no IN ({marks})", ids
@@ -492,8 +529,10 @@ class DbTransaction:
               event_id: str, digest: str, person: str | None) -> None:  # fmt: skip
         """Write the rows the event changed, the new decisions and the event id."""
         if self.db.kind == "postgresql":
-            with self.db.conn.pipeline():  # the statements go together: one round trip
+            with self.db.conn.pipeline():  # the statements go together, with the commit
                 self._write(store, outcomes, event_id, digest, person)
+                self.db.conn.execute("COMMIT")
+            self.db.committed = True
         else:
             self._write(store, outcomes, event_id, digest, person)
 

@@ -490,10 +490,13 @@ class EventService:
         kinds: Any = set()
         try:
             with self.db.transaction() as tx:
-                seen = tx.applied(event.event_id)
+                values = [v for v in event.model_dump().values() if isinstance(v, str)]
+                self.store = tx.working(values, event.event_id, event.person)
+                seen = tx.digest
                 if seen is not None:
                     if seen == digest:
                         self.counts["duplicate"] += 1
+                        self.store = Store(self.store.schema, self.store.records)
                         return ApplyResult("duplicate", event.event_id, event.type,
                                            seconds=time.perf_counter() - t0)  # fmt: skip
                     refused = (
@@ -502,8 +505,8 @@ class EventService:
                         "rejected",
                     )
                 else:
-                    if event.type in self._then_types and event.person:
-                        self._recall(tx, event.person)
+                    if event.type in self._then_types:
+                        self._recall(tx.recall)
                     matched = self.reactions.match(event)
                     if matched.confirms is not None:
                         tx.record(event.event_id, digest, event.person, remembered=False)
@@ -512,8 +515,6 @@ class EventService:
                             "applied", event.event_id, event.type, reactions=matched.describe(),
                             notes=[matched.confirms.note(event)], seconds=time.perf_counter() - t0,
                         )  # fmt: skip
-                    values = [v for v in event.model_dump().values() if isinstance(v, str)]
-                    self.store = tx.working(values)
                     self.outcomes = {}
                     try:
                         rows = plan(self.store, event, self.district)
@@ -559,10 +560,10 @@ class EventService:
             pass  # rolled back: nothing was written
         return self._after_db(raw, event, result, refused, source, kinds if hold else set(), t0)
 
-    def _recall(self, tx: Any, person: str) -> None:
-        """Remember the events about `person` that other processes sharing the store applied
-        (a correlation reads them with this one)."""
-        for event_id, text in tx.remembered(person):
+    def _recall(self, remembered: list[tuple[str, str]]) -> None:
+        """Remember the events about the event's person that other processes sharing the
+        store applied (a correlation reads them with this one)."""
+        for event_id, text in remembered:
             if event_id not in self._recalled:
                 self._recalled.add(event_id)
                 self.reactions.remember(parse_event(text))
