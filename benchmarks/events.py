@@ -102,6 +102,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=1_000)
     parser.add_argument("--in-process", action="store_true", help="no effect: always in process")
     parser.add_argument("--data-root", type=Path, default=DATA, help="where towns are cached")
+    parser.add_argument("--data", type=Path, help="a delivery folder (instead of a town)")
     parser.add_argument("--store", help="event store URL (default: the in-memory store)")
     parser.add_argument("--store-schema", default="events_store", help="its PostgreSQL schema")
     parser.add_argument("--no-load", action="store_true", help="reuse the loaded store")
@@ -110,7 +111,7 @@ def main() -> int:
     from benefits.events.generate import TYPES, RandomChooser, next_event
     from benefits.events.service import EventService
 
-    data = ensure_data(args.persons, args.seed, args.month, args.data_root)
+    data = args.data or ensure_data(args.persons, args.seed, args.month, args.data_root)
     load_before = os.getloadavg()
     if args.store and not args.no_load:
         import subprocess
