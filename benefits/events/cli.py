@@ -248,6 +248,12 @@ def apply(
                 _text(result, out)
             refused += not result.ok
         counts = service.status()["events"]
+    except Exception as exc:
+        if store is None or not _store_error(exc):
+            raise
+        # the event store went away mid-run: the event in hand was rolled back, not lost
+        err.print(f"error: event store: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+        raise typer.Exit(2) from exc
     finally:
         service.close()
         if ledger is not None:
@@ -257,6 +263,15 @@ def apply(
     err.print(f"{month}: {summary or 'no events'}{refused_to}")
     if refused:
         raise typer.Exit(1)
+
+
+def _store_error(exc: Exception) -> bool:
+    """Whether `exc` is the event store's database failing (psycopg or sqlite3)."""
+    import sqlite3
+
+    import psycopg
+
+    return isinstance(exc, psycopg.Error | sqlite3.Error)
 
 
 @events_app.command("load-store")
