@@ -177,6 +177,19 @@ def apply(
         typer.Option(help="Journal of applied events: replayed first, ids stay applied."),
     ] = None,
     output: Annotated[str, typer.Option("--format", help="text or jsonl.")] = "text",
+    store: Annotated[
+        str | None,
+        typer.Option(
+            envvar="BENEFITS_EVENTS_STORE",
+            help="Event store URL (postgresql://… or sqlite:///file, filled by `benefits "
+            "events load-store`): rows, decisions and applied event ids are read per event "
+            "from it, not held in memory; --data is then not read [default: "
+            "$BENEFITS_EVENTS_STORE; none: in memory].",
+        ),
+    ] = None,
+    store_schema: Annotated[
+        str, typer.Option(help="PostgreSQL schema of the event store.")
+    ] = "events_store",
     in_process: Annotated[
         bool,
         typer.Option(hidden=True, help="No effect: eligibility is always decided in process."),
@@ -219,7 +232,7 @@ def apply(
             ledger.db.require_ready()
         service = EventService(
             data, month, pack=pack, ledger=ledger, by=by, dead_letter=dead_letter,
-            journal=journal,
+            journal=journal, store=store, store_schema=store_schema,
         )  # fmt: skip
     except (BenefitsError, SQLAlchemyError, ValueError, OSError) as exc:
         err.print(f"error: {exc}")
@@ -235,6 +248,12 @@ def apply(
                 _text(result, out)
             refused += not result.ok
         counts = service.status()["events"]
+    except Exception as exc:
+        if store is None or not _store_error(exc):
+            raise
+        # the event store went away mid-run: the event in hand was rolled back, not lost
+        err.print(f"error: event store: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+        raise typer.Exit(2) from exc
     finally:
         service.close()
         if ledger is not None:
@@ -244,3 +263,57 @@ def apply(
     err.print(f"{month}: {summary or 'no events'}{refused_to}")
     if refused:
         raise typer.Exit(1)
+
+
+def _store_error(exc: Exception) -> bool:
+    """Whether `exc` is the event store's database failing (psycopg or sqlite3)."""
+    import sqlite3
+
+    import psycopg
+
+    return isinstance(exc, psycopg.Error | sqlite3.Error)
+
+
+@events_app.command("load-store")
+def load_store_command(
+    data: Annotated[Path, typer.Option(help="The month's delivery folder (as for the sweep).")],
+    month: Annotated[str, typer.Option(help="Benefit month YYYY-MM.")],
+    store: Annotated[
+        str,
+        typer.Option(
+            envvar="BENEFITS_EVENTS_STORE",
+            help="Event store URL: postgresql://… (bulk loaded with COPY) or sqlite:///file "
+            "[default: $BENEFITS_EVENTS_STORE].",
+        ),
+    ],
+    store_schema: Annotated[
+        str, typer.Option(help="PostgreSQL schema of the event store (replaced).")
+    ] = "events_store",
+    rules: Annotated[Path | None, typer.Option(help="Rule pack folder [default: bundled].")] = None,
+) -> None:
+    """Load a month's delivery and the sweep's decisions into an event store (replacing it).
+
+    Then `benefits events apply --store URL` reads one household's rows per event from it
+    and several service processes can share it. Exit code 2 when the data, rule pack or
+    store cannot be used.
+    """
+    import time
+
+    from benefits.events.service import load_store
+
+    if not MONTH_RE.match(month):
+        raise typer.BadParameter(f"month must look like 2025-01, got {month!r}")
+    t0 = time.perf_counter()
+    try:
+        counts = load_store(data, month, store, rules=rules, schema=store_schema)
+    except (BenefitsError, SQLAlchemyError, ValueError, OSError) as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(2) from exc
+    except Exception as exc:  # a driver's own error (psycopg, sqlite3): one line, no traceback
+        err.print(f"error: event store: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+        raise typer.Exit(2) from exc
+    persons = counts.get("persons", 0)
+    err.print(
+        f"{month}: loaded {persons:,} persons, {sum(counts.values()) - persons:,} other rows "
+        f"and decisions into the event store in {time.perf_counter() - t0:.1f} s"
+    )

@@ -49,6 +49,7 @@ import polars as pl
 
 from benefits.errors import ParameterError, RuleError
 from benefits.events.changes import ENTITLEMENT_CHANGES, Change, diff
+from benefits.events.dbstore import DbStore, StoreError, decode_outcome
 from benefits.events.deadletter import DeadLetter
 from benefits.events.decide import Alert, Entitlement, PersonOutcome, yuan
 from benefits.events.evaluator import EvalRequest, Evaluator, HouseholdInput, LocalEvaluator
@@ -113,6 +114,99 @@ class ApplyResult:
         return out
 
 
+class _Refused(Exception):
+    """Roll an event's store transaction back (the event is refused)."""
+
+
+def sweep_baseline(
+    pack: RulePack, program: MonthProgram, extracts: Extracts, month: BenefitMonth,
+    outcome: Any,
+) -> tuple[dict[str, PersonOutcome], list[Alert]]:  # fmt: skip
+    """The decisions before any event, from the sweep's evaluation of the delivery.
+
+    `outcome(id_no)` makes a person's empty :class:`PersonOutcome`. Returns the outcomes by
+    person and the alerts read from quarantined rows.
+    """
+    from benefits.evaluate import evaluate
+    from benefits.sweep import finish_entitlements
+
+    ev = evaluate(pack, extracts, month)
+    ent, _ = finish_entitlements(ev)
+    static_kinds = {a.kind for a in program.alerts if a.source == "quarantine"}
+    if static_kinds & {a.kind for a in program.alerts if a.source != "quarantine"}:
+        raise RuleError(
+            "alerts.yaml: an alert kind is read both from quarantined rows and from "
+            "persons; start the event service with baseline='rules'"
+        )
+    outcomes: dict[str, PersonOutcome] = {}
+
+    def get(id_no: str) -> PersonOutcome:
+        out = outcomes.get(id_no)
+        if out is None:
+            out = outcomes[id_no] = outcome(id_no)
+        return out
+
+    for r in ent.iter_rows(named=True):
+        get(r["id_no"]).entitlements[r["policy_id"]] = Entitlement(
+            r["policy_id"], r["mode"], r["amount_fen"], r["held"], r["hold_reason"],
+            r["policy_number"],
+        )  # fmt: skip
+    static: list[Alert] = []
+    for r in ev.alerts.iter_rows(named=True):
+        a = Alert(
+            r["id_no"], r["kind"], r["policy_id"], r["due_date"], r["message"], r["holds"],
+            r["rule_id"], r["party"], r["subject"], r["fingerprint"],
+        )  # fmt: skip
+        if r["kind"] in static_kinds:
+            static.append(a)
+        else:
+            get(a.id_no).alerts.append(a)
+    return outcomes, static
+
+
+def _frame_outcomes(extracts: Extracts) -> Any:
+    """`outcome(id_no)` for :func:`sweep_baseline` read from the delivery's frames (as
+    :meth:`EventService._outcome` reads the in-memory store: the last persons row of an ID,
+    the account of its last bank_accounts row)."""
+    persons = (
+        extracts.tables["persons"].frame.sort("_row")
+        .unique("id_no", keep="last", maintain_order=True)
+        .select("id_no", "household_no", "hukou_community", "name")
+    )  # fmt: skip
+    info = {r[0]: r[1:] for r in persons.iter_rows()}
+    banks = (
+        extracts.tables["bank_accounts"].frame.sort("_row")
+        .unique("id_no", keep="last", maintain_order=True).select("id_no", "account_no")
+    )  # fmt: skip
+    accounts = dict(banks.iter_rows())
+
+    def outcome(id_no: str) -> PersonOutcome:
+        hh, community, name = info.get(id_no, ("", "", ""))
+        return PersonOutcome(id_no, hh, community, name, accounts.get(id_no))
+
+    return outcome
+
+
+def load_store(
+    data: Path | str, month: str, url: str, *, pack: RulePack | None = None,
+    rules: Path | None = None, schema: str = "events_store",
+) -> dict[str, int]:  # fmt: skip
+    """Load a delivery and the sweep's decisions of it into an event store (replacing it).
+
+    Returns the rows loaded per table (and ``outcomes``, ``static_alerts``).
+    """
+    pack = pack or load_pack(rules)
+    m = BenefitMonth.parse(month)
+    db = DbStore.connect(url, schema)
+    try:
+        extracts = load_extracts(Path(data), pack.catalogue.tables)
+        program = build_program(pack, m)
+        outcomes, static = sweep_baseline(pack, program, extracts, m, _frame_outcomes(extracts))
+        return db.load(extracts, outcomes.values(), static, m.label)
+    finally:
+        db.close()
+
+
 class EventService:
     """Applies change events to one month's decisions (see module doc).
 
@@ -128,6 +222,12 @@ class EventService:
         dead_letter: the dead-letter file (default: none kept; refused events are returned).
         journal: a JSONL file of applied events, replayed on start (ids stay applied across
             restarts) and appended to.
+        store: an event store URL (``postgresql://…`` or ``sqlite:///file``, loaded with
+            :func:`load_store`): the rows, decisions and applied event ids are read per event
+            from it (:mod:`benefits.events.dbstore`) instead of being held in memory; `data`
+            is then not read, the baseline is the store's, and the journal is the store's
+            table of applied event ids.
+        store_schema: the PostgreSQL schema of the event store.
         freeze_gc: after loading, take the loaded objects out of the cyclic garbage
             collector's sight (:func:`gc.freeze`, process-wide; :meth:`close` undoes it). The
             store is a million or more tracked objects, and a full collection walking them
@@ -149,6 +249,8 @@ class EventService:
         dead_letter: Path | str | None = None,
         journal: Path | str | None = None,
         freeze_gc: bool = True,
+        store: str | None = None,
+        store_schema: str = "events_store",
     ) -> None:
         self.pack = pack or load_pack(rules)
         self.month = BenefitMonth.parse(month)
@@ -164,8 +266,28 @@ class EventService:
         self.prev_ctx = MonthContext.for_month(
             self.month.previous, self.district, precedence, catalogue
         )
-        extracts = load_extracts(Path(data), catalogue.tables)
-        self.store = Store.from_extracts(extracts)
+        self.db: DbStore | None = None
+        if store is not None:
+            if journal is not None:
+                raise StoreError("a journal is kept by the event store itself: give one or other")
+            self.db = DbStore.connect(store, store_schema)
+            try:
+                self.db.require(self.month.label, catalogue.tables)
+            except BaseException:
+                self.db.close()
+                raise
+            self.store = Store(catalogue.tables)  # each event's rows, read from the database
+            self._recalled: set[str] = set()  # applied event ids the reactions remember
+            # the correlations' later events: they read the earlier ones of the same person
+            self._then_types = {c.then for c in self.pack.events.correlations}
+            if any(list(c.same) != ["id_no"] for c in self.pack.events.correlations):
+                self.db.close()
+                raise StoreError(
+                    "events.yaml: with an event store, correlations must match on id_no"
+                )
+        else:
+            extracts = load_extracts(Path(data), catalogue.tables)
+            self.store = Store.from_extracts(extracts)
         self.reactions = Reactions(self.pack.events)
         self._own_evaluator = evaluator is None
         self.evaluator: Evaluator = evaluator or LocalEvaluator()
@@ -178,7 +300,9 @@ class EventService:
         self.counts = {"applied": 0, "duplicate": 0, "rejected": 0, "failed": 0}
         self._lock = threading.RLock()
         try:
-            if baseline == "sweep":
+            if self.db is not None:
+                pass  # the decisions before any event are the store's
+            elif baseline == "sweep":
                 self._baseline_sweep(extracts)
             else:
                 self._baseline_rules(extracts)
@@ -186,8 +310,8 @@ class EventService:
             self.close()
             raise
         gc.collect()  # the load's garbage goes now, not during the first events
-        self._frozen = freeze_gc
-        if freeze_gc:
+        self._frozen = freeze_gc and self.db is None
+        if self._frozen:
             gc.freeze()
         self.journal = Path(journal) if journal else None
         self.replayed: list[ApplyResult] = []
@@ -196,32 +320,11 @@ class EventService:
 
     # ----------------------------------------------------------------------------- baseline
     def _baseline_sweep(self, extracts: Extracts) -> None:
-        from benefits.evaluate import evaluate
-        from benefits.sweep import finish_entitlements
-
-        ev = evaluate(self.pack, extracts, self.month)
-        ent, _ = finish_entitlements(ev)
-        static_kinds = {a.kind for a in self.program.alerts if a.source == "quarantine"}
-        if static_kinds & {a.kind for a in self.program.alerts if a.source != "quarantine"}:
-            raise RuleError(
-                "alerts.yaml: an alert kind is read both from quarantined rows and from "
-                "persons; start the event service with baseline='rules'"
-            )
-        for r in ent.iter_rows(named=True):
-            out = self._outcome(r["id_no"])
-            out.entitlements[r["policy_id"]] = Entitlement(
-                r["policy_id"], r["mode"], r["amount_fen"], r["held"], r["hold_reason"],
-                r["policy_number"],
-            )  # fmt: skip
-        for r in ev.alerts.iter_rows(named=True):
-            a = Alert(
-                r["id_no"], r["kind"], r["policy_id"], r["due_date"], r["message"], r["holds"],
-                r["rule_id"], r["party"], r["subject"], r["fingerprint"],
-            )  # fmt: skip
-            if r["kind"] in static_kinds:
-                self.static_alerts.setdefault(a.id_no, []).append(a)
-            else:
-                self._outcome(a.id_no).alerts.append(a)
+        outcomes, static = sweep_baseline(self.pack, self.program, extracts, self.month,
+                                          self._outcome)  # fmt: skip
+        self.outcomes = outcomes
+        for a in static:
+            self.static_alerts.setdefault(a.id_no, []).append(a)
 
     def _outcome(self, id_no: str) -> PersonOutcome:
         out = self.outcomes.get(id_no)
@@ -316,6 +419,8 @@ class EventService:
             event = parse_event(raw)
         except EventError as exc:
             return self._refuse(raw, None, str(exc), "rejected", source, t0)
+        if self.db is not None:
+            return self._apply_db(raw, event, source=source, hold=hold, t0=t0)
         digest = event.canonical()
         seen = self.applied.get(event.event_id)
         if seen is not None:
@@ -374,6 +479,113 @@ class EventService:
         result.seconds = time.perf_counter() - t0
         return result
 
+    def _apply_db(
+        self, raw: Any, event: EventBase, *, source: str | None, hold: bool, t0: float
+    ) -> ApplyResult:
+        """:meth:`_apply` on the event store: one transaction, under the store's lock."""
+        assert self.db is not None
+        digest = event.canonical()
+        refused: tuple[str, Status] | None = None
+        result: ApplyResult | None = None
+        kinds: Any = set()
+        try:
+            with self.db.transaction() as tx:
+                values = [v for v in event.model_dump().values() if isinstance(v, str)]
+                self.store = tx.working(values, event.event_id, event.person)
+                seen = tx.digest
+                if seen is not None:
+                    if seen == digest:
+                        self.counts["duplicate"] += 1
+                        self.store = Store(self.store.schema, self.store.records)
+                        return ApplyResult("duplicate", event.event_id, event.type,
+                                           seconds=time.perf_counter() - t0)  # fmt: skip
+                    refused = (
+                        f"{event.label()}: event id {event.event_id} was already applied with "
+                        "different content",
+                        "rejected",
+                    )
+                else:
+                    if event.type in self._then_types:
+                        self._recall(tx.recall)
+                    matched = self.reactions.match(event)
+                    if matched.confirms is not None:
+                        tx.record(event.event_id, digest, event.person, remembered=False)
+                        self.counts["applied"] += 1
+                        return ApplyResult(
+                            "applied", event.event_id, event.type, reactions=matched.describe(),
+                            notes=[matched.confirms.note(event)], seconds=time.perf_counter() - t0,
+                        )  # fmt: skip
+                    self.outcomes = {}
+                    try:
+                        rows = plan(self.store, event, self.district)
+                    except EventError as exc:
+                        refused = (str(exc), "rejected")
+                    else:
+                        self.store.apply(rows)
+                        try:
+                            self.reactions.check_tables(matched, event, rows)
+                            named = self.reactions.households(matched, event, self.store)
+                            households = sorted(named)
+                            homes = self.store.members
+                            members = [i for hh in households for i in homes.get(hh, ())]
+                            self.outcomes = tx.outcomes(members)
+                            decided, facts = self._decide(households, traces=True)
+                        except (RuleError, RuntimeError) as exc:
+                            refused = (f"{event.label()}: {exc}", "failed")
+                        else:
+                            changes: list[Change] = []
+                            for id_no in members:
+                                new = decided[id_no]
+                                for change in diff(self.outcomes.get(id_no), new, self.month.label):
+                                    if change.kind in ENTITLEMENT_CHANGES:
+                                        trace = self.trace(new, change.policy_id, facts[id_no])
+                                        change = replace(change, trace=trace)
+                                    changes.append(change)
+                                self._keep(new)
+                            kept = {i: self.outcomes.get(i) for i in members}
+                            tx.write(self.store, kept, event.event_id, digest, event.person)
+                            result = ApplyResult(
+                                "applied", event.event_id, event.type, None, rows, households,
+                                changes, reactions=matched.describe(),
+                                notes=[c.note(event) for c in matched.correlated],
+                            )  # fmt: skip
+                            kinds = matched.holds()
+                    if result is None:
+                        self.store = Store(self.store.schema, self.store.records)
+                        self.outcomes = {}
+                        raise _Refused  # roll the transaction back: nothing was written
+                self.store = Store(self.store.schema, self.store.records)
+                self.outcomes = {}
+        except _Refused:
+            pass  # rolled back: nothing was written
+        return self._after_db(raw, event, result, refused, source, kinds if hold else set(), t0)
+
+    def _recall(self, remembered: list[tuple[str, str]]) -> None:
+        """Remember the events about the event's person that other processes sharing the
+        store applied (a correlation reads them with this one)."""
+        for event_id, text in remembered:
+            if event_id not in self._recalled:
+                self._recalled.add(event_id)
+                self.reactions.remember(parse_event(text))
+
+    def _after_db(
+        self, raw: Any, event: EventBase, result: ApplyResult | None,
+        refused: tuple[str, Status] | None, source: str | None, kinds: Any, t0: float,
+    ) -> ApplyResult:  # fmt: skip
+        if result is None:
+            assert refused is not None
+            return self._refuse(raw, event, refused[0], refused[1], source, t0)
+        self.counts["applied"] += 1
+        self.reactions.remember(event)
+        self._recalled.add(event.event_id)
+        if self.ledger is not None and result.changes and kinds:
+            try:
+                result.holds = hold_items(self.ledger, result.changes, event, self.by, kinds)
+            except Exception as exc:  # the event stays applied; the officer is told
+                result.ledger_error = f"{type(exc).__name__}: {exc}"
+        result.seconds = time.perf_counter() - t0
+        return result
+
     def _record(self, event: EventBase, digest: str, journal: bool) -> None:
         """The event id is applied: counted, and written to the journal."""
         self.applied[event.event_id] = digest
@@ -409,8 +621,14 @@ class EventService:
     def person(self, id_no: str) -> dict[str, Any]:
         """A person's current entitlements and alerts for the month (JSON-ready)."""
         with self._lock:
-            out = self.outcomes.get(id_no.upper())
-            alerts = (out.alerts if out else []) + self.static_alerts.get(id_no.upper(), [])
+            if self.db is not None:
+                with self.db.transaction() as tx:
+                    out = tx.outcomes([id_no.upper()]).get(id_no.upper())
+                static = self.db.static_alerts(id_no.upper())
+            else:
+                out = self.outcomes.get(id_no.upper())
+                static = self.static_alerts.get(id_no.upper(), [])
+            alerts = (out.alerts if out else []) + static
             return {
                 "id_no": id_no.upper(),
                 "month": self.month.label,
@@ -426,6 +644,11 @@ class EventService:
                     for a in sorted(alerts, key=Alert.sort_key)
                 ],
             }  # fmt: skip
+
+    def _all_outcomes(self) -> Iterable[PersonOutcome]:
+        if self.db is None:
+            return self.outcomes.values()
+        return (decode_outcome(i, text) for i, text in self.db.outcome_rows())
 
     def entitlements(self) -> pl.DataFrame:
         """Current entitlements in the sweep's ``entitlements.csv`` shape and order."""
@@ -444,7 +667,7 @@ class EventService:
                     "masked_name": mask_name(o.name),
                     "account_no": o.account_no,
                 }
-                for o in self.outcomes.values()
+                for o in self._all_outcomes()
                 for e in o.entitlements.values()
             ]
         schema = {c: pl.String for c in ENTITLEMENT_COLUMNS} | {"held": pl.Boolean}
@@ -453,8 +676,11 @@ class EventService:
     def alerts(self) -> pl.DataFrame:
         """Current alerts in the sweep's ``alerts.csv`` shape and order."""
         with self._lock:
-            every = [a for o in self.outcomes.values() for a in o.alerts]
-            every += [a for alerts in self.static_alerts.values() for a in alerts]
+            every = [a for o in self._all_outcomes() for a in o.alerts]
+            if self.db is not None:
+                every += self.db.static_alerts()
+            else:
+                every += [a for alerts in self.static_alerts.values() for a in alerts]
         every.sort(key=Alert.sort_key)
         rows = [
             {
@@ -474,10 +700,14 @@ class EventService:
 
     def status(self) -> dict[str, Any]:
         """Counts (for health pages and the CLI summary)."""
+        if self.db is not None:
+            persons, households = self.db.counts()
+        else:
+            persons, households = len(self.store.persons), len(self.store.members)
         return {
             "month": self.month.label,
-            "persons": len(self.store.persons),
-            "households": len(self.store.members),
+            "persons": persons,
+            "households": households,
             "events": dict(self.counts),
             "reactions": {
                 "engine": "durable_rules",
@@ -492,10 +722,12 @@ class EventService:
         """Close the evaluator this service started (and unfreeze the garbage collector)."""
         if self._own_evaluator:
             self.evaluator.close()
+        if getattr(self, "db", None) is not None:
+            self.db.close()  # type: ignore[union-attr]
+            self.db = None
         if getattr(self, "_frozen", False):
             gc.unfreeze()
             self._frozen = False
-
 
     def __enter__(self) -> EventService:
         return self

@@ -101,9 +101,12 @@ def typed_value(column: Column, text: str) -> Any:
 class Store:
     """Accepted rows of every table, indexed for the per-person facts (see module doc)."""
 
-    def __init__(self, schema: dict[str, Table] | None = None) -> None:
+    def __init__(
+        self, schema: dict[str, Table] | None = None, record_types: dict[str, type] | None = None
+    ) -> None:
         self.schema = TABLES if schema is None else schema  # the tables (a pack's tables.yaml)
-        self.records = RECORDS if schema is None else records(schema)
+        # the record types of `schema` (made once: the event store builds a store per event)
+        self.records = record_types or (RECORDS if schema is None else records(schema))
         # each table's index column: a person's ID or a household number (tables.yaml)
         self.index = {n: t.index for n, t in self.schema.items() if t.index is not None}
         self.persons: dict[str, Any] = {}
