@@ -169,10 +169,11 @@ LEDGER: dict[str, dict[str, Declared]] = {
     "ledger_settings": _table(internal="key value updated_by updated_at"),
     "sweep_runs": _table(internal="id month fingerprint rule_pack_version rule_pack_hash inputs "
                                   "counts entitlements_sha256 entitlement_rows payable_rows "
-                                  "payable_total source started_by imported_by imported_at"),
+                                  "payable_total source started_by imported_by imported_at "
+                                  "accounts_checked release_id"),
     "run_entitlements": _table(internal="id run_id policy_id month mode",
                                personal="household_no amount held hold_reason community "
-                                        "masked_name id_index",
+                                        "masked_name id_index account_problem",
                                sensitive="id_no account_no"),
     "batches": _table(internal="id month run_id status item_count total created_by created_at "
                                "submitted_by submitted_at approved_by approved_at rejected_by "
@@ -211,6 +212,21 @@ LEDGER: dict[str, dict[str, Declared]] = {
                                            "downloaded_at sha256",
                                   personal="purpose decision_note"),
     "web_export_usage": _table(internal="username day rows"),
+    # per policy, community, kind and status of a batch: sums, about no one person
+    "batch_totals": _table(internal="batch_id kind policy_id community status items amount"),
+    "web_jobs": _table(internal="id kind key title status stage done total result error "
+                                "started_by started_at updated_at finished_at"),
+    # rule pack releases: the pack's files and the approver's reports (a what-if report shows
+    # masked names and IDs of the largest changes: personal)
+    "pack_releases": _table(internal="id generation name version digest file_count size source "
+                                     "note status base_release_id submitted_by submitted_at "
+                                     "approved_by approved_at rejected_by rejected_at "
+                                     "reject_reason rolled_back_by rolled_back_at "
+                                     "rollback_reason"),
+    "pack_release_files": _table(internal="release_id path sha256 content"),
+    "pack_release_reports": _table(internal="id release_id kind name media_type sha256 origin "
+                                            "added_by added_at",
+                                   personal="content"),
     "cycle_attempts": _table(internal="id month number trigger instance actor started_at "
                                       "finished_at duration_seconds outcome stage reason "
                                       "snapshot run_id batch_id transient details"),

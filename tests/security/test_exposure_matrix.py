@@ -61,7 +61,8 @@ def _fill(seeded: Seeded, template: str) -> str:
     ctx.know_all()
     values = {"batch_id": batch.id, "run_id": ctx.ledger.runs()[0].id, "item_id": item.id,
               "ref": ctx.directory.ref(item.id_no), "alert_id": 1, "action": "acknowledge",
-              "username": "officer", "token_id": 1, "request_id": 1}  # fmt: skip
+              "username": "officer", "token_id": 1, "request_id": 1, "release_id": 1,
+              "report_id": 1}  # fmt: skip
     return template.format(**values)
 
 
