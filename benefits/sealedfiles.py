@@ -129,6 +129,22 @@ def seal_stream(src: IO[bytes], dst: IO[bytes], keys: KeyRing) -> None:
         chunk, index = following, index + 1
 
 
+def _replace_sealed(path: Path, src: IO[bytes], keys: KeyRing) -> None:
+    """Replace `path` by the sealed bytes of `src`: written aside (mode 0600, fsynced), given
+    the file's mode, then renamed over it — an interruption leaves the old file whole."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.sealing")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    try:
+        with os.fdopen(fd, "wb") as dst:
+            seal_stream(src, dst, keys)
+            dst.flush()
+            os.fsync(dst.fileno())
+        os.chmod(tmp, os.stat(path).st_mode & 0o777)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def seal_file(path: Path, keys: KeyRing | None = None) -> bool:
     """Replace the file `path` by its sealed form (temporary file mode 0600, then rename);
     False when it was sealed already."""
@@ -137,17 +153,8 @@ def seal_file(path: Path, keys: KeyRing | None = None) -> bool:
         return False
     keys = keys or file_keys()
     keys.current("data")  # MissingKey before anything is written
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.sealing")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-    try:
-        with open(path, "rb") as src, os.fdopen(fd, "wb") as dst:
-            seal_stream(src, dst, keys)
-            dst.flush()
-            os.fsync(dst.fileno())
-        os.chmod(tmp, os.stat(path).st_mode & 0o777)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with open(path, "rb") as src:
+        _replace_sealed(path, src, keys)
     return True
 
 
@@ -171,17 +178,8 @@ def reseal_file(path: Path, keys: KeyRing | None = None) -> bool:
     current, _ = keys.current("data")
     if sealed_key(path) in (None, current):
         return False
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.sealing")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-    try:
-        with open_output(path, keys) as src, os.fdopen(fd, "wb") as dst:
-            seal_stream(src, dst, keys)
-            dst.flush()
-            os.fsync(dst.fileno())
-        os.chmod(tmp, os.stat(path).st_mode & 0o777)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with open_output(path, keys) as src:
+        _replace_sealed(path, src, keys)
     return True
 
 

@@ -497,8 +497,11 @@ def trace_parts(out: Path) -> list[Path]:
     return sorted((Path(out) / TRACES_DIR).glob(PART_GLOB))
 
 
-def _jsonl_lines(path: Path) -> pl.DataFrame:
-    return pl.read_csv(
+def jsonl_lines(path: Path) -> pl.DataFrame:
+    """The lines of a traces.jsonl file (sealed or not) as one text column ``line``."""
+    from benefits.sealedfiles import read_csv
+
+    return read_csv(
         path,
         has_header=False,
         separator="\x1f",
@@ -540,7 +543,7 @@ def read_person_records(out: Path, id_no: str) -> list[str]:
     if not jsonl.is_file():
         return []
     needle = '"id_no":' + json.dumps(id_no, ensure_ascii=False) + ","
-    lines = _jsonl_lines(jsonl).filter(
+    lines = jsonl_lines(jsonl).filter(
         ~pl.col("line").str.starts_with('{"record":"rule"')
         & pl.col("line").str.contains(needle, literal=True)
     )
@@ -553,7 +556,7 @@ def read_rule_records(out: Path) -> dict[str, dict]:
     if has_columnar(out):
         texts = read_trace_rules(out)
     elif (out / JSONL_NAME).is_file():
-        texts = _jsonl_lines(out / JSONL_NAME).filter(
+        texts = jsonl_lines(out / JSONL_NAME).filter(
             pl.col("line").str.starts_with('{"record":"rule"')
         )["line"]
     else:
@@ -576,5 +579,5 @@ def read_all_records(out: Path) -> pl.Series:
         )
         return pl.concat([rules, decisions]).rename("line")
     if (out / JSONL_NAME).is_file():
-        return _jsonl_lines(out / JSONL_NAME)["line"]
+        return jsonl_lines(out / JSONL_NAME)["line"]
     return pl.Series("line", [], pl.String)

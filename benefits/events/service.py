@@ -354,6 +354,25 @@ class EventService:
             for a in self.evaluator.evaluate(request).quarantine_alerts:
                 self.static_alerts.setdefault(a.id_no, []).append(a)
 
+    def _changes(
+        self,
+        members: list[str],
+        decided: dict[str, PersonOutcome],
+        facts: dict[str, dict[str, Any]],
+    ) -> list[Change]:
+        """What the new decisions of `members` change against the kept ones (entitlement
+        changes with their trace), keeping the new decisions."""
+        changes: list[Change] = []
+        for id_no in members:
+            new = decided[id_no]
+            for change in diff(self.outcomes.get(id_no), new, self.month.label):
+                if change.kind in ENTITLEMENT_CHANGES:
+                    trace = self.trace(new, change.policy_id, facts[id_no])
+                    change = replace(change, trace=trace)
+                changes.append(change)
+            self._keep(new)
+        return changes
+
     def _keep(self, outcome: PersonOutcome) -> None:
         outcome.states = None
         if outcome.entitlements or outcome.alerts:
@@ -454,16 +473,8 @@ class EventService:
         except (RuleError, RuntimeError) as exc:
             undo()
             return self._refuse(raw, event, f"{event.label()}: {exc}", "failed", source, t0)
-        changes: list[Change] = []
-        for hh in households:
-            for id_no in self.store.members.get(hh, ()):
-                new = decided[id_no]
-                for change in diff(self.outcomes.get(id_no), new, self.month.label):
-                    if change.kind in ENTITLEMENT_CHANGES:
-                        trace = self.trace(new, change.policy_id, facts[id_no])
-                        change = replace(change, trace=trace)
-                    changes.append(change)
-                self._keep(new)
+        members = [i for hh in households for i in self.store.members.get(hh, ())]
+        changes = self._changes(members, decided, facts)
         self._record(event, digest, journal)
         self.reactions.remember(event)
         result = ApplyResult(
@@ -533,15 +544,7 @@ class EventService:
                         except (RuleError, RuntimeError) as exc:
                             refused = (f"{event.label()}: {exc}", "failed")
                         else:
-                            changes: list[Change] = []
-                            for id_no in members:
-                                new = decided[id_no]
-                                for change in diff(self.outcomes.get(id_no), new, self.month.label):
-                                    if change.kind in ENTITLEMENT_CHANGES:
-                                        trace = self.trace(new, change.policy_id, facts[id_no])
-                                        change = replace(change, trace=trace)
-                                    changes.append(change)
-                                self._keep(new)
+                            changes = self._changes(members, decided, facts)
                             kept = {i: self.outcomes.get(i) for i in members}
                             tx.write(self.store, kept, event.event_id, digest, event.person)
                             result = ApplyResult(

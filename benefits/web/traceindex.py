@@ -28,10 +28,11 @@ from typing import Any, Protocol
 
 import polars as pl
 
-from benefits.sealedfiles import is_sealed, open_output, read_csv, read_parquet, seal_file
+from benefits.sealedfiles import is_sealed, open_output, read_parquet, seal_file
 from benefits.traces import (
     RULES_FILE,
     TRACES_DIR,
+    jsonl_lines,
     read_rule_records,
     scan_trace_parts,
     trace_parts,
@@ -118,15 +119,7 @@ class TraceIndex:
     @staticmethod
     def build(path: Path) -> tuple[pl.DataFrame, dict[str, dict[str, Any]]]:
         """Scan the file once: (index frame sorted by id_no, rule records by policy id)."""
-        frame = read_csv(
-            path,
-            has_header=False,
-            separator="\x1f",
-            quote_char=None,
-            new_columns=["line"],
-            schema_overrides={"line": pl.String},
-            infer_schema=False,
-        )
+        frame = jsonl_lines(path)
         frame = frame.with_columns(
             length=pl.col("line").str.len_bytes().cast(pl.Int64),
         ).with_columns(
