@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "benchmarks" / "data"
+# a shared cache of generated districts may be named by $BENEFITS_BENCH_DATA
+DATA = Path(os.environ.get("BENEFITS_BENCH_DATA") or ROOT / "benchmarks" / "data")
 
 
 def one_run(data: Path, month: str, out: Path) -> dict:

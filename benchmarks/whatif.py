@@ -29,7 +29,8 @@ from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(os.environ.get("BENEFITS_BENCH_DATA") or ROOT / "benchmarks" / "data")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sweep import ensure_data  # noqa: E402  (the sweep benchmark's cached towns)
 
 
 def child(kind: str, data: Path, month: str) -> dict:
@@ -67,17 +68,6 @@ def child(kind: str, data: Path, month: str) -> dict:
         **extra,
         "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
-
-
-def ensure_data(size: int, seed: int, month: str) -> Path:
-    folder = DATA / f"town-{size}-s{seed}-{month}"
-    if not (folder / "persons.csv").exists():
-        from benefits.synth import generate
-
-        t = time.perf_counter()
-        generate(persons=size, seed=seed, out=folder, month=month, dirty=0.01)
-        print(f"generated {size:,} people in {time.perf_counter() - t:.1f} s -> {folder}")
-    return folder
 
 
 def main() -> None:
