@@ -8,11 +8,15 @@ import re
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 from conftest import PASSWORDS, SAMPLE, Seeded, csrf_of, login, settings_for
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
+from benefits.engines import run_engine
 from benefits.ledger import Ledger
-from benefits.ledger.models import AuditEntry
+from benefits.ledger.models import AuditEntry, SweepRun
+from benefits.rulebook import DEFAULT_RULES, load_pack
 from benefits.sweep import run_sweep
 from benefits.traces import has_columnar
 from benefits.web.app import create_app
@@ -291,6 +295,35 @@ def test_person_page_reads_the_columnar_traces(seeded: Seeded, tmp_path: Path) -
     assert index.decisions(id_no) == traces.decisions(id_no)
     assert index.rules == traces.rules
     assert set(index.id_list()) == set(traces.id_list())
+
+
+@pytest.mark.parametrize("engine", ["partitioned", "spark"])
+def test_person_page_reads_each_engines_columnar_traces(
+    engine: str, seeded: Seeded, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The month's run swept by another engine (several partitions, so several trace parts):
+    the explanation page and API explain a person exactly as from the single engine's run."""
+    if engine == "spark":
+        request.getfixturevalue("spark")  # the session's shared local Spark
+    id_no, ref = _paid_person(seeded)
+    auditor = seeded.client("auditor")
+    url = f"/api/v1/persons/{ref}/explanation?month=2025-01"
+    before = auditor.get(url).json()
+    run = seeded.ctx.ledger.runs()[0]
+    out = tmp_path / engine
+    run_engine(engine, SAMPLE, "2025-01", out, pack=load_pack(DEFAULT_RULES),
+               partitions=3, workers=1)  # fmt: skip
+    assert len(list((out / "traces").glob("part-*.parquet"))) == 3
+    with seeded.ctx.db.engine.begin() as conn:  # the month's run now reads that folder
+        conn.execute(update(SweepRun).where(SweepRun.id == run.id).values(source=str(out)))
+    assert Path(seeded.ctx.ledger.runs()[0].source) == out
+    index = seeded.ctx.trace_index(seeded.ctx.ledger.runs()[0])
+    assert isinstance(index, ColumnarTraces) and index.out == out.resolve()
+    after = auditor.get(url).json()
+    assert after["traces_available"] and after["policies"]
+    assert after["policies"] == before["policies"]
+    page = auditor.get(f"/persons/{ref}?month=2025-01")
+    assert page.status_code == 200 and "重度残疾人护理补贴" in page.text and id_no not in page.text
 
 
 def test_trace_index_finds_exactly_the_persons_lines(tmp_path: Path) -> None:
