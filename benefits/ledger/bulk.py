@@ -12,10 +12,10 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Column, MetaData, Table, insert, select
+from sqlalchemy import Table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -75,37 +75,3 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
             statement, None, exc, dialect.loaded_dbapi.Error, dialect=dialect
         ) from exc
     return len(values)
-
-
-def sorted_insert(
-    session: Session, table: Table, chunks: Iterable[Sequence[Mapping[str, Any]]],
-    order_by: Sequence[str],
-) -> int:
-    """Insert rows given in chunks into `table` in `order_by` order; returns the number.
-
-    The chunks are bulk-loaded (:func:`bulk_insert`) into a temporary copy of the table with
-    no index, then moved into `table` with one ``INSERT … SELECT … ORDER BY``: its ids follow
-    that order, and an index keyed by a blind index takes its entries in key order — one
-    pass over its pages instead of a random page per row, which no longer fits the
-    database's buffers at a city's million rows. The same on every engine, so ids (and files
-    listed in id order) do not depend on the engine.
-    """
-    names = [c.name for c in table.columns if not c.primary_key]
-    stage = Table(
-        f"{table.name}_staged", MetaData(),
-        *(Column(c.name, c.type) for c in table.columns if c.name in names),
-        prefixes=["TEMPORARY"],
-    )  # fmt: skip
-    conn = session.connection()
-    stage.create(conn)  # rolled back with the transaction if anything below fails
-    count = 0
-    for chunk in chunks:
-        count += bulk_insert(session, stage, chunk)
-    # Byte order on every engine (SQLite's BINARY; PostgreSQL's "C", whatever the database's
-    # collation), so that the ids come out the same.
-    keys = [stage.c[n].collate("C") if conn.dialect.name == "postgresql" else stage.c[n]
-            for n in order_by]  # fmt: skip
-    ordered = select(*(stage.c[n] for n in names)).order_by(*keys)
-    session.execute(insert(table).from_select(names, ordered))
-    stage.drop(conn)
-    return count

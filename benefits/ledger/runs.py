@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from benefits.ledger import audit
 from benefits.ledger.audit import canonical
-from benefits.ledger.bulk import sorted_insert
+from benefits.ledger.bulk import bulk_insert
 from benefits.ledger.db import Database
 from benefits.ledger.errors import InvalidInput, NotFound
 from benefits.ledger.faults import crashpoint
@@ -63,9 +63,6 @@ PAYABLE_MODES = ("pay", "credit")
 MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 MAX_REPORTED_ERRORS = 10
 IMPORT_CHUNK = 20_000  # rows sealed and copied at a time (a multiple of the bulk chunk)
-# A run's rows are recorded in blind-index order (benefits.ledger.bulk.sorted_insert), so
-# a batch made from them (in entitlement order) fills its blind-index indexes in key order.
-ENTITLEMENT_ORDER = ("id_index", "policy_id", "month")
 
 
 @dataclass
@@ -329,16 +326,6 @@ def _result(run: SweepRun, already: bool) -> ImportResult:
     return ImportResult(run.id, run.month, run.payable_rows, run.payable_total, already)
 
 
-def _loaded(sweep: SweepOutput, run_id: int) -> Iterator[list[dict[str, Any]]]:
-    """The run's rows 20,000 at a time (sealed and copied as they come), with what the
-    ledger adds to each: the run, and why its account cannot be paid."""
-    for chunk in sweep.chunks():
-        for r in chunk:
-            r["run_id"] = run_id
-            r["account_problem"] = account_hold(r["account_no"])
-        yield chunk
-
-
 def import_run(db: Database, out: Path, by: str) -> ImportResult:
     """Record a sweep (idempotent): the run, its pay/credit rows and an audit entry.
 
@@ -380,7 +367,11 @@ def import_run(db: Database, out: Path, by: str) -> ImportResult:
             s.add(run)
             s.flush()
             crashpoint("import:run_added")
-            sorted_insert(s, RunEntitlement.__table__, _loaded(sweep, run.id), ENTITLEMENT_ORDER)
+            for chunk in sweep.chunks():  # sealed and copied 20,000 rows at a time
+                for r in chunk:
+                    r["run_id"] = run.id
+                    r["account_problem"] = account_hold(r["account_no"])
+                bulk_insert(s, RunEntitlement.__table__, chunk)
             audit.append(
                 s,
                 at=now,
