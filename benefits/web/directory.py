@@ -92,8 +92,7 @@ class PersonsFile:
     """One delivery's persons extract, looked up by ID without reading it into Python.
 
     An unsealed Parquet extract is read per row group; a CSV or sealed one (a town's) is
-    held as one Polars frame. The index (hash of ID → first row of that ID) is built on the
-    first lookup.
+    held as one Polars frame. The index (hash of ID → rows) is built on the first lookup.
     """
 
     def __init__(self, path: Path) -> None:
@@ -112,19 +111,20 @@ class PersonsFile:
         return pl.scan_parquet(self.path)
 
     def index(self) -> pl.DataFrame:
-        """(hash, row) of each ID's first row, sorted by hash."""
+        """(hash of the ID, row) of every row with an ID, sorted by hash then row: the rows
+        of an ID (and of the rare other ID of the same hash) are together, first row first."""
         with self._lock:
             if self._index is None:
                 if self.lazy:
                     ids = (self._scan().select(pl.col("id_no").cast(pl.String)
                                                .str.strip_chars().str.to_uppercase())
                            .with_row_index("row").filter(pl.col("id_no").is_not_null())
-                           .unique("id_no", keep="first").collect())  # fmt: skip
+                           .collect())  # fmt: skip
                 else:
                     ids = self._whole().select("id_no").with_row_index("row")
                 self._index = pl.DataFrame(
                     {"hash": _hashes(ids["id_no"]), "row": ids["row"]}
-                ).sort("hash")
+                ).sort("hash", "row")
             return self._index
 
     def ids(self) -> pl.Series:
