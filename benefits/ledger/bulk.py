@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, text
+from sqlalchemy import Table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -75,21 +75,3 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
             statement, None, exc, dialect.loaded_dbapi.Error, dialect=dialect
         ) from exc
     return len(values)
-
-
-def reserve_ids(session: Session, table: Table, n: int) -> int:
-    """The first of `n` consecutive ids of `table`'s serial ``id``, reserved (PostgreSQL).
-
-    The table is locked against other writers (readers go on) until the commit, so that no
-    other transaction takes an id of the range meanwhile. Rows may then be inserted in any
-    order with ids given in another — e.g. in blind-index order, with ids in entitlement
-    order — and the sequence goes on after the range.
-    """
-    conn = session.connection()
-    name = conn.dialect.identifier_preparer.format_table(table)
-    session.execute(text(f"LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE"))
-    seq = session.execute(text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": name}).scalar_one()
-    first = int(session.execute(text("SELECT nextval(:s)"), {"s": seq}).scalar_one())
-    if n > 1:
-        session.execute(text("SELECT setval(:s, :v)"), {"s": seq, "v": first + n - 1})
-    return first

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, aliased
 from benefits.ledger import audit, totals
 from benefits.ledger.adjustments import compute_adjustments, settled_for_month
 from benefits.ledger.batchstate import audit_snapshot, describe_state
-from benefits.ledger.bulk import BULK_CHUNK, bulk_insert, reserve_ids
+from benefits.ledger.bulk import BULK_CHUNK, bulk_insert
 from benefits.ledger.db import Database
 from benefits.ledger.errors import Conflict, IllegalTransition, NothingToBatch
 from benefits.ledger.faults import crashpoint
@@ -52,9 +52,7 @@ def _dues(session: Session, run_id: int) -> list[Due]:
 
 def _insert_payments(session: Session, run_id: int, batch_id: int) -> None:
     """Every pay/credit row of the run as a payment item of the batch, with ``INSERT …
-    SELECT`` in id ranges of :data:`BULK_CHUNK` (a ``bulk:rows`` crash point after each);
-    on PostgreSQL in one statement, in blind-index order, with ids reserved beforehand
-    (:func:`benefits.ledger.bulk.reserve_ids`) in entitlement order — the same ids.
+    SELECT`` in id ranges of :data:`BULK_CHUNK` (a ``bulk:rows`` crash point after each).
 
     The sealed ``id_no`` and ``account_no`` are copied as they are (same key, same kind of
     column); whether an item is held comes from the sweep's flag and the ``account_problem``
@@ -70,23 +68,6 @@ def _insert_payments(session: Session, run_id: int, batch_id: int) -> None:
     if lo is None:
         return
     items = BatchItem.__table__
-    if session.connection().dialect.name == "postgresql":
-        # Ids in entitlement order, as below, but rows written in blind-index order: the
-        # three indexes keyed by it take a city's million entries in key order, one pass
-        # over their pages, instead of a random page each (which no longer fit the buffers).
-        first = reserve_ids(session, items, hi - lo + 1)
-        rows = (
-            select(
-                literal(first - lo) + e.id, literal(batch_id), literal(PAYMENT), e.id_no,
-                e.id_index, e.household_no, e.policy_id, e.month, e.mode, e.amount, status,
-                reason, e.community, e.masked_name, e.account_no, e.id, false(),
-            )
-            .where(e.run_id == run_id)
-            .order_by(e.id_index, e.policy_id, e.month)
-        )  # fmt: skip
-        session.execute(insert(items).from_select(["id", *names], rows))
-        crashpoint("bulk:rows")
-        return
     for start in range(lo - 1, hi, BULK_CHUNK):
         rows = (
             select(
