@@ -1,16 +1,25 @@
 """Benchmark a city's month in the ledger and the web app: 1.2 million items, 550,000 alerts.
 
 Issue 16's sizes: a city of 10 million gives a batch of about 1.2 million items and about
-550,000 alerts a month. Until the partitioned sweep (issue 13) can sweep 10 million people on
-this machine in reasonable time, the sweep's *outputs* are synthesised here, in today's data
-contract (``entitlements.csv``, ``alerts.csv``, ``summary.json``): 1.2 million pay/credit rows
-for ~1 million people in 600 communities (1 % held by the sweep, 0.5 % without an account),
-and the alerts. Then, on a fresh PostgreSQL schema (dropped afterwards), it times each step
-with its peak memory (RSS of this process, sampled):
+550,000 alerts a month. Two ways to get the sweep's outputs:
 
-    import → create batch → submit → approve → export → reconcile → verify audit
-    → alerts into the inbox → the web pages (served by uvicorn, median of --repeat)
+- ``--from-sweep``: the real thing — the synthetic city of ``--persons`` people (10 million;
+  Parquet, generated once and cached by ``benchmarks/scale.py``'s ``ensure_data``), swept by
+  ``benefits sweep --engine partitioned`` in a child process (wall time and the peak RSS of
+  its whole process tree);
+- otherwise they are synthesised in today's data contract (``entitlements.csv``,
+  ``alerts.csv``, ``summary.json``): ``--items`` pay/credit rows for ~1 million people in 600
+  communities (1 % held by the sweep, 0.5 % without an account) and ``--alerts`` alerts —
+  a quick run of the ledger and the pages at any size.
 
+Then, on a fresh PostgreSQL schema (dropped afterwards), it times each step with its peak
+memory (RSS of this process, sampled):
+
+    import → create batch → submit → approve (a second officer) → export → reconcile (a
+    return file) → verify audit → alerts into the inbox → [events against the city's store]
+    → the web pages (served by uvicorn, median of --repeat)
+
+    flock bigrun.lock python benchmarks/city.py --from-sweep  # 10M people, swept for real
     python benchmarks/city.py                                # 1.2M items, 550k alerts
     python benchmarks/city.py --items 100000 --alerts 50000  # a quick look
     python benchmarks/city.py --skip-web                     # ledger steps only
@@ -43,6 +52,7 @@ from benefits.idcard import make_id
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ledger as ledger_bench
+import scale
 
 BUDGET_MS = 300.0
 GOAL_S = 120.0
@@ -174,13 +184,47 @@ class Steps:
             t = time.perf_counter()
             result = fn()
             took = time.perf_counter() - t
-        self.rows.append((name, took, mem.peak, note))
-        print(f"  {name}: {took:.1f} s, peak {mem.peak / 2**20:,.0f} MiB", file=sys.stderr)
+        self.add(name, took, mem.peak, note)
         return result
+
+    def add(self, name: str, took: float, peak: int, note: str = "") -> None:
+        """Record a step measured elsewhere (a child process tree)."""
+        self.rows.append((name, took, peak, note))
+        print(f"  {name}: {took:.1f} s, peak {peak / 2**20:,.0f} MiB {note}", file=sys.stderr)
+
+
+def sweep_city(steps: Steps, data: Path, month: str, out: Path, workers: int | None) -> None:
+    """``benefits sweep --engine partitioned`` of the city, timed with its process tree's peak."""
+    cmd = [sys.executable, "-m", "benefits.cli", "sweep", "--data", str(data), "--month", month,
+           "--out", str(out), "--engine", "partitioned", "-q"]  # fmt: skip
+    if workers:
+        cmd += ["--workers", str(workers)]
+    env = {**os.environ, "PYTHONPATH": str(scale.ROOT)}
+    took, peak, code = scale.run_measured(cmd, env)
+    if code:
+        raise SystemExit(f"the sweep failed (exit code {code})")
+    steps.add("sweep (partitioned)", took, peak, "(process tree)")
+
+
+def sample_people(out: Path, every: int = 100_003) -> list[str]:
+    """Some resident IDs with a payment in the sweep's entitlements (for the person search)."""
+    from benefits.sealedfiles import read_csv
+
+    ids = read_csv(out / "entitlements.csv", columns=["id_no"], infer_schema=False)["id_no"]
+    return ids.gather_every(every).to_list()[:20]
+
+
+def events_step(steps: Steps, url: str, data: Path, out: Path) -> None:
+    """Where the events benchmark against the city's store belongs: ``benefits events
+    load-store`` from the sweep's outputs into the ledger's PostgreSQL, then
+    ``benchmarks/events.py --store`` (issue 16 item 3, built on branch i16-evstore). Until it
+    is merged there is nothing to time here, and nothing is pretended."""
+    print("  events against the city's store: not part of this branch (i16-evstore)",
+          file=sys.stderr)  # fmt: skip
 
 
 @contextmanager
-def served(url: str, folder: Path) -> Iterator[Any]:
+def served(url: str, folder: Path, data: Path) -> Iterator[Any]:
     """The web app on a free local port, signed in as an auditor; yields an httpx client."""
     import httpx
     import uvicorn
@@ -188,7 +232,7 @@ def served(url: str, folder: Path) -> Iterator[Any]:
     from benefits.web.app import create_app
     from benefits.web.settings import WebSettings
 
-    settings = WebSettings(db=url, data=folder, work=folder / "work", secret_key="bench")
+    settings = WebSettings(db=url, data=data, work=folder / "work", secret_key="bench")
     app = create_app(settings)
     ctx = app.state.ctx
     ctx.accounts.create_user("bench", PASSWORD, ["auditor"], by="bench")
@@ -250,14 +294,12 @@ def time_pages(client: Any, batch_id: int, month: str, people: list[str], repeat
         ("alerts inbox, one kind", "GET", f"/alerts?month={month}&kind=review_due", None),
     ]
     if csrf is not None and people:
-        cases.append(
-            (
-                "person search",
-                "POST",
-                "/persons/search",
-                {"csrf_token": csrf.group(1), "id_no": people[len(people) // 2]},
-            )
-        )
+        from benefits.web.privacy import person_ref
+
+        who = people[len(people) // 2]
+        cases.append(("person search (the first after start in max)", "POST", "/persons/search",
+                      {"csrf_token": csrf.group(1), "id_no": who}))  # fmt: skip
+        cases.append(("person page", "GET", f"/persons/{person_ref('bench', who)}", None))
     out = []
     for what, method, path, form in cases:
         times = []
@@ -321,6 +363,12 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--skip-web", action="store_true")
     parser.add_argument("--pg-url", default=None)
+    parser.add_argument("--from-sweep", action="store_true",
+                        help="sweep the synthetic city for real (else synthesise outputs)")
+    parser.add_argument("--persons", type=int, default=10_000_000, help="with --from-sweep")
+    parser.add_argument("--workers", type=int, default=None, help="the sweep's workers")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="with --from-sweep: sweep this delivery instead of the cached city")
     args = parser.parse_args()
     pg = ledger_bench.pg_url_or_none(args.pg_url)
     if pg is None:
@@ -331,11 +379,20 @@ def main() -> int:
     month = "2025-01"
     pages: list[tuple[str, float, float]] = []
     plans: list[tuple[str, str, float]] = []
+    n_alerts: int | None = None
     with tempfile.TemporaryDirectory(prefix="city-bench-") as tmpdir:
         tmp = Path(tmpdir)
-        sweep, people = steps.run("synthesise the sweep's outputs",
-                                  lambda: write_city(tmp / "sweep", month, args.items,
-                                                     args.alerts))  # fmt: skip
+        if args.from_sweep:
+            data = args.data or steps.run("synthetic city (cached)",
+                                          lambda: scale.ensure_data(args.persons, 7, month))
+            sweep = tmp / "sweep"
+            sweep_city(steps, data, month, sweep, args.workers)
+            people = sample_people(sweep)
+        else:
+            data = tmp
+            sweep, people = steps.run("synthesise the sweep's outputs",
+                                      lambda: write_city(tmp / "sweep", month, args.items,
+                                                         args.alerts))  # fmt: skip
         with ledger_bench.database("postgresql", tmp, pg) as url, Ledger(url) as ledger:
             steps.run("init (migrations)", lambda: ledger.init(by="admin"))
             run = steps.run("import run", lambda: ledger.import_run(sweep, by="alice"))
@@ -350,21 +407,23 @@ def main() -> int:
             steps.run("reconcile return file", lambda: ledger.reconcile(batch.id, ret, by="carol"))
             steps.run("verify audit chain", ledger.verify_audit)
             if not args.skip_web:
-                with served(url, tmp) as client:
+                with served(url, tmp, data) as client:
                     from benefits.web.services import alerts as alert_service
                     from benefits.web.services import runs as run_service
 
                     ctx = client.ctx
                     the_run = run_service.latest_run(ctx, month)
-                    steps.run(
+                    n_alerts = steps.run(
                         "alerts into the inbox", lambda: alert_service.import_alerts(ctx, the_run)
                     )
+                    events_step(steps, url, data, sweep)
                     plans = explain(url, batch.id, month)
                     pages = steps.run("web pages", lambda: time_pages(
                         client, batch.id, month, people, args.repeat))  # fmt: skip
 
+    said = f"{n_alerts:,} alerts" if n_alerts is not None else "alerts not imported"
     print(f"\n# City month: {batch.item_count:,} items ({exported.count:,} in the bank file), "
-          f"{args.alerts:,} alerts — PostgreSQL, Python {platform.python_version()}, "
+          f"{said} — PostgreSQL, Python {platform.python_version()}, "
           f"{platform.machine()}, {os.cpu_count()} CPUs\n")  # fmt: skip
     print("| step | wall s | peak RSS MiB |")
     print("|---|---:|---:|")

@@ -26,11 +26,11 @@ import hashlib
 import io
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
@@ -64,6 +64,7 @@ TRAILER = "TRAILER"
 PREFIX = "BNF"
 _REF_RE = re.compile(r"^BNF-B(\d{6,})-I(\d{9,})$")
 CHUNK = 2000
+STREAM_ROWS = 10_000  # items read at a time when writing a bank file
 
 
 def reference(batch_id: int, item_id: int) -> str:
@@ -92,16 +93,39 @@ def render(batch_id: int, lines: Iterable[tuple[int, str, str, Decimal]]) -> byt
         TRAILER,1,459.00,BNF-B000003
         <BLANKLINE>
     """
+    out = io.BytesIO()
+    write_lines(out, batch_id, lines)
+    return out.getvalue()
+
+
+def write_lines(
+    out: BinaryIO, batch_id: int, lines: Iterable[tuple[int, str, str, Decimal]]
+) -> tuple[int, Decimal, str]:
+    """Write the payment file (header, a line per item, trailer) to `out` as it goes, in
+    pieces of :data:`CHUNK` lines: the file is never held whole. Returns (lines, total,
+    SHA-256 hex of the bytes written)."""
+    digest = hashlib.sha256()
     buf = io.StringIO(newline="")
     w = csv.writer(buf, lineterminator="\n")
+
+    def flush() -> None:
+        data = buf.getvalue().encode("utf-8")
+        digest.update(data)
+        out.write(data)
+        buf.seek(0)
+        buf.truncate()
+
     w.writerow(HEADER)
     count, total = 0, ZERO
     for item_id, account, masked_name, amount in lines:
         w.writerow((account, masked_name, format_amount(amount), reference(batch_id, item_id)))
         count += 1
         total += amount
+        if count % CHUNK == 0:
+            flush()
     w.writerow((TRAILER, count, format_amount(total), batch_reference(batch_id)))
-    return buf.getvalue().encode("utf-8")
+    flush()
+    return count, total, digest.hexdigest()
 
 
 def sha256_hex(data: bytes) -> str:
@@ -109,17 +133,32 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temporary file, fsync, rename: the path holds the old file or the whole
-    new one, never half of it. Temporary files left by a killed earlier attempt are removed."""
+def _write_atomic(
+    path: Path, batch_id: int, lines: Iterable[tuple[int, str, str, Decimal]],
+    expect_sha256: str | None = None,
+) -> tuple[int, Decimal, str]:
+    """Stream the payment file into a temporary file, fsync, rename: the path holds the old
+    file or the whole new one, never half of it. With `expect_sha256`, a file whose bytes
+    differ is removed and refused before it takes the path. Temporary files left by a killed
+    earlier attempt are removed. Returns (lines, total, SHA-256)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     os.chmod(tmp, FILE_MODE)  # clear account numbers: the service account's eyes only
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            count, total, sha = write_lines(fh, batch_id, lines)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if expect_sha256 is not None and sha != expect_sha256:
+            raise LedgerError(
+                f"batch {batch_id}: the bank file rebuilt from the ledger has SHA-256 {sha}, "
+                f"but {expect_sha256} was recorded at export — the ledger was changed after "
+                "export; run `benefits audit verify` and do not send a new file"
+            )
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     crashpoint("export:file_written")
     os.replace(tmp, path)
     for stale in path.parent.glob(f".{path.name}.tmp-*"):
@@ -127,11 +166,12 @@ def _write_atomic(path: Path, data: bytes) -> None:
     try:
         dir_fd = os.open(path.parent, os.O_RDONLY)
     except OSError:  # pragma: no cover - e.g. platforms without directory fds
-        return
+        return count, total, sha
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+    return count, total, sha
 
 
 @dataclass(frozen=True)
@@ -148,32 +188,39 @@ class ExportResult:
     held: tuple[int, ...] = ()  # items held at export: their account number is not valid
 
 
-def _hold_invalid_accounts(
-    db: Database, s: Session, batch_id: int, lines: list[tuple[int, str, str, Decimal]], by: str
-) -> tuple[list[tuple[int, str, str, Decimal]], tuple[int, ...]]:
-    """Hold (with the reason, audited) every item whose account number is not valid, so it
-    never reaches the bank file; the lines that may go out, and the ids held."""
-    keep, held = [], []
-    now = db.now()
-    for line in lines:
+def _sendable(
+    rows: Iterable[tuple[int, str, str, Decimal]], invalid: list[tuple[int, str]]
+) -> Iterator[tuple[int, str, str, Decimal]]:
+    """The lines that may go out; each item whose account number is not valid is left out
+    and appended to `invalid` as (item id, problem)."""
+    for line in rows:
         problem = account_no_problem(line[1])
         if problem is None:
-            keep.append(line)
-            continue
+            yield line
+        else:
+            invalid.append((line[0], problem))
+
+
+def _hold_invalid_accounts(
+    db: Database, s: Session, batch_id: int, invalid: list[tuple[int, str]], by: str
+) -> tuple[int, ...]:
+    """Hold (with the reason, audited) every item whose account number is not valid, so it
+    never reaches the bank file; the ids held."""
+    now = db.now()
+    for item_id, problem in invalid:
         reason = BAD_ACCOUNT.format(problem=problem) + " (held at export)"
         s.execute(
             update(BatchItem)
-            .where(BatchItem.id == line[0], BatchItem.status == PENDING)
+            .where(BatchItem.id == item_id, BatchItem.status == PENDING)
             .values(status=HELD, hold_reason=reason)
             .execution_options(synchronize_session=False)
         )
         audit.append(
-            s, at=now, actor=by, action="item.hold", object_type="item", object_id=line[0],
+            s, at=now, actor=by, action="item.hold", object_type="item", object_id=item_id,
             before={"status": PENDING}, after={"status": HELD, "hold_reason": reason,
                                                "batch": batch_id},
         )  # fmt: skip
-        held.append(line[0])
-    return keep, tuple(held)
+    return tuple(item_id for item_id, _ in invalid)
 
 
 def _watermark(by: str, now: Any, approved_by: str | None) -> dict[str, Any]:
@@ -184,17 +231,19 @@ def _watermark(by: str, now: Any, approved_by: str | None) -> dict[str, Any]:
             "approved_by": approved_by, "watermark": mark.fields()}  # fmt: skip
 
 
-def _lines(session: Session, *conds: Any) -> list[tuple[int, str, str, Decimal]]:
-    rows = (
-        session.connection()
-        .execute(
-            select(BatchItem.id, BatchItem.account_no, BatchItem.masked_name, BatchItem.amount)
-            .where(*conds)
-            .order_by(BatchItem.id)
-        )
-        .all()
+def _lines(session: Session, *conds: Any) -> Iterator[tuple[int, str, str, Decimal]]:
+    """The items' (id, account, masked name, amount) in item order, read :data:`STREAM_ROWS`
+    at a time (a server-side cursor on PostgreSQL): memory stays bounded at any size."""
+    result = session.connection().execute(
+        select(BatchItem.id, BatchItem.account_no, BatchItem.masked_name, BatchItem.amount)
+        .where(*conds)
+        .order_by(BatchItem.id),
+        execution_options={"yield_per": STREAM_ROWS},
     )
-    return [(r[0], r[1], r[2], r[3]) for r in rows]
+    with result:
+        for part in result.partitions():
+            for r in part:
+                yield (r[0], r[1], r[2], r[3])
 
 
 def export_batch(db: Database, batch_id: int, to: Path, by: str) -> ExportResult:
@@ -219,20 +268,18 @@ def export_batch(db: Database, batch_id: int, to: Path, by: str) -> ExportResult
                 "export", by, f"batch {batch.id}", describe_state(batch),
                 why_not("export", batch),
             )  # fmt: skip
+        invalid: list[tuple[int, str]] = []
         lines = _lines(
             s, BatchItem.batch_id == batch.id, BatchItem.status == PENDING,
             BatchItem.voided.is_(False),
         )  # fmt: skip
-        lines, held = _hold_invalid_accounts(db, s, batch.id, lines, by)
-        data = render(batch.id, lines)
-        sha = sha256_hex(data)
-        total = sum((line[3] for line in lines), ZERO)
-        _write_atomic(to, data)
+        count, total, sha = _write_atomic(to, batch.id, _sendable(lines, invalid))
         crashpoint("export:file_renamed")
+        held = _hold_invalid_accounts(db, s, batch.id, invalid, by)
 
         now = db.now()
         bank_file = BankFile(
-            batch_id=batch.id, path=str(to), sha256=sha, item_count=len(lines), total=total,
+            batch_id=batch.id, path=str(to), sha256=sha, item_count=count, total=total,
             created_by=by, created_at=now,
         )  # fmt: skip
         s.add(bank_file)
@@ -246,7 +293,7 @@ def export_batch(db: Database, batch_id: int, to: Path, by: str) -> ExportResult
             .values(status=SENT, bank_file_id=bank_file.id)
             .execution_options(synchronize_session=False)
         ).rowcount  # fmt: skip
-        if sent != len(lines):  # pragma: no cover - the batch lock makes this unreachable
+        if sent != count:  # pragma: no cover - the batch lock makes this unreachable
             raise Conflict(f"batch {batch.id} items changed during export; nothing was recorded")
         totals.rebuild(s, batch.id)
         crashpoint("export:db_mid")
@@ -260,25 +307,17 @@ def export_batch(db: Database, batch_id: int, to: Path, by: str) -> ExportResult
         audit.append(
             s, at=now, actor=by, action="batch.export", object_type="batch", object_id=batch.id,
             before={"status": APPROVED, "state": before},
-            after={"status": EXPORTED, "file": str(to), "sha256": sha, "count": len(lines),
+            after={"status": EXPORTED, "file": str(to), "sha256": sha, "count": count,
                    "total": format_amount(total), **_watermark(by, now, batch.approved_by)},
         )  # fmt: skip
-        return ExportResult(batch.id, to, sha, len(lines), total, already=False, held=held)
+        return ExportResult(batch.id, to, sha, count, total, already=False, held=held)
 
 
 def _rewrite(db: Database, s: Session, batch: Batch, to: Path, by: str) -> ExportResult:
     """Write an exported batch's bank file again, byte-identical to the recorded one."""
     bank_file = s.execute(select(BankFile).where(BankFile.batch_id == batch.id)).scalar_one()
     lines = _lines(s, BatchItem.bank_file_id == bank_file.id)
-    data = render(batch.id, lines)
-    sha = sha256_hex(data)
-    if sha != bank_file.sha256:
-        raise LedgerError(
-            f"batch {batch.id}: the bank file rebuilt from the ledger has SHA-256 {sha}, but "
-            f"{bank_file.sha256} was recorded at export — the ledger was changed after export; "
-            "run `benefits audit verify` and do not send a new file"
-        )
-    _write_atomic(to, data)
+    _, _, sha = _write_atomic(to, batch.id, lines, expect_sha256=bank_file.sha256)
     now = db.now()
     audit.append(
         s, at=now, actor=by, action="batch.export.rewrite", object_type="batch",

@@ -111,9 +111,11 @@ class WebContext:
         data = self.run_summary(run).get("data")
         if data:
             self.directory.add_delivery(Path(data))
-        index = self.trace_index(run)
-        if index is not None:
-            self.directory.add_ids(index.id_list().to_list())
+        def traced() -> list[str]:  # read only if a reference must be looked for
+            index = self.trace_index(run)
+            return index.id_list().to_list() if index is not None else []
+
+        self.directory.add_ids(traced)
         with self._lock:
             self._known_sources.add(key)
 

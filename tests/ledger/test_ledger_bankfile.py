@@ -136,3 +136,25 @@ def test_bad_sweep_folder_names_file_line_and_field(ledger: Ledger, sweeps: Path
     with pytest.raises(InvalidInput, match="one payment per person"):
         ledger.import_run(out, by=ALICE)
     assert ledger.runs() == []
+
+
+def test_bank_file_is_written_in_pieces_identical_to_the_whole() -> None:
+    """The file is streamed (a piece per CHUNK lines), never held whole: same bytes."""
+    from io import BytesIO
+
+    from benefits.ledger.bankfile import CHUNK, write_lines
+
+    class Sink(BytesIO):
+        pieces = 0
+
+        def write(self, data: bytes) -> int:  # type: ignore[override]
+            self.pieces += 1
+            return super().write(data)
+
+    lines = [(i, f"6222{i:012d}", "张*明", Decimal("0.01") * i) for i in range(1, 2 * CHUNK + 2)]
+    sink = Sink()
+    count, total, sha = write_lines(sink, 3, iter(lines))
+    assert sink.pieces == 3
+    assert sink.getvalue() == render(3, lines)
+    expected = (len(lines), sum(x[3] for x in lines), sha256_hex(sink.getvalue()))
+    assert (count, total, sha) == expected

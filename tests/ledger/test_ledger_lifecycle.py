@@ -230,3 +230,28 @@ def test_not_initialised_database_says_what_to_do(tmp_path: Path) -> None:
         pytest.raises(NotInitialised, match="benefits ledger init"),
     ):
         led.batches()
+
+
+def test_batch_items_take_ids_in_entitlement_order_on_every_engine(
+    ledger: Ledger, sweeps: Path
+) -> None:
+    """The ids — and so the pages' and the bank file's order and references — follow the
+    entitlements on every engine, with no gap; a later batch's ids go on after."""
+    run = ledger.import_run(write_sweep(sweeps / "a", "2025-01", town(30)), by=ALICE)
+    b = ledger.create_batch(run.run_id, by=ALICE)
+    with ledger.db.transaction() as s:
+        rows = s.execute(
+            select(BatchItem.id, BatchItem.entitlement_id, BatchItem.id_index)
+            .where(BatchItem.batch_id == b.id).order_by(BatchItem.id)
+        ).all()  # fmt: skip
+    ids = [r.id for r in rows]
+    assert ids == list(range(ids[0], ids[0] + 30))
+    assert [r.entitlement_id for r in rows] == sorted(r.entitlement_id for r in rows)
+    assert [r.id_index for r in rows] != sorted(r.id_index for r in rows)  # not index order
+    ledger.submit(b.id, by=ALICE)
+    ledger.reject(b.id, by=BOB, reason="redo")
+    run2 = ledger.import_run(write_sweep(sweeps / "b", "2025-01", town(31)), by=ALICE)
+    b2 = ledger.create_batch(run2.run_id, by=ALICE)
+    with ledger.db.transaction() as s:
+        low = s.execute(select(func.min(BatchItem.id)).where(BatchItem.batch_id == b2.id))
+        assert low.scalar_one() == ids[-1] + 1

@@ -167,3 +167,16 @@ def test_a_large_pdf_is_built_in_the_background(seeded: Seeded) -> None:
     assert seeded.client("officer").get(f"/jobs/download?id={job_id}").status_code == 404
     missing = auditor.post("/batches/999999/sheet-job", data={"csrf_token": csrf_of(auditor)})
     assert "no batch 999999" in _flash(missing)
+
+
+def test_the_web_refuses_a_second_sweep_of_a_month_while_one_runs(seeded: Seeded) -> None:
+    """Deterministic: that month's sweep job is held running; the page says so and links it."""
+    job, go = _held_job(seeded, key="sweep:2025-02")
+    officer = seeded.client("officer")
+    r = officer.post("/sweeps", data={"csrf_token": csrf_of(officer), "month": "2025-02"},
+                     follow_redirects=False)  # fmt: skip
+    assert r.status_code == 303 and r.headers["location"] == f"/jobs?id={job.id}"
+    page = officer.get(r.headers["location"])
+    assert "already running" in _flash(page) and 'data-job-status="running"' in page.text
+    go.set()
+    assert seeded.ctx.jobs.wait(job.id).status == "done"

@@ -34,6 +34,7 @@ from benefits.ledger.models import SweepRun
 from benefits.ledger.sealed import fingerprint_index, id_index, party_index
 from benefits.sealedfiles import read_csv
 from benefits.web.context import WebContext
+from benefits.web.directory import community_of, masked_name_of
 from benefits.web.format import mask_dates_in_text, mask_id_like, mask_ids_in_text
 from benefits.web.models import (
     ALERT_ACKNOWLEDGED,
@@ -99,7 +100,7 @@ def import_alerts(ctx: WebContext, run: SweepRun) -> int:
             return done.alerts
     frame = _read_alerts(run)
     ctx.know_run(run)
-    directory = ctx.directory
+    people = ctx.directory.people(frame.get_column("id_no").to_list())  # one scan, not per row
     matcher = RuleMatcher(ctx.pack)
     keys = ctx.db.keys
     month_start = f"{run.month}-01"
@@ -151,8 +152,8 @@ def import_alerts(ctx: WebContext, run: SweepRun) -> int:
                     "fingerprint": facts,
                     "due_date": row["due_date"],
                     "message": row["message"],
-                    "community": directory.community(row["id_no"]),
-                    "masked_name": directory.masked_name(row["id_no"]),
+                    "community": community_of(people.get(row["id_no"])),
+                    "masked_name": masked_name_of(people.get(row["id_no"])),
                     "last_month": run.month,
                     "last_run_id": run.id,
                 }
