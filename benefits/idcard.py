@@ -17,6 +17,8 @@ import datetime as dt
 
 import polars as pl
 
+from benefits.period import date_pattern
+
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK_CHARS = "10X98765432"  # indexed by (weighted sum mod 11)
 
@@ -146,14 +148,14 @@ def problem_expr(col: pl.Expr) -> pl.Expr:
     )
 
 
+_VALID = f"^[0-9]{{6}}{date_pattern('')}[0-9]{{3}}[0-9Xx]$"  # the birth date a real date
+
+
 def valid_expr(col: pl.Expr) -> pl.Expr:
-    """True where :func:`problem_expr` finds nothing (the cheap test of the common case: no
-    upper-casing, no chain of reasons); null for a null cell."""
-    return (
-        col.str.contains(r"^[0-9]{17}[0-9Xx]$")
-        & birth_date_expr(col).is_not_null()
-        & (_check_value_expr(col) == _given_value_expr(col))
-    )
+    """True where :func:`problem_expr` finds nothing (the cheap test of the common case: one
+    regex for the format and the birth date, no upper-casing, no chain of reasons); null for
+    a null cell."""
+    return col.str.contains(_VALID) & (_check_value_expr(col) == _given_value_expr(col))
 
 
 def birth_date_expr(col: pl.Expr) -> pl.Expr:

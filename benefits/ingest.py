@@ -27,6 +27,7 @@ import polars as pl
 from benefits import idcard
 from benefits.accountno import ACCOUNT_NO_PATTERN, ACCOUNT_NO_RULE
 from benefits.errors import IngestError
+from benefits.period import date_pattern
 from benefits.schema import TABLES, Column, Table
 from benefits.sealedfiles import read_output
 
@@ -437,7 +438,7 @@ def _problem(column: Column) -> pl.Expr:
 # `_problem` (each pattern allows only ASCII, so no full-width digit and no over-long cell).
 # A row failing the test of any column gets the full checks, which say what is wrong.
 _VALID_PATTERN = {
-    "date": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+    "date": f"^{date_pattern('-')}$",
     "month": r"^[0-9]{4}-(0[1-9]|1[0-2])$",
     "money": r"^[0-9]{1," + str(MAX_MONEY_DIGITS) + r"}(\.[0-9]{1,2})?$",
     "number": r"^[0-9]+(\.[0-9]+)?$",
@@ -456,9 +457,7 @@ def _surely_valid(column: Column) -> pl.Expr:
         ok = idcard.valid_expr(s)
     elif kind in _VALID_PATTERN:
         ok = s.str.contains(_VALID_PATTERN[kind])
-        if kind == "date":
-            ok = ok & s.str.to_date("%Y-%m-%d", strict=False).is_not_null()
-        elif kind == "number":
+        if kind == "number":
             ok = ok & (s.str.len_bytes() <= MAX_CELL_CHARS)
     elif kind in ("enum", "bool", "grade"):
         values = {"enum": list(column.values), "bool": _BOOL_VALUES,
@@ -529,17 +528,20 @@ def trimmed(raw: pl.DataFrame, offset: int = 0) -> pl.LazyFrame:
     """Cells trimmed, an empty cell null, all-empty records skipped; `_row` is the record's
     1-based number in the file (`offset` records precede this frame)."""
     present = list(raw.columns)
-    lazy = (
+    frame = (
         raw.lazy()
         .with_row_index("_row", offset=offset + 1)
         .with_columns(
             pl.col("_row").cast(pl.Int64),
             *[pl.col(c).str.strip_chars().replace("", None).alias(c) for c in present],
         )
+        .collect()
     )
-    if present:
-        lazy = lazy.filter(~pl.all_horizontal([pl.col(c).is_null() for c in present]))
-    return lazy
+    if present:  # filtered only when there is an empty record (copying every column costs)
+        kept = frame.select(~pl.all_horizontal([pl.col(c).is_null() for c in present]))
+        if not kept.to_series().all():
+            frame = frame.filter(kept.to_series())
+    return frame.lazy()
 
 
 def _id_upper() -> pl.Expr:

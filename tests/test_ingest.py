@@ -377,3 +377,20 @@ def test_vectorised_id_checks_agree_with_the_scalar_rule() -> None:
     )
     assert frame["problem"].to_list() == [idcard.problem(i) for i in ids]
     assert frame["valid"].to_list() == [idcard.problem(i) is None for i in ids]
+
+
+def test_date_pattern_is_the_calendar() -> None:
+    """period.date_pattern matches exactly the dates Polars parses (leap years included), with
+    and without separators."""
+    import random
+
+    from benefits.period import date_pattern
+
+    rng = random.Random(29)
+    years = [0, 1, 4, 100, 400, 1900, 2000, 2023, 2024, 9996, 9999, *rng.sample(range(10000), 40)]
+    parts = [(y, m, d) for y in years for m in range(14) for d in (0, 1, 9, 19, 28, 29, 30, 31, 32)]
+    for sep, fmt in (("-", "%Y-%m-%d"), ("", "%Y%m%d")):
+        cells = pl.Series([f"{y:04d}{sep}{m:02d}{sep}{d:02d}" for y, m, d in parts])
+        matched = cells.str.contains(f"^{date_pattern(sep)}$")
+        assert matched.to_list() == cells.str.to_date(fmt, strict=False).is_not_null().to_list()
+        assert matched.sum() > len(parts) // 2
