@@ -27,6 +27,7 @@ import polars as pl
 from benefits import idcard
 from benefits.accountno import ACCOUNT_NO_PATTERN, ACCOUNT_NO_RULE
 from benefits.errors import IngestError
+from benefits.period import date_pattern
 from benefits.schema import TABLES, Column, Table
 from benefits.sealedfiles import read_output
 
@@ -433,6 +434,43 @@ def _problem(column: Column) -> pl.Expr:
     return pl.when(s.is_not_null()).then(chain)
 
 
+# The cheap test of the common case, per kind: a cell matching it passes every check of
+# `_problem` (each pattern allows only ASCII, so no full-width digit and no over-long cell).
+# A row failing the test of any column gets the full checks, which say what is wrong.
+_VALID_PATTERN = {
+    "date": f"^{date_pattern('-')}$",
+    "month": r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+    "money": r"^[0-9]{1," + str(MAX_MONEY_DIGITS) + r"}(\.[0-9]{1,2})?$",
+    "number": r"^[0-9]+(\.[0-9]+)?$",
+    "district": r"^[0-9]{6}$",
+    "community": r"^[0-9]{9}$",
+    "account": ACCOUNT_NO_PATTERN,
+}
+_BOOL_VALUES = ["true", "false", "1", "0", "True", "False", "TRUE", "FALSE"]
+
+
+def _surely_valid(column: Column) -> pl.Expr:
+    """True where the column's cell surely passes :func:`_problem` (False or null: maybe not)."""
+    s = pl.col(column.name)
+    kind = column.kind
+    if kind == "id":
+        ok = idcard.valid_expr(s)
+    elif kind in _VALID_PATTERN:
+        ok = s.str.contains(_VALID_PATTERN[kind])
+        if kind == "number":
+            ok = ok & (s.str.len_bytes() <= MAX_CELL_CHARS)
+    elif kind in ("enum", "bool", "grade"):
+        values = {"enum": list(column.values), "bool": _BOOL_VALUES,
+                  "grade": ["1", "2", "3", "4"]}[kind]  # fmt: skip
+        plain = [
+            v for v in values if len(v) <= MAX_CELL_CHARS and not re.search(FULL_WIDTH_DIGIT, v)
+        ]
+        ok = s.is_in(plain)
+    else:  # text, code, ref_id: only the length and the full-width digits are checked
+        ok = (s.str.len_bytes() <= MAX_CELL_CHARS) & ~s.str.contains(FULL_WIDTH_DIGIT)
+    return (s.is_not_null() & ok) if column.required else (s.is_null() | ok)
+
+
 def _typed(column: Column) -> pl.Expr:
     """The typed value of a column whose checks passed."""
     s = _cell(column)
@@ -490,17 +528,20 @@ def trimmed(raw: pl.DataFrame, offset: int = 0) -> pl.LazyFrame:
     """Cells trimmed, an empty cell null, all-empty records skipped; `_row` is the record's
     1-based number in the file (`offset` records precede this frame)."""
     present = list(raw.columns)
-    lazy = (
+    frame = (
         raw.lazy()
         .with_row_index("_row", offset=offset + 1)
         .with_columns(
             pl.col("_row").cast(pl.Int64),
             *[pl.col(c).str.strip_chars().replace("", None).alias(c) for c in present],
         )
+        .collect()
     )
-    if present:
-        lazy = lazy.filter(~pl.all_horizontal([pl.col(c).is_null() for c in present]))
-    return lazy
+    if present:  # filtered only when there is an empty record (copying every column costs)
+        kept = frame.select(~pl.all_horizontal([pl.col(c).is_null() for c in present]))
+        if not kept.to_series().all():
+            frame = frame.filter(kept.to_series())
+    return frame.lazy()
 
 
 def _id_upper() -> pl.Expr:
@@ -521,15 +562,52 @@ def key_struct(table: Table) -> pl.Expr:
 def row_checks(lazy: pl.LazyFrame, table: Table, present: list[str]) -> pl.LazyFrame:
     """The checks of one row on its own: `__field`/`__code` of the first failing check,
     `__identity` (the ID's own problem or a birth/sex mismatch) and, for persons, `__id_ok`.
-    The checks across rows (duplicate keys, `duplicate_id`) come after."""
-    # one lazy query per table, so common sub-expressions (the ID's 17-digit body) run once
-    frame = lazy.select(
-        ["_row"]
-        + [
-            pl.col(c.name) if c.name in present else pl.lit(None, pl.String).alias(c.name)
-            for c in table.columns
-        ]
+    The checks across rows (duplicate keys, `duplicate_id`) come after.
+
+    Most rows are clean: a cheap test per column (:func:`_surely_valid`) clears them, and only
+    the rows it does not clear get the full checks (:func:`_full_checks`), whose results are
+    spread back to their places — the same columns as checking every row in full."""
+    frame = (
+        lazy.select(
+            ["_row"]
+            + [
+                pl.col(c.name) if c.name in present else pl.lit(None, pl.String).alias(c.name)
+                for c in table.columns
+            ]
+        )
+        .with_columns(_clean(table).alias("__clean"))
+        .collect()
     )
+    clean = frame["__clean"]
+    frame = frame.drop("__clean")
+    doubtful = clean.not_().arg_true()
+    checked = _full_checks(frame[doubtful].lazy(), table).collect()
+    outputs = ["__field", "__code", "__identity", *(["__id_ok"] if table.name == "persons" else [])]
+    spread = []
+    for name in outputs:  # a clean row: no field, code nor identity issue; its ID is valid
+        values = checked[name]
+        default = True if name == "__id_ok" else None
+        column = pl.repeat(default, frame.height, dtype=values.dtype, eager=True)
+        spread.append(column.scatter(doubtful, values).alias(name))
+    return frame.with_columns(spread).lazy()
+
+
+def _clean(table: Table) -> pl.Expr:
+    """True for a row that surely passes every check of :func:`_full_checks`."""
+    tests = [_surely_valid(c) for c in table.columns]
+    if table.name == "persons":  # the ID agrees with the birth date and the sex, as text
+        id_no = pl.col("id_no")
+        id_birth = pl.concat_str(
+            [id_no.str.slice(6, 4), id_no.str.slice(10, 2), id_no.str.slice(12, 2)], separator="-"
+        )
+        tests += [pl.col("birth_date") == id_birth, pl.col("sex") == idcard.sex_expr(id_no)]
+    return pl.all_horizontal(tests).fill_null(False)
+
+
+def _full_checks(frame: pl.LazyFrame, table: Table) -> pl.LazyFrame:
+    """Every check of every cell of `frame` (`_row` and the table's columns): see
+    :func:`row_checks`."""
+    # one lazy query per table, so common sub-expressions (the ID's 17-digit body) run once
     codes = {c.name: f"__code_{c.name}" for c in table.columns}
     frame = frame.with_columns([_problem(c).alias(codes[c.name]) for c in table.columns])
     field_expr = pl.coalesce(

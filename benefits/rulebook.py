@@ -41,7 +41,7 @@ from benefits.errors import ParameterError, RuleError
 from benefits.expr import ExprError, names_in, parse
 from benefits.period import BenefitMonth
 from benefits.resources import bundled, rules_folder
-from benefits.schema import validated
+from benefits.schema import load_yaml, validated
 
 WHAT_IF_FROM = dt.date(1900, 1, 1)  # overridden parameters are in force for every month
 DEFAULT_RULES = bundled("rules")  # the clone's rules/, else the copy shipped in the package
@@ -393,7 +393,7 @@ class RulePack:
 
 def _read_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise RuleError(f"{path}: not valid YAML: {exc}") from exc
 

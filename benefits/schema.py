@@ -202,10 +202,20 @@ def validated(model: type[M], data: Any, path: Path, what: str) -> M:
         raise RuleError(f"{path}: {what}: {problems}") from exc
 
 
+# libyaml's parser when PyYAML has it: the same documents as yaml.safe_load, ten times faster
+# (the rule pack is read at every start of a sweep)
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_yaml(text: str) -> Any:
+    """A YAML document, read as ``yaml.safe_load`` reads it (raises ``yaml.YAMLError``)."""
+    return yaml.load(text, Loader=_YAML_LOADER)  # a safe loader: no Python objects
+
+
 def read_declarations(path: Path, model: type[M], what: str, section: str) -> M:
     """A declaration file of the rule pack, validated by `model` (errors name the file)."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise RuleError(f"{path}: cannot read the {what} declarations: {exc}") from exc
     return validated(model, data, path, section)

@@ -316,3 +316,81 @@ def test_bank_account_numbers_follow_the_one_rule(tmp_path: Path, value: str, co
     else:
         assert q == [("bank_accounts", 1, "account_no", code)]
         assert value not in ex.quarantine["reason"][0] or code == "full_width_digit"
+
+
+# cells that test every check of every kind, and the edges of the cheap clean-row test
+_TRICKY = [
+    None, "", "0", "-0", "-0.00", "-1", "1.5", "1.23", "1.234", "1e3", "+5", "1" * 13,
+    "1" * 14, "1" * 14 + ".5", "１00", "1", "4", "5", "true", "FALSE", "tRuE", "yes",
+    "2025-01-31", "2025-02-30", "2025-1-1", "2025-01", "2025-00", "2025-13", "2025/01/01",
+    "330106", "33010６", "330106001", "3301060011", "6217000000000001", "6217-0000", "x" * 1001,
+    "é" * 600, "李四", pid("1950-03-04", 3), pid("1960-01-01", 5).lower(),
+    pid("1950-03-04", 3)[:-1] + "Y", "330106" + "19501332" + "0031", "33010619500304003",
+    "３30106195003040031",
+]  # fmt: skip
+
+
+def test_clean_rows_skip_no_check(tmp_path: Path) -> None:
+    """The cheap clean-row test clears only rows the full checks accept: every table's sample
+    rows with each column set, in turn, to each tricky cell (and each of its enum values) get
+    the same fields, codes and identity issues as when every row is checked in full."""
+    from benefits.ingest import _full_checks, read_csv_text, row_checks, trimmed
+    from benefits.resources import sample_folder
+    from benefits.schema import TABLES
+
+    for table in TABLES.values():
+        path = sample_folder() / f"{table.name}.csv"
+        base = read_csv_text(path.read_bytes(), path)[0].head(3)
+        variants = [base]
+        for column in table.columns:
+            for value in [*_TRICKY, *column.values]:
+                variants.append(base.with_columns(pl.lit(value, pl.String).alias(column.name)))
+        if table.name == "persons":  # the ID disagreeing with the birth date, the sex
+            variants.append(base.with_columns(pl.lit("1901-01-01").alias("birth_date")))
+            variants.append(base.with_columns(pl.lit("X").alias("sex")))
+        frame = pl.concat(variants)
+        lazy = trimmed(frame)
+        fast = row_checks(lazy, table, list(frame.columns)).collect()
+        full = _full_checks(lazy, table).collect()
+        assert fast.equals(full), table.name
+        assert fast["__field"].null_count() < fast.height, table.name  # some rows fail
+
+
+def test_vectorised_id_checks_agree_with_the_scalar_rule() -> None:
+    """problem_expr (the check character read in base 13) and valid_expr say what
+    idcard.problem says, for random bodies with every check character and some broken IDs."""
+    import random
+
+    from benefits import idcard
+
+    rng = random.Random(13)
+    ids = [pid("1950-03-04", 3), "99999999999999999X", "00000000000000000X", "1" * 18]
+    for _ in range(2000):
+        digits = "".join(rng.choice("0123456789") for _ in range(17))
+        birth = dt.date(1900, 1, 1) + dt.timedelta(days=rng.randrange(45_000))
+        body = rng.choice([digits, f"{digits[:6]}{birth:%Y%m%d}{digits[14:]}"])
+        ids.append(body + rng.choice("0123456789Xx"))
+        ids.append(body + idcard.check_character(body))
+    frame = pl.DataFrame({"id": ids}).select(
+        idcard.problem_expr(pl.col("id")).alias("problem"),
+        idcard.valid_expr(pl.col("id")).alias("valid"),
+    )
+    assert frame["problem"].to_list() == [idcard.problem(i) for i in ids]
+    assert frame["valid"].to_list() == [idcard.problem(i) is None for i in ids]
+
+
+def test_date_pattern_is_the_calendar() -> None:
+    """period.date_pattern matches exactly the dates Polars parses (leap years included), with
+    and without separators."""
+    import random
+
+    from benefits.period import date_pattern
+
+    rng = random.Random(29)
+    years = [0, 1, 4, 100, 400, 1900, 2000, 2023, 2024, 9996, 9999, *rng.sample(range(10000), 40)]
+    parts = [(y, m, d) for y in years for m in range(14) for d in (0, 1, 9, 19, 28, 29, 30, 31, 32)]
+    for sep, fmt in (("-", "%Y-%m-%d"), ("", "%Y%m%d")):
+        cells = pl.Series([f"{y:04d}{sep}{m:02d}{sep}{d:02d}" for y, m, d in parts])
+        matched = cells.str.contains(f"^{date_pattern(sep)}$")
+        assert matched.to_list() == cells.str.to_date(fmt, strict=False).is_not_null().to_list()
+        assert matched.sum() > len(parts) // 2
