@@ -159,3 +159,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     gc.collect()
     gc.freeze()
 
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """With ``-n`` (pytest-xdist): whole files per worker, shared fixtures kept together, the
+    longest first (tests/parallel.py)."""
+    from tests.parallel import make_scheduler
+
+    return make_scheduler(config, log)
