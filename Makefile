@@ -1,6 +1,7 @@
 # One command to set up and run the main job, one to set up and run the tests.
 #   make demo   -> creates .venv, installs benefits, sweeps the bundled sample district
 #   make test   -> creates .venv, installs benefits with test tools and Spark, runs ruff + pytest
+#                  (two pytest-xdist workers: whole files per worker, see tests/parallel.py)
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
@@ -20,7 +21,7 @@ demo: $(BIN)/.installed
 
 test: $(BIN)/.installed
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/sweep.py

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
 from pathlib import Path
 
 import pytest
 
 from benefits.idcard import make_id
+
+# pytest-xdist's workers start with COLUMNS=80 and LINES=24 in their environment: the CLIs'
+# rich consoles, made at import, would keep that width for good and ignore the COLUMNS a test
+# gives its command (tests/cycle/test_cycle_yearly.py::test_cli_calendar failed under -n 2).
+# A command's width is the test's to give, as in a plain run.
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
 
 PERSON_DEFAULTS = {
     "sex": "F",
@@ -117,8 +125,6 @@ def ledger_key_file(tmp_path_factory: pytest.TempPathFactory):
     Set as ``$BENEFITS_KEY_FILE`` for the session unless the caller already set one; tests of
     the SQLite development default remove the variable with monkeypatch.
     """
-    import os
-
     from benefits.keys import ENV_FILE, KeyRing
 
     if os.environ.get(ENV_FILE):
@@ -136,8 +142,6 @@ def spark():
     """One local Spark session for every Spark test of the run (2 cores, 3 attempts per task,
     so a killed task is retried): the JVM starts once. Without Java or pyspark the Spark tests
     are skipped — unless $BENEFITS_REQUIRE_SPARK is set (CI), where that is a failure."""
-    import os
-
     from benefits.engines.spark import SparkUnavailable, spark_session
 
     try:
@@ -148,3 +152,22 @@ def spark():
         pytest.skip(str(exc))
     yield session
     session.stop()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Freeze what the collection loaded (modules, rule packs, strategies): a full garbage
+    collection — the event service makes one per service started — then walks only the
+    objects of the tests themselves."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """With ``-n`` (pytest-xdist): whole files per worker, shared fixtures kept together, the
+    longest first (tests/parallel.py)."""
+    from tests.parallel import make_scheduler
+
+    return make_scheduler(config, log)

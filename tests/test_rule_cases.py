@@ -28,6 +28,15 @@ def run_sweep() -> Callable[..., Any]:
     return engine
 
 
+@pytest.fixture(scope="session")
+def pack() -> Any:
+    """The bundled rule pack, loaded once for every case (loading it is most of a small sweep;
+    run_sweep loads this same pack when given none — tests/test_rulebook.py tests the loading)."""
+    from benefits.rulebook import load_pack
+
+    return load_pack()
+
+
 def test_case_files_are_well_formed() -> None:
     """Every case builds (handles, columns, expectations) and names are unique per file."""
     assert CASES, "no rule cases found"
@@ -38,14 +47,12 @@ def test_case_files_are_well_formed() -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
-def test_rule_case(case: Case, tmp_path: Path, run_sweep: Callable[..., Any]) -> None:
+def test_rule_case(case: Case, tmp_path: Path, run_sweep: Callable[..., Any], pack: Any) -> None:
     built = build(case)
     write_extracts(built, tmp_path)
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"pack": pack}
     if built.parameters:  # a what-if case: the same rules with some parameters replaced
-        from benefits.rulebook import load_pack
-
-        options["pack"] = load_pack().with_parameters(built.parameters)
+        options["pack"] = pack.with_parameters(built.parameters)
     if built.error is not None:
         with pytest.raises(Exception) as raised:  # any engine error type
             run_sweep(tmp_path, case.month, out=None, **options)
