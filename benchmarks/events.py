@@ -119,7 +119,7 @@ def main() -> int:
         t0 = time.perf_counter()
         # in a child process, so that the load's memory is not counted as the service's
         child = subprocess.run(
-            [sys.executable, "-c", "import sys; from benefits.events.service import load_store; "
+            [sys.executable, "-c", "import sys; from benefits.events.storeload import load_store; "
              "print(load_store(sys.argv[1], sys.argv[2], sys.argv[3], schema=sys.argv[4]))",
              str(data), args.month, args.store, args.store_schema],
             check=True, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},

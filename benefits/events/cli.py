@@ -299,7 +299,7 @@ def load_store_command(
     """
     import time
 
-    from benefits.events.service import load_store
+    from benefits.events.storeload import load_store
 
     if not MONTH_RE.match(month):
         raise typer.BadParameter(f"month must look like 2025-01, got {month!r}")
