@@ -50,6 +50,9 @@ from benefits.staging import Staged
 
 # people from which the staging runs in a process of its own (its memory given back after)
 STAGE_APART = 1_000_000
+# rows per chunk the staging reads: a fifth of the sweep's, half its peak memory (1 million
+# people: 0.58 GiB against 1.23 GiB), the same CPU time
+STAGE_CHUNK_ROWS = 100_000
 
 
 def load_store(
@@ -80,7 +83,8 @@ def load_store(
         try:
             progress(f"staging into {parts} partitions")
             apart = 2 if estimated_persons(Path(data)) >= STAGE_APART else 1
-            staged = _stage(Path(data), pack, parts, scratch / "stage", None, apart, strays=True)
+            staged = _stage(Path(data), pack, parts, scratch / "stage", STAGE_CHUNK_ROWS, apart,
+                            strays=True)  # fmt: skip
             with db.loading(m.label) as load:
                 _load_staged(load, pack, program, staged, m, progress)
             return load.counts
