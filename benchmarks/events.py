@@ -98,9 +98,12 @@ LOAD_CHILD = """
 import resource, sys, time
 from benefits.events.storeload import load_store
 if __name__ == "__main__":
-    t = time.process_time()
+    t, w = time.process_time(), time.perf_counter()
+    stages = []
     counts = load_store(sys.argv[1], sys.argv[2], sys.argv[3], schema=sys.argv[4],
-                        partitions=int(sys.argv[5]) or None)
+                        partitions=int(sys.argv[5]) or None,
+                        progress=lambda s: stages.append(f"{time.perf_counter() - w:.1f} s {s}"))
+    print("; ".join(stages) + f"; {time.perf_counter() - w:.1f} s done")
     own = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     print(counts)

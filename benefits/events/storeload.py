@@ -87,6 +87,7 @@ def load_store(
                             strays=True)  # fmt: skip
             with db.loading(m.label) as load:
                 _load_staged(load, pack, program, staged, m, progress)
+                progress("building the keys and indexes")
             return load.counts
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
