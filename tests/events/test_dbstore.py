@@ -184,10 +184,13 @@ def test_cli_loads_the_store_and_applies_events_from_it(tmp_path: Path) -> None:
     unloaded = runner.invoke(events_app, args)
     assert unloaded.exit_code == 2 and "not loaded" in unloaded.output
     loaded = runner.invoke(
-        events_app, ["load-store", "--data", str(SAMPLE), "--month", MONTH, "--store", url]
-    )
+        events_app,
+        ["load-store", "--data", str(SAMPLE), "--month", MONTH, "--store", url,
+         "--partitions", "3", "--work-dir", str(tmp_path)],
+    )  # fmt: skip
     assert loaded.exit_code == 0, loaded.output
-    assert "loaded 2,970 persons" in loaded.output
+    assert "partition 1 of 4" in loaded.output and "loaded 2,970 persons" in loaded.output
+    assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == []  # the staging is removed
     result = runner.invoke(events_app, args)
     assert result.exit_code == 1 and "rejected" in result.output
     assert "Traceback" not in result.output
