@@ -32,7 +32,6 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
 from benefits.engines import default_partitions, estimated_persons
@@ -112,11 +111,12 @@ def _load_staged(
     """A staged delivery, partition by partition, then the partition of rows that decide
     nothing."""
     schema = pack.catalogue.tables
-    seen: dict[str, np.ndarray] = {}  # per table: the row numbers loaded already
+    seen: dict[str, pl.Series] = {}  # per table, by row number: loaded already
     for name in staged.table_names:
         info = staged.delivery.tables[name]
         load.next_row(name, info)
-        seen[name] = np.zeros(info["read"] + info["skipped_empty_records"] + 2, dtype=bool)
+        seen[name] = pl.repeat(False, info["read"] + info["skipped_empty_records"] + 2,
+                               eager=True)  # fmt: skip
     for index in range(staged.partitions + 1):
         if index % 10 == 0:
             progress(f"partition {index + 1} of {staged.partitions + 1}")
@@ -129,16 +129,15 @@ def _load_staged(
         del tables, quarantine
 
 
-def _first_time(frame: pl.DataFrame, seen: dict[str, np.ndarray], name: str) -> pl.DataFrame:
+def _first_time(frame: pl.DataFrame, seen: dict[str, pl.Series], name: str) -> pl.DataFrame:
     """The rows of `frame` not loaded before (marked loaded now)."""
-    rows = frame["_row"].to_numpy()
-    if rows.size and rows.max() >= seen[name].size:  # never with a staging's own counts
-        grown = np.zeros(int(rows.max()) + 1, dtype=bool)
-        grown[: seen[name].size] = seen[name]
-        seen[name] = grown
-    new = ~seen[name][rows]
-    seen[name][rows] = True
-    return frame.filter(pl.Series(new)) if not new.all() else frame
+    rows = frame["_row"]
+    top = rows.max()
+    if isinstance(top, int) and top >= seen[name].len():  # never with a staging's own counts
+        seen[name] = seen[name].extend(pl.repeat(False, top + 1 - seen[name].len(), eager=True))
+    new = ~seen[name].gather(rows)
+    seen[name].scatter(rows, True)
+    return frame if new.all() else frame.filter(new)
 
 
 def _decisions(
