@@ -160,6 +160,9 @@ class DbStore:
             conninfo = re.sub(r"^postgres(ql)?(\+psycopg)?://", "postgresql://", url)
             try:
                 conn = psycopg.connect(conninfo, autocommit=True)
+                # an event's queries are a few index lookups; at a city's size their estimated
+                # cost passes jit_above_cost and compiling them took ~80 ms (10 million)
+                conn.execute("SET jit = off")
             except psycopg.Error as exc:
                 raise StoreError(f"cannot connect to the event store: {exc}".strip()) from exc
             return cls(conn, "postgresql", schema)
