@@ -92,6 +92,83 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+# the store's loader (in a child process): prints its counts, CPU seconds and peak RSS, and
+# the peak RSS of the staging process it starts for a large delivery
+LOAD_CHILD = """
+import resource, sys, time
+from benefits.events.storeload import load_store
+if __name__ == "__main__":
+    t, w = time.process_time(), time.perf_counter()
+    stages = []
+    counts = load_store(sys.argv[1], sys.argv[2], sys.argv[3], schema=sys.argv[4],
+                        partitions=int(sys.argv[5]) or None,
+                        progress=lambda s: stages.append(f"{time.perf_counter() - w:.1f} s {s}"))
+    print("; ".join(stages) + f"; {time.perf_counter() - w:.1f} s done")
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(counts)
+    print(f"loader CPU {time.process_time() - t:.1f} s, peak RSS {own.ru_maxrss / 1024:,.0f} MiB; "
+          f"staging process CPU {kids.ru_utime + kids.ru_stime:.1f} s, peak RSS "
+          f"{kids.ru_maxrss / 1024:,.0f} MiB (0: staged in the loader)")
+"""
+
+
+def _apply_all(
+    store: str, schema: str, month: str, stream: list[dict], ready: object, start: object,
+    out: object,
+) -> None:  # fmt: skip
+    """One service process of --processes: start, wait for the others, apply the stream."""
+    from benefits.events.service import EventService
+
+    t = time.perf_counter()
+    service = EventService(".", month, store=store, store_schema=schema)
+    started = time.perf_counter() - t
+    ready.put(os.getpid())  # type: ignore[attr-defined]
+    start.wait()  # type: ignore[attr-defined]
+    results, latencies = [], []
+    for ev in stream:
+        t = time.perf_counter()
+        results.append((ev["event_id"], service.apply(ev).status))
+        latencies.append(time.perf_counter() - t)
+    out.put((os.getpid(), started, rss_mib(os.getpid()), results, latencies))  # type: ignore[attr-defined]
+    service.close()
+
+
+def concurrent(args: argparse.Namespace, stream: list[dict]) -> bool:
+    """--processes: that many service processes apply the same events at once; each event
+    must be applied by one of them only (the others: duplicate, or rejected as before)."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    ready, start, out = ctx.Queue(), ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_apply_all, args=(args.store, args.store_schema, args.month,
+                                                  stream, ready, start, out))
+             for _ in range(args.processes)]  # fmt: skip
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get(timeout=600)
+    t = time.perf_counter()
+    start.set()
+    got = [out.get(timeout=3600) for _ in procs]
+    wall = time.perf_counter() - t
+    for p in procs:
+        p.join(timeout=60)
+    applied: Counter[str] = Counter()
+    print(f"{args.processes} service processes, the same {len(stream):,} events each, at once "
+          f"({wall:.1f} s):")  # fmt: skip
+    for pid, started, rss, results, latencies in got:
+        ms = [x * 1000 for x in latencies]
+        st = Counter(s for _, s in results)
+        applied.update(e for e, s in results if s == "applied")
+        print(f"  process {pid}: start-up {started:.2f} s, RSS {rss:,.0f} MiB, {dict(st)}, "
+              f"p50 {percentile(ms, 0.5):.2f} ms, p99 {percentile(ms, 0.99):.2f} ms, "
+              f"max {max(ms):.1f} ms")  # fmt: skip
+    once = all(n == 1 for n in applied.values())
+    print(f"  events applied: {len(applied):,}, each by one process only: {once}")
+    return once and all(p.exitcode == 0 for p in procs)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--persons", type=int, default=330_000)
@@ -106,6 +183,10 @@ def main() -> int:
     parser.add_argument("--store", help="event store URL (default: the in-memory store)")
     parser.add_argument("--store-schema", default="events_store", help="its PostgreSQL schema")
     parser.add_argument("--no-load", action="store_true", help="reuse the loaded store")
+    parser.add_argument("--partitions", type=int, help="the store's load: partitions")
+    parser.add_argument("--processes", type=int, default=0,
+                        help="then N service processes apply the same new events at once")
+    parser.add_argument("--concurrent-events", type=int, default=2_000)  # fmt: skip
     args = parser.parse_args()
 
     from benefits.events.generate import TYPES, RandomChooser, next_event
@@ -119,12 +200,12 @@ def main() -> int:
         t0 = time.perf_counter()
         # in a child process, so that the load's memory is not counted as the service's
         child = subprocess.run(
-            [sys.executable, "-c", "import sys; from benefits.events.service import load_store; "
-             "print(load_store(sys.argv[1], sys.argv[2], sys.argv[3], schema=sys.argv[4]))",
-             str(data), args.month, args.store, args.store_schema],
+            [sys.executable, "-c", LOAD_CHILD, str(data), args.month, args.store,
+             args.store_schema, str(args.partitions or 0)],
             check=True, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
         )  # fmt: skip
-        print(f"store loaded in {time.perf_counter() - t0:.1f} s: {child.stdout.strip()}")
+        print(f"store loaded in {time.perf_counter() - t0:.1f} s (load average "
+              f"{os.getloadavg()[0]:.2f}): {child.stdout.strip()}")  # fmt: skip
     t0 = time.perf_counter()
     service = EventService(data, args.month, store=args.store, store_schema=args.store_schema)
     load_s = time.perf_counter() - t0
@@ -142,7 +223,17 @@ def main() -> int:
 
         reader = DbStore.connect(args.store, args.store_schema)  # to draw events, not timed
         reader.require(args.month, service.pack.catalogue.tables)
-        households = reader.households()
+        # a random sample drawn by the database: a city's 4 million household numbers
+        # would weigh on the RSS measured here (the service holds none); on PostgreSQL from
+        # 1 % of the table's pages (a DISTINCT over a city's rows takes minutes)
+        want = max(args.households + args.households // 5, 1)
+        sample = " TABLESAMPLE SYSTEM (1) REPEATABLE (7)" if reader.kind == "postgresql" else ""
+        households = sorted(r[0] for r in reader.execute(
+            f"SELECT hh FROM (SELECT DISTINCT hh FROM {reader.q}rows{sample} "
+            f"WHERE tbl = 'persons' AND hh IS NOT NULL) h ORDER BY random() LIMIT {want}"
+        ).fetchall())  # fmt: skip
+        if len(households) < want:  # a small town: all of them
+            households = reader.households()
     else:
         households = sorted(service.store.members)
     rng.shuffle(households)
@@ -235,6 +326,19 @@ def main() -> int:
         "no crash (worker restarts 0, nothing failed)": restarts == 0 and not statuses["failed"],
         "memory flat after warm-up (grows < 10 %)": all(g < 10 for g in growth),
     }
+    if args.store and args.processes:
+        stream = []
+        for n in range(args.concurrent_events):
+            hh = pool[(n * 7 + 3) % len(pool)]
+            with reader.transaction() as tx:
+                store = tx.working([hh])
+            members = store.members.get(hh) or [next(iter(store.persons))]
+            etype = chooser.choice(TYPES)
+            while not feasible(store, members, etype):
+                etype = chooser.choice(TYPES)
+            stream.append(next_event(chooser, store, service.month, args.events + n,
+                                     people=members, households=[hh], etype=etype))  # fmt: skip
+        checks[f"{args.processes} processes: each event applied once"] = concurrent(args, stream)
     for name, ok in checks.items():
         print(f"{'PASS' if ok else 'FAIL'}  {name}")
     return 0 if all(checks.values()) else 1

@@ -201,8 +201,11 @@ def route_table(
     table: Table,
     routes: dict[str, list[Router]],
     partitions: int,
+    strays: bool = False,
 ) -> pl.DataFrame:
-    """The table's rows with their partition `__part` (a row may go to several)."""
+    """The table's rows with their partition `__part` (a row may go to several). A row of an
+    ID no person has (as own or parent's ID) decides nothing and goes nowhere — with
+    `strays`, to the extra partition `partitions` (the event store keeps every row)."""
     index = str(table.index) if table.index else "household_no"
     if table.name == "persons" or table.by_name[index].kind != "id":
         return frame.with_columns(part_of(pl.col(index), partitions).alias("__part"))
@@ -210,6 +213,9 @@ def route_table(
     if not routers:  # no fact reads the table: its rows only need to exist somewhere
         return frame.with_columns(pl.lit(0, pl.UInt32).alias("__part"))
     routed = [r.route(frame, id_key(pl.col(index))) for r in routers]
+    if strays:
+        rest = frame.join(pl.concat(routed).select("_row"), on="_row", how="anti")
+        routed.append(rest.with_columns(pl.lit(partitions, pl.UInt32).alias("__part")))
     if len(routed) == 1:
         return routed[0]
     # a parent living with the child reaches the same partition twice: once is enough
@@ -250,8 +256,9 @@ class _Stager:
     """Stages the tables of one delivery (see module doc)."""
 
     def __init__(self, folder: Path, pack: RulePack, partitions: int, root: Path,
-                 chunk_rows: int) -> None:  # fmt: skip
+                 chunk_rows: int, strays: bool = False) -> None:  # fmt: skip
         self.folder = folder
+        self.strays = strays
         self.schema = pack.catalogue.tables
         self.partitions = partitions
         self.root = root
@@ -280,7 +287,7 @@ class _Stager:
 
     def _write(self, name: str, accepted: pl.DataFrame, chunk: int) -> dict[str, pl.DataFrame]:
         table = self.schema[name]
-        routed = route_table(accepted, table, self.routes, self.partitions)
+        routed = route_table(accepted, table, self.routes, self.partitions, self.strays)
         write_buckets(self.root, name, routed, self.partitions, chunk)
         return self._id_parts(accepted) if name == "persons" else {}
 
@@ -462,15 +469,22 @@ def _given_ids(dup: pl.DataFrame, table: Table, lower_x: pl.DataFrame) -> pl.Dat
 
 
 def stage(
-    data: Path, pack: RulePack, partitions: int, root: Path, chunk_rows: int | None = None
+    data: Path,
+    pack: RulePack,
+    partitions: int,
+    root: Path,
+    chunk_rows: int | None = None,
+    strays: bool = False,
 ) -> Staged:
     """Stage the delivery in `data` into `partitions` partitions under `root`, reading files
-    `chunk_rows` rows at a time (two at once; files of fewer than WHOLE_FILE_ROWS rows whole)."""
+    `chunk_rows` rows at a time (two at once; files of fewer than WHOLE_FILE_ROWS rows whole);
+    `strays`: rows that decide nothing go to the extra partition `partitions` (see
+    :func:`route_table`)."""
     folder = Path(data)
     if not folder.is_dir():
         raise IngestError(f"data folder {folder} does not exist")
     root.mkdir(parents=True, exist_ok=True)
-    stager = _Stager(folder, pack, partitions, root, chunk_rows or DEFAULT_CHUNK_ROWS)
+    stager = _Stager(folder, pack, partitions, root, chunk_rows or DEFAULT_CHUNK_ROWS, strays)
     for name in stager.schema:  # a table delivered twice is refused before anything is read
         find_file(folder, name)
     staged: dict[str, _TableStage] = {"persons": stager.table("persons")}

@@ -199,16 +199,23 @@ def _run(
 
 
 def _stage(
-    data: Path, pack: RulePack, partitions: int, root: Path, chunk_rows: int | None, workers: int
+    data: Path,
+    pack: RulePack,
+    partitions: int,
+    root: Path,
+    chunk_rows: int | None,
+    workers: int,
+    strays: bool = False,
 ) -> Staged:
     """Stage the delivery — in a process of its own when the engine uses processes, so the
-    memory the staging used is given back before the workers start."""
+    memory the staging used is given back before the workers start (`strays`: see
+    :func:`benefits.staging.stage`)."""
     if workers <= 1:
-        return stage(data, pack, partitions, root, chunk_rows=chunk_rows)
+        return stage(data, pack, partitions, root, chunk_rows=chunk_rows, strays=strays)
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
         try:
-            return pool.submit(stage, data, pack, partitions, root, chunk_rows).result()
+            return pool.submit(stage, data, pack, partitions, root, chunk_rows, strays).result()
         except BrokenProcessPool as exc:
             raise BenefitsError(
                 "the staging process of the partitioned engine died (out of memory?)"

@@ -290,22 +290,36 @@ def load_store_command(
         str, typer.Option(help="PostgreSQL schema of the event store (replaced).")
     ] = "events_store",
     rules: Annotated[Path | None, typer.Option(help="Rule pack folder [default: bundled].")] = None,
+    partitions: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Household partitions to load in, one at a time (memory follows a "
+            "partition, not the city) [default: about 150,000 people each; 1: whole].",
+        ),
+    ] = None,
+    work_dir: Annotated[
+        Path | None, typer.Option(help="Folder for the staging [default: system temporary].")
+    ] = None,
 ) -> None:
     """Load a month's delivery and the sweep's decisions into an event store (replacing it).
 
-    Then `benefits events apply --store URL` reads one household's rows per event from it
-    and several service processes can share it. Exit code 2 when the data, rule pack or
-    store cannot be used.
+    The delivery is staged and decided partition by partition, as the partitioned sweep
+    does. Then `benefits events apply --store URL` reads one household's rows per event
+    from it and several service processes can share it. Exit code 2 when the data, rule
+    pack or store cannot be used.
     """
     import time
 
-    from benefits.events.service import load_store
+    from benefits.events.storeload import load_store
 
     if not MONTH_RE.match(month):
         raise typer.BadParameter(f"month must look like 2025-01, got {month!r}")
     t0 = time.perf_counter()
     try:
-        counts = load_store(data, month, store, rules=rules, schema=store_schema)
+        counts = load_store(data, month, store, rules=rules, schema=store_schema,
+                            partitions=partitions, work_dir=work_dir,
+                            progress=lambda stage: err.print(f"{month}: {stage}"))  # fmt: skip
     except (BenefitsError, SQLAlchemyError, ValueError, OSError) as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(2) from exc

@@ -2,9 +2,10 @@
 
 The in-memory :class:`benefits.events.store.Store` holds every row of the delivery; at city
 scale that is tens of GiB and minutes of start-up. :class:`DbStore` keeps the rows, the
-decisions before each event and the applied event ids in a database instead, loaded once from
-the delivery (and the sweep's own evaluation of it) with :meth:`DbStore.load` — ``COPY`` on
-PostgreSQL — and, per event, reads the rows of the households the event can touch into a small
+decisions before each event and the applied event ids in a database instead, loaded once a
+month from the delivery and the sweep's evaluation of it, a partition at a time
+(:mod:`benefits.events.storeload`, through :meth:`DbStore.loading` — ``COPY`` on PostgreSQL)
+— and, per event, reads the rows of the households the event can touch into a small
 in-memory :class:`Store` (:meth:`DbTransaction.working`), so that the planners, reactions and
 facts run unchanged on it. What the event changed is written back in the same transaction as
 its event id, under a store-wide lock: the same event applied twice, or by two processes
@@ -17,7 +18,8 @@ list; ``key`` is the table's index column (tables.yaml), ``hh`` a person's house
 
 Example:
     >>> db = DbStore.connect("postgresql://postgres@127.0.0.1:5432/test")  # doctest: +SKIP
-    >>> db.load(load_extracts(Path("datasets/sample")), pack, month)          # doctest: +SKIP
+    >>> with db.loading("2025-01") as load:                                  # doctest: +SKIP
+    ...     load.rows("persons", table, frame)
 """
 
 from __future__ import annotations
@@ -31,27 +33,30 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import polars as pl
+
 from benefits.errors import BenefitsError
 from benefits.events.decide import Alert, Entitlement, PersonOutcome
 from benefits.events.store import Store, records
-from benefits.ingest import Extracts
 from benefits.schema import Table
 
 SCHEMA_VERSION = 1
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 CHUNK = 5_000
+COPY_SLICE = 50_000  # rows per CSV slice written to COPY
 
 
 class StoreError(BenefitsError):
     """The event store cannot be used (not loaded, another month, bad URL)."""
 
 
-def _ddl(q: str) -> list[str]:
+def _ddl(q: str, kind: str) -> list[str]:
+    key = ", PRIMARY KEY (tbl, row_no)" if kind == "sqlite" else ""  # PostgreSQL: after the load
     return [
         f"CREATE TABLE {q}meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
         f"CREATE TABLE {q}next_row (tbl TEXT PRIMARY KEY, next_row INTEGER NOT NULL)",
         f"CREATE TABLE {q}rows (tbl TEXT NOT NULL, row_no INTEGER NOT NULL, key TEXT, "
-        "hh TEXT, ref1 TEXT, ref2 TEXT, data TEXT NOT NULL, PRIMARY KEY (tbl, row_no))",
+        f"hh TEXT, ref1 TEXT, ref2 TEXT, data TEXT NOT NULL{key})",
         f"CREATE TABLE {q}outcomes (id_no TEXT PRIMARY KEY, data TEXT NOT NULL)",
         f"CREATE TABLE {q}static_alerts (id_no TEXT NOT NULL, data TEXT NOT NULL)",
         f"CREATE TABLE {q}applied (event_id TEXT PRIMARY KEY, digest TEXT NOT NULL, "
@@ -155,6 +160,9 @@ class DbStore:
             conninfo = re.sub(r"^postgres(ql)?(\+psycopg)?://", "postgresql://", url)
             try:
                 conn = psycopg.connect(conninfo, autocommit=True)
+                # an event's queries are a few index lookups; at a city's size their estimated
+                # cost passes jit_above_cost and compiling them took ~80 ms (10 million)
+                conn.execute("SET jit = off")
             except psycopg.Error as exc:
                 raise StoreError(f"cannot connect to the event store: {exc}".strip()) from exc
             return cls(conn, "postgresql", schema)
@@ -204,47 +212,27 @@ class DbStore:
         self.record_types = records(schema)
 
     # ------------------------------------------------------------------------------ loading
-    def load(self, extracts: Extracts, outcomes: Iterable[PersonOutcome],
-             static_alerts: Iterable[Alert], month: str) -> dict[str, int]:  # fmt: skip
-        """(Re)create the store's tables and bulk-load a delivery and its decisions.
-
-        Returns the rows loaded per table. Replaces whatever the store held.
-        """
+    @contextmanager
+    def loading(self, month: str) -> Iterator[StoreLoad]:
+        """(Re)create the store's tables and bulk-load them in one transaction: what the
+        block adds through the :class:`StoreLoad` replaces whatever the store held (nothing
+        changes when the block fails). Indexes are built at the end."""
         q = self.q
         p = f"{self.schema}_" if self.kind == "sqlite" else ""
         with self._tx(lock=False):
             if self.kind == "postgresql":
                 self.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
                 self.execute(f"CREATE SCHEMA {self.schema}")
+                self.execute("SET LOCAL maintenance_work_mem = '256MB'")
             else:
                 for t in ("meta", "next_row", "rows", "outcomes", "static_alerts", "applied"):
                     self.execute(f"DROP TABLE IF EXISTS {t}")
-            for stmt in _ddl(q):
+            for stmt in _ddl(q, self.kind):
                 self.execute(stmt)
-            counts: dict[str, int] = {}
-            for name, table in extracts.schema.items():
-                loaded = extracts.tables[name]
-                frame = loaded.frame.select(["_row", *table.names])
-                rec = namedtuple_for(name, table)
-
-                def rows(frame: Any = frame, name: str = name, table: Table = table,
-                         rec: Any = rec) -> Iterator[tuple[Any, ...]]:  # fmt: skip
-                    for values in frame.iter_rows():
-                        r = rec(*values)
-                        yield (name, r.row_no, *row_fields(name, table, r), encode_row(r))
-
-                counts[name] = self._bulk(
-                    "rows", ("tbl", "row_no", "key", "hh", "ref1", "ref2", "data"), rows()
-                )
-                nxt = loaded.read + loaded.skipped_empty + 1 if loaded.file is not None else 1
-                self.execute(f"INSERT INTO {q}next_row VALUES (?, ?)", (name, nxt))
-            counts["outcomes"] = self._bulk(
-                "outcomes", ("id_no", "data"), ((o.id_no, encode_outcome(o)) for o in outcomes)
-            )
-            counts["static_alerts"] = self._bulk(
-                "static_alerts", ("id_no", "data"),
-                ((a.id_no, json.dumps(_alert(a), ensure_ascii=False)) for a in static_alerts),
-            )  # fmt: skip
+            load = StoreLoad(self)
+            yield load
+            if self.kind == "postgresql":  # the key built once, after the rows
+                self.execute(f"ALTER TABLE {q}rows ADD PRIMARY KEY (tbl, row_no)")
             for stmt in _indexes(q, p):
                 self.execute(stmt)
             meta = {"month": month, "version": str(SCHEMA_VERSION), "complete": "yes"}
@@ -254,7 +242,15 @@ class DbStore:
             self.execute(f"ANALYZE {q}rows")
         else:
             self.execute("ANALYZE")
-        return counts
+
+    def _copy_csv(self, table: str, columns: tuple[str, ...], frame: pl.DataFrame) -> None:
+        """PostgreSQL: `frame` into `table` with ``COPY … (FORMAT csv)`` (nulls unquoted
+        empty, empty strings quoted: as Polars writes them), a slice at a time."""
+        cur = self.conn.cursor()
+        text = f"COPY {self.q}{table} ({', '.join(columns)}) FROM STDIN (FORMAT csv)"
+        with cur.copy(text) as copy:
+            for start in range(0, frame.height, COPY_SLICE):
+                copy.write(frame.slice(start, COPY_SLICE).write_csv(include_header=False))
 
     def _bulk(self, table: str, columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> int:
         n = 0
@@ -334,12 +330,79 @@ class DbStore:
         return [decode_alert(json.loads(r[0])) for r in self.execute(text, params).fetchall()]
 
 
-_RECORDS: dict[tuple[str, int], Any] = {}
+class StoreLoad:
+    """Adds a delivery's rows and decisions to a store being loaded (:meth:`DbStore.loading`),
+    in as many pieces as wanted (a partition, a table at a time); counts what it added."""
+
+    def __init__(self, db: DbStore) -> None:
+        self.db = db
+        self.counts: dict[str, int] = {}
+
+    def _count(self, name: str, n: int) -> None:
+        self.counts[name] = self.counts.get(name, 0) + n
+
+    def rows(self, name: str, table: Table, frame: pl.DataFrame) -> None:
+        """A table's accepted rows (`_row` and the table's typed columns), each row once."""
+        self._count(name, frame.height)
+        if not frame.height:
+            return
+        rows = row_frame(name, table, frame)
+        if self.db.kind == "postgresql":
+            self.db._copy_csv("rows", ROW_COLUMNS, rows)
+        else:
+            self.db._bulk("rows", ROW_COLUMNS, rows.iter_rows())
+
+    def next_row(self, name: str, summary: dict[str, Any]) -> None:
+        """The next row number of a table (after the file's rows), from its summary entry."""
+        self.counts.setdefault(name, 0)
+        nxt = summary["read"] + summary["skipped_empty_records"] + 1 if summary["file"] else 1
+        self.db.execute(f"INSERT INTO {self.db.q}next_row VALUES (?, ?)", (name, nxt))
+
+    def outcomes(self, outcomes: Iterable[PersonOutcome]) -> None:
+        """Persons' decisions (those with entitlements or alerts)."""
+        rows = ((o.id_no, encode_outcome(o)) for o in outcomes)
+        self._count("outcomes", self.db._bulk("outcomes", ("id_no", "data"), rows))
+
+    def static_alerts(self, alerts: Iterable[Alert]) -> None:
+        """Alerts read from quarantined rows."""
+        rows = ((a.id_no, json.dumps(_alert(a), ensure_ascii=False)) for a in alerts)
+        self._count("static_alerts", self.db._bulk("static_alerts", ("id_no", "data"), rows))
+
+
+ROW_COLUMNS = ("tbl", "row_no", "key", "hh", "ref1", "ref2", "data")
+
+
+def row_frame(name: str, table: Table, frame: pl.DataFrame) -> pl.DataFrame:
+    """The store's `rows` of a table's frame (ROW_COLUMNS): the lookups of :func:`row_fields`
+    and the columns as :func:`encode_row`'s JSON text, made column-wise by Polars (the same
+    text: each value JSON-encoded by Polars, dates ISO)."""
+    col = pl.col
+    none = pl.lit(None, pl.String)
+    key = col(table.index).cast(pl.String) if table.index else none
+    hh, ref1, ref2 = none, none, none
+    if name == "persons":
+        key, hh, ref1, ref2 = col("id_no"), col("household_no"), col("father_id_no"), col(
+            "mother_id_no")  # fmt: skip
+    elif name == "disability_certificates":
+        ref1 = col("cert_no")
+    values = []
+    for c in table.columns:
+        v = col(c.name).cast(pl.String) if c.kind == "date" else col(c.name)
+        # {"v":…} less its 5-character head and closing brace: the value's JSON
+        values.append(pl.struct(v.alias("v")).struct.json_encode().str.slice(5).str.head(-1))
+    data = pl.concat_str([pl.lit("["), pl.concat_str(values, separator=","), pl.lit("]")])
+    return frame.select(
+        pl.lit(name).alias("tbl"), col("_row").alias("row_no"), key.alias("key"),
+        hh.alias("hh"), ref1.alias("ref1"), ref2.alias("ref2"), data.alias("data"),
+    )  # fmt: skip
 
 
 def _working_sql(q: str) -> str:
     """PostgreSQL: every row an event naming the values %(v)s can touch (see
-    :meth:`DbTransaction.working`), and the next row numbers (as ``~next`` rows)."""
+    :meth:`DbTransaction.working`), and the next row numbers (as ``~next`` rows). The joins
+    on the found households and keys are index lookups per value (``LATERAL … OFFSET 0``):
+    left to the planner, a dozen values at 10 million people turned one into a hash join
+    over the whole table (11 s for a birth)."""
     return f"""
 WITH homes AS (
     SELECT unnest(%(v)s::text[]) AS h
@@ -349,18 +412,18 @@ WITH homes AS (
     UNION SELECT p.hh FROM {q}rows c JOIN {q}rows p ON p.tbl = 'persons' AND p.key = c.key
           WHERE c.ref1 = ANY(%(v)s) AND c.tbl = 'disability_certificates'
 ), ps AS MATERIALIZED (
-    SELECT r.tbl, r.row_no, r.data, r.key, r.ref1, r.ref2
-      FROM homes JOIN {q}rows r ON r.hh = homes.h AND r.tbl = 'persons'
-    UNION SELECT r.tbl, r.row_no, r.data, r.key, r.ref1, r.ref2
-      FROM homes JOIN {q}rows r ON r.key = homes.h AND r.tbl = 'persons'
+    SELECT r.* FROM homes CROSS JOIN LATERAL (SELECT tbl, row_no, data, key, ref1, ref2
+      FROM {q}rows WHERE hh = homes.h AND tbl = 'persons' OFFSET 0) r
+    UNION SELECT r.* FROM homes CROSS JOIN LATERAL (SELECT tbl, row_no, data, key, ref1, ref2
+      FROM {q}rows WHERE key = homes.h AND tbl = 'persons' OFFSET 0) r
 ), ks AS (
     SELECT h AS k FROM homes UNION SELECT key FROM ps
     UNION SELECT ref1 FROM ps WHERE ref1 IS NOT NULL
     UNION SELECT ref2 FROM ps WHERE ref2 IS NOT NULL
 )
 SELECT tbl, row_no, data FROM ps
-UNION ALL SELECT r.tbl, r.row_no, r.data FROM ks JOIN {q}rows r ON r.key = ks.k
-    WHERE r.tbl <> 'persons'
+UNION ALL SELECT r.* FROM ks CROSS JOIN LATERAL (SELECT tbl, row_no, data FROM {q}rows
+    WHERE key = ks.k AND tbl <> 'persons' OFFSET 0) r
 UNION ALL SELECT r.tbl, r.row_no, r.data FROM {q}rows r
     WHERE r.ref1 = ANY(%(v)s) AND r.tbl = 'disability_certificates'
 UNION ALL SELECT '~next', next_row, tbl FROM {q}next_row
@@ -370,16 +433,6 @@ UNION ALL SELECT '~out', 0, o.id_no || chr(9) || o.data FROM {q}outcomes o
 UNION ALL SELECT '~recall', seq, event_id || chr(9) || digest FROM {q}applied
     WHERE person = %(p)s AND remembered = 1
 """
-
-
-def namedtuple_for(name: str, table: Table) -> Any:
-    """The record type of a table (as :func:`benefits.events.store.records`)."""
-    from benefits.events.store import records
-
-    key = (name, id(table))
-    if key not in _RECORDS:
-        _RECORDS[key] = records({name: table})[name]
-    return _RECORDS[key]
 
 
 class DbTransaction:

@@ -164,49 +164,6 @@ def sweep_baseline(
     return outcomes, static
 
 
-def _frame_outcomes(extracts: Extracts) -> Any:
-    """`outcome(id_no)` for :func:`sweep_baseline` read from the delivery's frames (as
-    :meth:`EventService._outcome` reads the in-memory store: the last persons row of an ID,
-    the account of its last bank_accounts row)."""
-    persons = (
-        extracts.tables["persons"].frame.sort("_row")
-        .unique("id_no", keep="last", maintain_order=True)
-        .select("id_no", "household_no", "hukou_community", "name")
-    )  # fmt: skip
-    info = {r[0]: r[1:] for r in persons.iter_rows()}
-    banks = (
-        extracts.tables["bank_accounts"].frame.sort("_row")
-        .unique("id_no", keep="last", maintain_order=True).select("id_no", "account_no")
-    )  # fmt: skip
-    accounts = dict(banks.iter_rows())
-
-    def outcome(id_no: str) -> PersonOutcome:
-        hh, community, name = info.get(id_no, ("", "", ""))
-        return PersonOutcome(id_no, hh, community, name, accounts.get(id_no))
-
-    return outcome
-
-
-def load_store(
-    data: Path | str, month: str, url: str, *, pack: RulePack | None = None,
-    rules: Path | None = None, schema: str = "events_store",
-) -> dict[str, int]:  # fmt: skip
-    """Load a delivery and the sweep's decisions of it into an event store (replacing it).
-
-    Returns the rows loaded per table (and ``outcomes``, ``static_alerts``).
-    """
-    pack = pack or load_pack(rules)
-    m = BenefitMonth.parse(month)
-    db = DbStore.connect(url, schema)
-    try:
-        extracts = load_extracts(Path(data), pack.catalogue.tables)
-        program = build_program(pack, m)
-        outcomes, static = sweep_baseline(pack, program, extracts, m, _frame_outcomes(extracts))
-        return db.load(extracts, outcomes.values(), static, m.label)
-    finally:
-        db.close()
-
-
 class EventService:
     """Applies change events to one month's decisions (see module doc).
 
@@ -222,11 +179,11 @@ class EventService:
         dead_letter: the dead-letter file (default: none kept; refused events are returned).
         journal: a JSONL file of applied events, replayed on start (ids stay applied across
             restarts) and appended to.
-        store: an event store URL (``postgresql://…`` or ``sqlite:///file``, loaded with
-            :func:`load_store`): the rows, decisions and applied event ids are read per event
-            from it (:mod:`benefits.events.dbstore`) instead of being held in memory; `data`
-            is then not read, the baseline is the store's, and the journal is the store's
-            table of applied event ids.
+        store: an event store URL (``postgresql://…`` or ``sqlite:///file``, loaded by
+            :func:`benefits.events.storeload.load_store`): the rows, decisions and applied
+            event ids are read per event from it (:mod:`benefits.events.dbstore`) instead of
+            being held in memory; `data` is then not read, the baseline is the store's, and
+            the journal is the store's table of applied event ids.
         store_schema: the PostgreSQL schema of the event store.
         freeze_gc: after loading, take the loaded objects out of the cyclic garbage
             collector's sight (:func:`gc.freeze`, process-wide; :meth:`close` undoes it). The
