@@ -16,8 +16,9 @@ Then, on a fresh PostgreSQL schema (dropped afterwards), it times each step with
 memory (RSS of this process, sampled):
 
     import → create batch → submit → approve (a second officer) → export → reconcile (a
-    return file) → verify audit → alerts into the inbox → [events against the city's store]
-    → the web pages (served by uvicorn, median of --repeat)
+    return file) → verify audit → alerts into the inbox → events against the city's store
+    (with --from-sweep: the store loaded from the delivery, the service started on it,
+    --events events applied; 0 skips it) → the web pages (served by uvicorn, median of --repeat)
 
     flock bigrun.lock python benchmarks/city.py --from-sweep  # 10M people, swept for real
     python benchmarks/city.py                                # 1.2M items, 550k alerts
@@ -214,13 +215,42 @@ def sample_people(out: Path, every: int = 100_003) -> list[str]:
     return ids.gather_every(every).to_list()[:20]
 
 
-def events_step(steps: Steps, url: str, data: Path, out: Path) -> None:
-    """Where the events benchmark against the city's store belongs: ``benefits events
-    load-store`` from the sweep's outputs into the ledger's PostgreSQL, then
-    ``benchmarks/events.py --store`` (issue 16 item 3, built on branch i16-evstore). Until it
-    is merged there is nothing to time here, and nothing is pretended."""
-    print("  events against the city's store: not part of this branch (i16-evstore)",
-          file=sys.stderr)  # fmt: skip
+EVENTS_SCHEMA = "city_events_store"
+
+
+def events_step(steps: Steps, url: str, data: Path, month: str, events: int) -> list[str]:
+    """The change-events service against the city's store (issue 16 item 3):
+    ``benchmarks/events.py`` loads the store from the city's delivery partition by partition
+    (``benefits events load-store``), starts the service on it and applies `events` events;
+    timed with its process tree's peak. Returns its report lines (start-up, memory, p99),
+    printed with the month's table. The store's schema is dropped afterwards."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    cmd = [sys.executable, str(scale.ROOT / "benchmarks" / "events.py"), "--data", str(data),
+           "--month", month, "--store", plain, "--store-schema", EVENTS_SCHEMA,
+           "--events", str(events), "--warmup", str(min(1_000, events // 5)),
+           "--households", str(min(5_000, events // 2))]  # fmt: skip
+    log = Path(tempfile.mkstemp(prefix="city-events-", suffix=".log")[1])
+    env = {**os.environ, "PYTHONPATH": str(scale.ROOT)}
+    try:
+        with log.open("w") as sink:
+            took, peak, code = scale.run_measured(cmd, env, stdout=sink)
+        lines = log.read_text(encoding="utf-8").splitlines()
+    finally:
+        log.unlink(missing_ok=True)
+        engine = create_engine(url)
+        with engine.begin() as c:
+            c.execute(text(f"DROP SCHEMA IF EXISTS {EVENTS_SCHEMA} CASCADE"))
+        engine.dispose()
+    steps.add(f"events: load the store, start, {events:,} events", took, peak, "(process tree)")
+    if code:
+        print("\n".join(lines[-20:]), file=sys.stderr)
+        raise SystemExit(f"the events benchmark failed (exit code {code})")
+    keep = ("store loaded", "started ", "loader CPU", "start-up", "service RSS", "| ", "|---",
+            "PASS", "FAIL")
+    return [line for line in lines if line.startswith(keep)]
 
 
 @contextmanager
@@ -367,6 +397,8 @@ def main() -> int:
                         help="sweep the synthetic city for real (else synthesise outputs)")
     parser.add_argument("--persons", type=int, default=10_000_000, help="with --from-sweep")
     parser.add_argument("--workers", type=int, default=None, help="the sweep's workers")
+    parser.add_argument("--events", type=int, default=10_000,
+                        help="with --from-sweep: events applied against the city's store (0: none)")
     parser.add_argument("--data", type=Path, default=None,
                         help="with --from-sweep: sweep this delivery instead of the cached city")
     args = parser.parse_args()
@@ -380,6 +412,7 @@ def main() -> int:
     pages: list[tuple[str, float, float]] = []
     plans: list[tuple[str, str, float]] = []
     n_alerts: int | None = None
+    events: list[str] = []
     with tempfile.TemporaryDirectory(prefix="city-bench-") as tmpdir:
         tmp = Path(tmpdir)
         if args.from_sweep:
@@ -416,7 +449,8 @@ def main() -> int:
                     n_alerts = steps.run(
                         "alerts into the inbox", lambda: alert_service.import_alerts(ctx, the_run)
                     )
-                    events_step(steps, url, data, sweep)
+                    if args.from_sweep and args.events:
+                        events = events_step(steps, url, data, month, args.events)
                     plans = explain(url, batch.id, month)
                     pages = steps.run("web pages", lambda: time_pages(
                         client, batch.id, month, people, args.repeat))  # fmt: skip
@@ -436,6 +470,10 @@ def main() -> int:
         + ("met" if not over else f"NOT met: {', '.join(over)}")
     )
     ok = not over
+    if events:
+        print("\nEvents against the city's store (benchmarks/events.py):")
+        print("\n".join(events))
+        ok = ok and not any("FAIL" in line for line in events)
     if pages:
         print(f"\n| page | median ms | max ms | budget {BUDGET_MS:.0f} ms |")
         print("|---|---:|---:|---|")

@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("BENEFITS_BENCH_DATA", ROOT / "benchmarks" / "data"))
@@ -55,10 +56,12 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, int, int]:
-    """(wall seconds, peak tree RSS bytes, exit code) of a child command."""
+def run_measured(cmd: list[str], env: dict[str, str], stdout: Any = subprocess.DEVNULL
+                 ) -> tuple[float, int, int]:
+    """(wall seconds, peak tree RSS bytes, exit code) of a child command; its standard
+    output to `stdout` (discarded unless given)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, env=env, stdout=stdout, stderr=subprocess.PIPE)
     peak = 0
     done = threading.Event()
 
