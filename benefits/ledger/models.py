@@ -262,10 +262,12 @@ class BatchItem(Base):
         # every index for every row (0010_city_scale).
         Index("ix_batch_items_batch_id_id", "batch_id", "id"),
         # The held filter and the community filter of a million-item batch. A held item has a
-        # hold_reason (ck held_reason), which export and reconciliation leave as it is.
+        # hold_reason (ck held_reason), which export and reconciliation leave as it is. The
+        # held filter orders by (batch_id DESC, id), which only this index gives: ordered by
+        # id, the planner may walk the whole batch by its primary key (0012_held_kind_indexes).
         Index(
             "ix_batch_items_held",
-            "batch_id",
+            text("batch_id DESC"),
             "id",
             sqlite_where=text("hold_reason IS NOT NULL"),
             postgresql_where=text("hold_reason IS NOT NULL"),
