@@ -118,9 +118,10 @@ def write_city(out: Path, month: str, items: int, alerts: int, held_pct: int | N
                ) -> tuple[Path, list[str]]:  # fmt: skip
     """A sweep output folder of `items` payable rows and `alerts` alerts; some IDs to find.
 
-    The sweep holds 1 % of the people, spread evenly; with `held_pct`, the last `held_pct` %
-    of the people in the file's order instead (the real city's held items bunch together in
-    its order: 13.6 % of them), and the alerts of one kind fall in the month's last days."""
+    The sweep holds 1 % of the people and 0.5 % have no account, spread evenly; with
+    `held_pct`, the sweep holds the last `held_pct` % of the people in the file's order and
+    every other person has an account (the real city's 13.6 % held items bunch together in its
+    order), and the alerts of one kind fall in the month's last days."""
     people = items * 5 // 6  # one person in five has two items
     held_from = people - people * held_pct // 100 if held_pct is not None else None
     out.mkdir(parents=True, exist_ok=True)
@@ -139,7 +140,8 @@ def write_city(out: Path, month: str, items: int, alerts: int, held_pct: int | N
                     break
                 policy, mode, amount = POLICIES[(n + k) % len(POLICIES)]
                 held = n % 100 == 7 if held_from is None else n >= held_from
-                account = "" if n % 200 == 13 else f"6222{n:012d}"
+                spread = held_from is None and n % 200 == 13  # no account: held at creation
+                account = "" if spread else f"6222{n:012d}"
                 w.writerow((id_no, f"H{n // 3:08d}", policy, month, mode, amount,
                             "true" if held else "false", "account_problem" if held else "",
                             f"330106{n % COMMUNITIES:03d}", "张*明", account))  # fmt: skip
