@@ -115,8 +115,16 @@ class PeakRss:
 # ------------------------------------------------------------------------------ synthesis
 
 
-def write_city(out: Path, month: str, items: int, alerts: int) -> tuple[Path, list[str]]:
-    """A sweep output folder of `items` payable rows and `alerts` alerts; some IDs to find."""
+def write_city(out: Path, month: str, items: int, alerts: int, held_pct: int | None = None
+               ) -> tuple[Path, list[str]]:  # fmt: skip
+    """A sweep output folder of `items` payable rows and `alerts` alerts; some IDs to find.
+
+    The sweep holds 1 % of the people and 0.5 % have no account, spread evenly; with
+    `held_pct`, the sweep holds the last `held_pct` % of the people in the file's order and
+    every other person has an account (the real city's 13.6 % held items bunch together in its
+    order), and the alerts of one kind fall in the month's last days."""
+    people = items * 5 // 6  # one person in five has two items
+    held_from = people - people * held_pct // 100 if held_pct is not None else None
     out.mkdir(parents=True, exist_ok=True)
     sample: list[str] = []
     with open(out / "entitlements.csv", "w", newline="", encoding="utf-8") as fh:
@@ -132,8 +140,9 @@ def write_city(out: Path, month: str, items: int, alerts: int) -> tuple[Path, li
                 if written == items:
                     break
                 policy, mode, amount = POLICIES[(n + k) % len(POLICIES)]
-                held = n % 100 == 7
-                account = "" if n % 200 == 13 else f"6222{n:012d}"
+                held = n % 100 == 7 if held_from is None else n >= held_from
+                spread = held_from is None and n % 200 == 13  # no account: held at creation
+                account = "" if spread else f"6222{n:012d}"
                 w.writerow((id_no, f"H{n // 3:08d}", policy, month, mode, amount,
                             "true" if held else "false", "account_problem" if held else "",
                             f"330106{n % COMMUNITIES:03d}", "张*明", account))  # fmt: skip
@@ -147,7 +156,8 @@ def write_city(out: Path, month: str, items: int, alerts: int) -> tuple[Path, li
             birth = dt.date(1925, 1, 1) + dt.timedelta(days=p // 900)
             id_no = make_id("330106", birth, p % 900)
             rule, kind, policy, message = ALERT_RULES[a % len(ALERT_RULES)]
-            due = f"{month}-{1 + a % 28:02d}"
+            day = 25 + a % 4 if held_pct is not None and kind == "review_due" else 1 + a % 28
+            due = f"{month}-{day:02d}"
             facts = json.dumps({"d": due}, sort_keys=True)
             w.writerow((id_no, kind, policy, due, message.format(d=due), rule, id_no, due,
                         hashlib.sha256(facts.encode()).hexdigest()))  # fmt: skip
@@ -346,8 +356,11 @@ def time_pages(client: Any, batch_id: int, month: str, people: list[str], repeat
 EXPLAINED = {  # the pages' queries, as the app sends them (keyset pages, kept totals)
     "batch page (keyset)": "SELECT id, amount, status FROM batch_items WHERE batch_id = :b "
     "AND id > :after ORDER BY id LIMIT 50",
-    "held filter (keyset)": "SELECT id, amount FROM batch_items WHERE batch_id = :b "
-    "AND status = 'held' AND hold_reason IS NOT NULL AND id > :after ORDER BY id LIMIT 50",
+    "held filter page 1": "SELECT id, amount FROM batch_items WHERE batch_id BETWEEN :b AND :b "
+    "AND status = 'held' AND hold_reason IS NOT NULL ORDER BY batch_id DESC, id LIMIT 50",
+    "held filter (keyset)": "SELECT id, amount FROM batch_items WHERE batch_id BETWEEN :b AND :b "
+    "AND status = 'held' AND hold_reason IS NOT NULL AND id > :after "
+    "ORDER BY batch_id DESC, id LIMIT 50",
     "community filter": "SELECT id, amount FROM batch_items WHERE batch_id = :b "
     "AND community = '330106007' AND policy_id = 'dibao_allowance' ORDER BY id LIMIT 50",
     "last page (backwards)": "SELECT id FROM batch_items WHERE batch_id = :b "
@@ -356,6 +369,9 @@ EXPLAINED = {  # the pages' queries, as the app sends them (keyset pages, kept t
     "FROM batch_totals WHERE batch_id = :b",
     "alerts inbox page 1": "SELECT id FROM web_alerts WHERE first_month <= :m AND "
     "last_month >= :m ORDER BY due_date, kind, id LIMIT 50",
+    "alerts inbox, one kind": "SELECT id FROM web_alerts WHERE first_month <= :m AND "
+    "last_month >= :m AND kind = 'review_due' AND status IN ('open', 'acknowledged') "
+    "ORDER BY due_date, kind, id LIMIT 50",
     "person's items (blind index)": "SELECT id FROM batch_items WHERE id_index = :ix",
 }
 
@@ -390,6 +406,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=1_200_000)
     parser.add_argument("--alerts", type=int, default=550_000)
+    parser.add_argument("--held", type=int, default=None,
+                        help="hold the last N %% of the people, and put one kind of alert at "
+                        "the month's end, as in the real city (N ~14); else 1 %% spread evenly")
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--skip-web", action="store_true")
     parser.add_argument("--pg-url", default=None)
@@ -425,7 +444,7 @@ def main() -> int:
             data = tmp
             sweep, people = steps.run("synthesise the sweep's outputs",
                                       lambda: write_city(tmp / "sweep", month, args.items,
-                                                         args.alerts))  # fmt: skip
+                                                         args.alerts, args.held))  # fmt: skip
         with ledger_bench.database("postgresql", tmp, pg) as url, Ledger(url) as ledger:
             steps.run("init (migrations)", lambda: ledger.init(by="admin"))
             run = steps.run("import run", lambda: ledger.import_run(sweep, by="alice"))

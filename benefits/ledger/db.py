@@ -38,7 +38,7 @@ DEFAULT_URL = "sqlite:///benefits.sqlite"
 VERSION_TABLE = "ledger_alembic_version"
 # The newest migration in migrations/versions (a test checks they agree). Compared with the
 # database's version on first use, without importing Alembic.
-SCHEMA_REVISION = "0011_keyed_fingerprints"
+SCHEMA_REVISION = "0012_held_kind_indexes"
 SQLITE_BUSY_SECONDS = 60
 
 

@@ -130,6 +130,8 @@ class WebAlert(Base):
         Index("ix_web_alerts_id_index", "id_index"),
         # the inbox's order: a page of 550,000 alerts without sorting them all
         Index("ix_web_alerts_due_date_kind_id", "due_date", "kind", "id"),
+        # the same order for one kind, without stepping over the other kinds' alerts
+        Index("ix_web_alerts_kind_due_date_id", "kind", "due_date", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -70,6 +70,9 @@ def describe(conn: Connection) -> dict[str, Any]:
                 "unique": bool(ix["unique"]),
                 "where": {k: _text(v) for k, v in sorted(ix.get("dialect_options", {}).items())
                           if k.endswith("_where")},
+                # a descending column (recorded only where there is one: 0012 on)
+                **({"sorting": {c: list(o) for c, o in sorted(ix["column_sorting"].items())}}
+                   if ix.get("column_sorting") else {}),
             }
             for ix in insp.get_indexes(name)
         ]  # fmt: skip

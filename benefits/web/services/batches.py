@@ -224,20 +224,37 @@ def _filtered_totals(
     return count, amount
 
 
+def _held_only(batch_id: int, flt: ItemFilter) -> tuple[list[Any], tuple[Any, ...]] | None:
+    """(conditions, leading sort key) of the held filter alone, else None.
+
+    ``batch_id BETWEEN b AND b ORDER BY batch_id DESC, id`` is the same rows in the same id
+    order as ``batch_id = b ORDER BY id``, but an order only ``ix_batch_items_held`` gives:
+    with ``ORDER BY id`` the planner may walk the primary key through the whole batch, taking
+    the held items to be spread evenly — the real city's 163,639 were not (0.5-0.8 s a page).
+    """
+    if flt.query() != {"held": "yes"}:
+        return None
+    return ([BatchItem.batch_id.between(batch_id, batch_id), *flt.conditions()],
+            (BatchItem.batch_id.desc(),))  # fmt: skip
+
+
 def _page_rows(
     s: Any, conds: list[Any], count: int, per_page: int, page: int,
-    after: int | None, before: int | None,
+    after: int | None, before: int | None, lead: tuple[Any, ...] = (),
 ) -> list[Any]:
     """One page of items in id order: after/before a cursor (an item id: the next or the
     previous page, an index range scan); else page `page` of a whole batch whose ids have no
     gap starts at its first id + the items before it; else it is counted from the nearer end
-    (the last page reads the newest ids backwards, not past a million others)."""
+    (the last page reads the newest ids backwards, not past a million others). `lead` are
+    sort keys before the id (one value in every row: they only choose the index)."""
     q = select(*ITEM_COLUMNS).where(*conds)
+    back = tuple(k.element.asc() for k in lead)  # the lead keys are descending
+    forward, backward = (*lead, BatchItem.id), (*back, BatchItem.id.desc())
     if after is not None:
-        return list(s.execute(q.where(BatchItem.id > after).order_by(BatchItem.id)
+        return list(s.execute(q.where(BatchItem.id > after).order_by(*forward)
                               .limit(per_page)).all())  # fmt: skip
     if before is not None:
-        rows = s.execute(q.where(BatchItem.id < before).order_by(BatchItem.id.desc())
+        rows = s.execute(q.where(BatchItem.id < before).order_by(*backward)
                          .limit(per_page)).all()  # fmt: skip
         return list(reversed(rows))
     first = (page - 1) * per_page
@@ -249,9 +266,9 @@ def _page_rows(
             return list(s.execute(q.where(BatchItem.id >= lo + first).order_by(BatchItem.id)
                                   .limit(per_page)).all())  # fmt: skip
     if first <= count - upto:
-        return list(s.execute(q.order_by(BatchItem.id).limit(per_page).offset(first)).all())
+        return list(s.execute(q.order_by(*forward).limit(per_page).offset(first)).all())
     rows = s.execute(
-        q.order_by(BatchItem.id.desc()).limit(max(upto - first, 0)).offset(count - upto)
+        q.order_by(*backward).limit(max(upto - first, 0)).offset(count - upto)
     ).all()
     return list(reversed(rows))
 
@@ -291,7 +308,11 @@ def batch_page(
         count = int(count or 0)
         pages = max(1, (count + per_page - 1) // per_page)
         page = min(max(1, page), pages)
-        rows = _page_rows(s, conds, count, per_page, page, after, before)
+        held = _held_only(batch_id, flt)
+        if held is None:
+            rows = _page_rows(s, conds, count, per_page, page, after, before)
+        else:
+            rows = _page_rows(s, held[0], count, per_page, page, after, before, held[1])
     ref = ctx.directory.ref
     numbers = policy_numbers(ctx)
     return {
