@@ -35,6 +35,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / "data"
@@ -85,6 +86,17 @@ def feasible(store: object, members: list[str], etype: str) -> bool:
             r.end_date is None for i in [*members, *parents] if i for r in situations.get(i, ())
         )
     return True
+
+
+def draw_event(chooser: Any, store: Any, month: str, n: int, hh: str) -> dict:
+    """Event number `n` about household `hh`: a type drawn until one fits its members."""
+    from benefits.events.generate import TYPES, next_event
+
+    members = store.members.get(hh) or [next(iter(store.persons))]
+    etype = chooser.choice(TYPES)
+    while not feasible(store, members, etype):
+        etype = chooser.choice(TYPES)
+    return next_event(chooser, store, month, n, people=members, households=[hh], etype=etype)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -189,7 +201,7 @@ def main() -> int:
     parser.add_argument("--concurrent-events", type=int, default=2_000)  # fmt: skip
     args = parser.parse_args()
 
-    from benefits.events.generate import TYPES, RandomChooser, next_event
+    from benefits.events.generate import RandomChooser
     from benefits.events.service import EventService
 
     data = args.data or ensure_data(args.persons, args.seed, args.month, args.data_root)
@@ -253,12 +265,7 @@ def main() -> int:
         if args.store:
             with reader.transaction() as tx:
                 store = tx.working([hh])
-        members = store.members.get(hh) or [next(iter(store.persons))]
-        etype = chooser.choice(TYPES)
-        while not feasible(store, members, etype):
-            etype = chooser.choice(TYPES)
-        ev = next_event(chooser, store, service.month, n, people=members,
-                        households=[hh], etype=etype)  # fmt: skip
+        ev = draw_event(chooser, store, service.month, n, hh)
         t = time.perf_counter()
         result = service.apply(ev)
         latencies.append(time.perf_counter() - t)
@@ -332,12 +339,7 @@ def main() -> int:
             hh = pool[(n * 7 + 3) % len(pool)]
             with reader.transaction() as tx:
                 store = tx.working([hh])
-            members = store.members.get(hh) or [next(iter(store.persons))]
-            etype = chooser.choice(TYPES)
-            while not feasible(store, members, etype):
-                etype = chooser.choice(TYPES)
-            stream.append(next_event(chooser, store, service.month, args.events + n,
-                                     people=members, households=[hh], etype=etype))  # fmt: skip
+            stream.append(draw_event(chooser, store, service.month, args.events + n, hh))
         checks[f"{args.processes} processes: each event applied once"] = concurrent(args, stream)
     for name, ok in checks.items():
         print(f"{'PASS' if ok else 'FAIL'}  {name}")

@@ -13,19 +13,25 @@ def _all(client, batch_id: int, query: str = "") -> list[dict]:  # type: ignore[
     return client.get(f"/api/v1/batches/{batch_id}/items?per_page=500{query}").json()["items"]
 
 
+def _walk_forward(client, base: str) -> tuple[list[int], dict, int]:
+    """Every item id of a listing, page by page through the keyset's `next_after`: the ids,
+    the last page's body and its number."""
+    seen, page, after = [], 1, None
+    while True:
+        body = client.get(base + (f"&page={page}&after={after}" if after else "")).json()
+        seen += [i["id"] for i in body["items"]]
+        if body["next_after"] is None:
+            return seen, body, page
+        page, after = page + 1, body["next_after"]
+
+
 def test_keyset_pages_walk_the_batch_both_ways(seeded: Seeded) -> None:
     batch = seeded.ctx.ledger.batches()[0]
     client = seeded.client("auditor")
     everything = [i["id"] for i in _all(client, batch.id)]
     assert len(everything) > 12
     base = f"/api/v1/batches/{batch.id}/items?per_page=5"
-    seen, page, after = [], 1, None
-    while True:
-        body = client.get(base + (f"&page={page}&after={after}" if after else "")).json()
-        seen += [i["id"] for i in body["items"]]
-        if body["next_after"] is None:
-            break
-        page, after = page + 1, body["next_after"]
+    seen, body, page = _walk_forward(client, base)
     assert seen == everything and page == body["pages"]
     back, before = [], None
     page = body["pages"]
@@ -73,13 +79,7 @@ def test_held_pages_walk_the_held_items_of_one_batch(seeded: Seeded) -> None:
     held.pop(1)
     assert [i["id"] for i in _all(client, batch.id) if i["status"] == "held"] == held
     base = f"/api/v1/batches/{batch.id}/items?held=yes&per_page=2"
-    seen, page, after = [], 1, None
-    while True:
-        body = client.get(base + (f"&page={page}&after={after}" if after else "")).json()
-        seen += [i["id"] for i in body["items"]]
-        if body["next_after"] is None:
-            break
-        page, after = page + 1, body["next_after"]
+    seen, body, page = _walk_forward(client, base)
     assert seen == held and body["count"] == len(held)
     back, before, page = [], None, body["pages"]
     while True:
