@@ -195,9 +195,20 @@ def main() -> int:
     parser.add_argument("--store", help="event store URL (default: the in-memory store)")
     parser.add_argument("--store-schema", default="events_store", help="its PostgreSQL schema")
     parser.add_argument("--no-load", action="store_true", help="reuse the loaded store")
+    parser.add_argument(
+        "--first-event",
+        type=int,
+        default=0,
+        help="number of the first event (a reused store: numbers not yet used, "
+        "else its births and certificates are already there and refused)",
+    )
     parser.add_argument("--partitions", type=int, help="the store's load: partitions")
-    parser.add_argument("--processes", type=int, default=0,
-                        help="then N service processes apply the same new events at once")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        help="then N service processes apply the same new events at once",
+    )
     parser.add_argument("--concurrent-events", type=int, default=2_000)  # fmt: skip
     args = parser.parse_args()
 
@@ -265,7 +276,7 @@ def main() -> int:
         if args.store:
             with reader.transaction() as tx:
                 store = tx.working([hh])
-        ev = draw_event(chooser, store, service.month, n, hh)
+        ev = draw_event(chooser, store, service.month, args.first_event + n, hh)
         t = time.perf_counter()
         result = service.apply(ev)
         latencies.append(time.perf_counter() - t)
@@ -339,7 +350,9 @@ def main() -> int:
             hh = pool[(n * 7 + 3) % len(pool)]
             with reader.transaction() as tx:
                 store = tx.working([hh])
-            stream.append(draw_event(chooser, store, service.month, args.events + n, hh))
+            stream.append(
+                draw_event(chooser, store, service.month, args.first_event + args.events + n, hh)
+            )
         checks[f"{args.processes} processes: each event applied once"] = concurrent(args, stream)
     for name, ok in checks.items():
         print(f"{'PASS' if ok else 'FAIL'}  {name}")
