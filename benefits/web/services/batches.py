@@ -17,12 +17,13 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from benefits.idcard import mask_id
 from benefits.ledger.batchstate import get_batch
@@ -238,6 +239,22 @@ def _held_only(batch_id: int, flt: ItemFilter) -> tuple[list[Any], tuple[Any, ..
             (BatchItem.batch_id.desc(),))  # fmt: skip
 
 
+@contextmanager
+def _index_order(s: Any) -> Iterator[None]:
+    """On PostgreSQL, no sort for the queries inside: the held items come in the order of
+    ``ix_batch_items_held``. ANALYZE samples 30,000 rows; where the held items bunch together
+    (the real city), a sample with few of them makes the planner expect a handful and sort
+    them all instead (0.5 s a page at 1.2 million items, its estimate varying with each sample)."""
+    postgres = s.get_bind().dialect.name == "postgresql"
+    if postgres:
+        s.execute(text("SET LOCAL enable_sort = off"))
+    try:
+        yield
+    finally:
+        if postgres:
+            s.execute(text("SET LOCAL enable_sort = on"))
+
+
 def _page_rows(
     s: Any, conds: list[Any], count: int, per_page: int, page: int,
     after: int | None, before: int | None, lead: tuple[Any, ...] = (),
@@ -312,7 +329,8 @@ def batch_page(
         if held is None:
             rows = _page_rows(s, conds, count, per_page, page, after, before)
         else:
-            rows = _page_rows(s, held[0], count, per_page, page, after, before, held[1])
+            with _index_order(s):
+                rows = _page_rows(s, held[0], count, per_page, page, after, before, held[1])
     ref = ctx.directory.ref
     numbers = policy_numbers(ctx)
     return {
