@@ -180,6 +180,18 @@ class Database:
         with self.sessions.begin() as session:
             yield session
 
+    def analyze(self, *tables: str) -> None:
+        """After a bulk write, fresh planner statistics for `tables` (PostgreSQL; a no-op on
+        SQLite): a city's million rows written in one transaction would otherwise be planned
+        with the statistics of the empty table until autovacuum comes by — the held page and
+        the alerts inbox took 0.35–0.55 s instead of ~30 ms at 1.2 million items."""
+        if self.dialect != "postgresql":
+            return
+        with self.engine.connect() as conn:
+            for table in tables:
+                conn.execute(text(f'ANALYZE "{table}"'))
+            conn.commit()
+
     @contextmanager
     def snapshot(self) -> Iterator[Session]:
         """A read-only session on one consistent snapshot (totals, listings, audit verify).

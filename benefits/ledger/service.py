@@ -94,6 +94,7 @@ class Ledger:
         """Record a sweep output folder (idempotent). See :func:`runs.import_run`."""
         result = runs.import_run(self.db, Path(out), by)
         crashpoint("import:committed")
+        self.db.analyze("run_entitlements")
         return result
 
     def runs(self, month: str | None = None) -> list[SweepRun]:
@@ -105,6 +106,7 @@ class Ledger:
         """Draft batch from a run. See :func:`drafts.create_batch`."""
         batch = drafts.create_batch(self.db, run_id, by)
         crashpoint("create:committed")
+        self.db.analyze("batch_items", "batch_totals")
         return batch
 
     def submit(self, batch_id: int, by: str) -> Batch:

@@ -221,6 +221,7 @@ def import_alerts(ctx: WebContext, run: SweepRun) -> int:
                 )  # fmt: skip
     except IntegrityError:  # another request imported the same run at the same moment
         return frame.height
+    ctx.db.analyze("web_alerts")
     return frame.height
 
 
