@@ -25,6 +25,19 @@ def _walk_forward(client, base: str) -> tuple[list[int], dict, int]:
         page, after = page + 1, body["next_after"]
 
 
+def _walk_back(client, base: str, pages: int) -> tuple[list[int], dict]:
+    """Every item id of a listing, from its last page back through `prev_before`: the ids in
+    order and the first page's body."""
+    back, before, page = [], None, pages
+    while True:
+        q = f"&page={page}" + (f"&before={before}" if before else "")
+        body = client.get(base + q).json()
+        back = [i["id"] for i in body["items"]] + back
+        if body["prev_before"] is None:
+            return back, body
+        page, before = page - 1, body["prev_before"]
+
+
 def test_keyset_pages_walk_the_batch_both_ways(seeded: Seeded) -> None:
     batch = seeded.ctx.ledger.batches()[0]
     client = seeded.client("auditor")
@@ -33,15 +46,7 @@ def test_keyset_pages_walk_the_batch_both_ways(seeded: Seeded) -> None:
     base = f"/api/v1/batches/{batch.id}/items?per_page=5"
     seen, body, page = _walk_forward(client, base)
     assert seen == everything and page == body["pages"]
-    back, before = [], None
-    page = body["pages"]
-    while True:
-        q = f"&page={page}" + (f"&before={before}" if before else "")
-        body = client.get(base + q).json()
-        back = [i["id"] for i in body["items"]] + back
-        if body["prev_before"] is None:
-            break
-        page, before = page - 1, body["prev_before"]
+    back, body = _walk_back(client, base, body["pages"])
     assert back == everything
     for n in range(1, body["pages"] + 1):  # by number: from the start, the end, or the ids
         got = [i["id"] for i in client.get(f"{base}&page={n}").json()["items"]]
@@ -80,15 +85,8 @@ def test_held_pages_walk_the_held_items_of_one_batch(seeded: Seeded) -> None:
     assert [i["id"] for i in _all(client, batch.id) if i["status"] == "held"] == held
     base = f"/api/v1/batches/{batch.id}/items?held=yes&per_page=2"
     seen, body, page = _walk_forward(client, base)
-    assert seen == held and body["count"] == len(held)
-    back, before, page = [], None, body["pages"]
-    while True:
-        q = f"&page={page}" + (f"&before={before}" if before else "")
-        body = client.get(base + q).json()
-        back = [i["id"] for i in body["items"]] + back
-        if body["prev_before"] is None:
-            break
-        page, before = page - 1, body["prev_before"]
+    assert seen == held and body["count"] == len(held) and page == body["pages"]
+    back, body = _walk_back(client, base, body["pages"])
     assert back == held
     for n in range(1, body["pages"] + 1):  # by number, from the nearer end
         assert [i["id"] for i in client.get(f"{base}&page={n}").json()["items"]] == held[
