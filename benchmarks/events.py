@@ -21,7 +21,7 @@ service's start-up time and memory are measured as above. Targets (issue 16): st
 < 10 s and service memory < 1 GiB whatever the size, p99 < 10 ms.
 
     python benchmarks/events.py --store postgresql://postgres@127.0.0.1:5432/test \
-        --store-schema bench_events --data-root /work/benchdata
+        --store-schema bench_events --data-root DIR
 """
 
 from __future__ import annotations
