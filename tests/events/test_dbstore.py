@@ -89,14 +89,19 @@ def test_the_database_store_decides_as_the_in_memory_store(store: tuple[str, str
     again.close()
 
 
+def _two_services(store: tuple[str, str]) -> tuple[EventService, EventService, EventService]:
+    """The sample loaded into the store, two services sharing it, and the in-memory one."""
+    url, schema = store
+    load_store(SAMPLE, MONTH, url, pack=PACK, schema=schema)
+    memory = EventService(SAMPLE, MONTH, pack=PACK, evaluator=shared_evaluator(),
+                          freeze_gc=False)  # fmt: skip
+    return db_service(url, schema), db_service(url, schema), memory
+
+
 def test_the_same_event_on_two_connections_changes_nothing_the_second_time(
     store: tuple[str, str],
 ) -> None:
-    url, schema = store
-    load_store(SAMPLE, MONTH, url, pack=PACK, schema=schema)
-    one, two = db_service(url, schema), db_service(url, schema)
-    memory = EventService(SAMPLE, MONTH, pack=PACK, evaluator=shared_evaluator(),
-                          freeze_gc=False)  # fmt: skip
+    one, two, memory = _two_services(store)
     stream = [e for e in events(memory, 40, 7) if e["type"] != "death_registered"][:20]
     first = [one.apply(e) for e in stream]
     after_one = one.entitlements(), one.alerts()
@@ -200,11 +205,7 @@ def test_a_death_confirmed_through_another_process_changes_nothing(
     store: tuple[str, str],
 ) -> None:
     """Correlations read the earlier events of every process sharing the store."""
-    url, schema = store
-    load_store(SAMPLE, MONTH, url, pack=PACK, schema=schema)
-    one, two = db_service(url, schema), db_service(url, schema)
-    memory = EventService(SAMPLE, MONTH, pack=PACK, evaluator=shared_evaluator(),
-                          freeze_gc=False)  # fmt: skip
+    one, two, memory = _two_services(store)
     who = next(i for i, o in memory.outcomes.items() if o.entitlements)
     first = one.apply(event("death_registered", "gab-1", "police", "2025-01-10", id_no=who))
     assert first.status == "applied" and len(first.rows) == 1 and first.changes
