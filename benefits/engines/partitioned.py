@@ -138,7 +138,7 @@ def _run(
     timings: dict[str, float] = {}
     progress(f"staging into {partitions} partitions")
     t = time.perf_counter()
-    staged = _stage(data, pack, partitions, scratch / "stage", chunk_rows, workers)
+    staged = stage_apart(data, pack, partitions, scratch / "stage", chunk_rows, workers)
     timings["ingest"] = time.perf_counter() - t
     progress(f"sweeping {partitions} partitions with {workers} workers")
     t = time.perf_counter()
@@ -198,7 +198,7 @@ def _run(
     return result
 
 
-def _stage(
+def stage_apart(
     data: Path,
     pack: RulePack,
     partitions: int,

@@ -35,7 +35,7 @@ from pathlib import Path
 import polars as pl
 
 from benefits.engines import default_partitions, estimated_persons
-from benefits.engines.partitioned import _stage
+from benefits.engines.partitioned import stage_apart
 from benefits.events.dbstore import DbStore, StoreLoad
 from benefits.events.decide import PersonOutcome
 from benefits.events.program import MonthProgram, build_program
@@ -82,8 +82,8 @@ def load_store(
         try:
             progress(f"staging into {parts} partitions")
             apart = 2 if estimated_persons(Path(data)) >= STAGE_APART else 1
-            staged = _stage(Path(data), pack, parts, scratch / "stage", STAGE_CHUNK_ROWS, apart,
-                            strays=True)  # fmt: skip
+            staged = stage_apart(Path(data), pack, parts, scratch / "stage",
+                                 STAGE_CHUNK_ROWS, apart, strays=True)  # fmt: skip
             with db.loading(m.label) as load:
                 _load_staged(load, pack, program, staged, m, progress)
                 progress("building the keys and indexes")
