@@ -59,6 +59,11 @@ WHOLE_FILE_ROWS = 100_000  # a file of fewer rows (estimated from its size) is r
 # a file larger than chunk_rows rows of about these bytes is read in chunks, a smaller one whole
 CSV_ROW_BYTES = 100
 PARQUET_ROW_BYTES = 40  # any fixed seed: the partition of a household never changes a result
+# the buckets' Parquet compression: none when they are read from the local disk they were
+# written to (compressing cost more CPU, writing here and reading in the workers, than the bytes
+# saved); lz4 when they travel (the Spark engine ships them to its executors)
+LOCAL_BUCKETS = "uncompressed"
+SHIPPED_BUCKETS = "lz4"
 
 
 def part_of(col: pl.Expr, partitions: int) -> pl.Expr:
@@ -230,14 +235,19 @@ def route_quarantine(quarantine: pl.DataFrame, partitions: int) -> pl.DataFrame:
 
 
 def write_buckets(
-    root: Path, name: str, frame: pl.DataFrame, partitions: int, chunk: int | None = None
+    root: Path,
+    name: str,
+    frame: pl.DataFrame,
+    partitions: int,
+    chunk: int | None = None,
+    compression: str = LOCAL_BUCKETS,
 ) -> None:
     """Write a routed frame's rows into their partitions' buckets (one file per chunk)."""
     for (part,), rows in frame.partition_by("__part", as_dict=True).items():
         folder = root / PART_DIR.format(int(part)) / name
         folder.mkdir(parents=True, exist_ok=True)
         rows.drop("__part").write_parquet(
-            folder / f"{chunk or 0:05d}.parquet", statistics=False, compression="lz4"
+            folder / f"{chunk or 0:05d}.parquet", statistics=False, compression=compression
         )
 
 
@@ -256,9 +266,11 @@ class _Stager:
     """Stages the tables of one delivery (see module doc)."""
 
     def __init__(self, folder: Path, pack: RulePack, partitions: int, root: Path,
-                 chunk_rows: int, strays: bool = False) -> None:  # fmt: skip
+                 chunk_rows: int, strays: bool = False,
+                 compression: str = LOCAL_BUCKETS) -> None:  # fmt: skip
         self.folder = folder
         self.strays = strays
+        self.compression = compression
         self.schema = pack.catalogue.tables
         self.partitions = partitions
         self.root = root
@@ -288,7 +300,7 @@ class _Stager:
     def _write(self, name: str, accepted: pl.DataFrame, chunk: int) -> dict[str, pl.DataFrame]:
         table = self.schema[name]
         routed = route_table(accepted, table, self.routes, self.partitions, self.strays)
-        write_buckets(self.root, name, routed, self.partitions, chunk)
+        write_buckets(self.root, name, routed, self.partitions, chunk, self.compression)
         return self._id_parts(accepted) if name == "persons" else {}
 
     def table(self, name: str) -> _TableStage:
@@ -475,16 +487,19 @@ def stage(
     root: Path,
     chunk_rows: int | None = None,
     strays: bool = False,
+    compression: str = LOCAL_BUCKETS,
 ) -> Staged:
     """Stage the delivery in `data` into `partitions` partitions under `root`, reading files
     `chunk_rows` rows at a time (two at once; files of fewer than WHOLE_FILE_ROWS rows whole);
     `strays`: rows that decide nothing go to the extra partition `partitions` (see
-    :func:`route_table`)."""
+    :func:`route_table`); `compression`: the buckets' (LOCAL_BUCKETS or SHIPPED_BUCKETS)."""
     folder = Path(data)
     if not folder.is_dir():
         raise IngestError(f"data folder {folder} does not exist")
     root.mkdir(parents=True, exist_ok=True)
-    stager = _Stager(folder, pack, partitions, root, chunk_rows or DEFAULT_CHUNK_ROWS, strays)
+    stager = _Stager(
+        folder, pack, partitions, root, chunk_rows or DEFAULT_CHUNK_ROWS, strays, compression
+    )
     for name in stager.schema:  # a table delivered twice is refused before anything is read
         find_file(folder, name)
     staged: dict[str, _TableStage] = {"persons": stager.table("persons")}

@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -24,12 +28,12 @@ from benefits import engines
 from benefits.atomic import OutputFolderError
 from benefits.chunks import FileInfo, csv_chunks
 from benefits.cli import app
-from benefits.engines import choose_engine, run_engine
+from benefits.engines import choose_engine, partitioned, run_engine
 from benefits.engines.partitioned import FAIL_PARTITION_ENV, run_partitioned
 from benefits.errors import BenefitsError
 from benefits.idcard import make_id
 from benefits.rulebook import load_pack
-from benefits.staging import part_of
+from benefits.staging import LOCAL_BUCKETS, SHIPPED_BUCKETS, part_of, stage
 from benefits.synth import generate
 from benefits.traces import read_person_records
 
@@ -263,6 +267,45 @@ def test_a_dead_worker_gives_one_clear_error(pack, tmp_path, monkeypatch):
     with pytest.raises(BenefitsError, match="worker process of the partitioned engine died"):
         run_partitioned(SAMPLE, MONTH, out, pack=pack, partitions=3, workers=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def _child_allocator() -> str:
+    """The allocator options a worker's Polars runs with (after its own defaults)."""
+    import polars  # noqa: F401 - Polars puts its defaults first when imported
+
+    return os.environ[partitioned.ALLOCATOR_ENV]
+
+
+def test_workers_keep_freed_memory_unless_told_otherwise(monkeypatch):
+    """Worker processes run Polars' allocator keeping freed pages (fewer page faults), after
+    whatever the environment sets; BENEFITS_WORKER_MALLOC_CONF replaces that ("" keeps Polars'
+    defaults); this process's environment is left as it was."""
+    ctx = multiprocessing.get_context("spawn")
+    here = os.environ[partitioned.ALLOCATOR_ENV]  # set by Polars when imported
+    cases = [(None, partitioned.WORKER_ALLOCATOR), ("", ""), ("thp:never", "thp:never")]
+    for mine, tail in cases:
+        if mine is not None:
+            monkeypatch.setenv(partitioned.WORKER_ALLOCATOR_ENV, mine)
+        allocator = partitioned._allocator(partitioned.WORKER_ALLOCATOR)
+        with allocator, ProcessPoolExecutor(1, mp_context=ctx) as pool:
+            seen = pool.submit(_child_allocator).result()
+        assert seen.startswith(here)
+        assert seen.endswith(f"{here},{tail}" if tail else here)
+        assert os.environ[partitioned.ALLOCATOR_ENV] == here
+
+
+def test_buckets_are_compressed_only_when_they_travel(pack, tmp_path):
+    """The local engine's buckets are plain Parquet (read back from the same disk); the Spark
+    engine's, shipped to executors, lz4 — and both read back the same rows."""
+    frames = {}
+    for compression, codec in ((LOCAL_BUCKETS, "UNCOMPRESSED"), (SHIPPED_BUCKETS, "LZ4")):
+        staged = stage(SAMPLE, pack, 3, tmp_path / compression, compression=compression)
+        bucket = next(staged.part_dir(0).glob("persons/*.parquet"))
+        meta = pq.ParquetFile(bucket).metadata.row_group(0).column(0)
+        assert meta.compression == codec
+        frames[compression] = [staged.read_part(i)[0]["persons"] for i in range(3)]
+    for a, b in zip(frames[LOCAL_BUCKETS], frames[SHIPPED_BUCKETS], strict=True):
+        assert a.equals(b)
 
 
 def test_output_folder_with_other_files_is_refused(pack, tmp_path):

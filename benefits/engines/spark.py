@@ -528,12 +528,13 @@ def run_spark(
 
         def run(data: Path, out: Path | None) -> SweepResult:
             from benefits.engines.partitioned import run_partitioned
+            from benefits.staging import SHIPPED_BUCKETS
 
             return run_partitioned(
                 data, month, out=out, pack=pack, write_traces=write_traces, traces=traces,
                 progress=progress,
                 partitions=parts, workers=workers, work_dir=work_dir, chunk_rows=chunk_rows,
-                sweep_all=sweep_all, engine=engine,
+                sweep_all=sweep_all, engine=engine, buckets=SHIPPED_BUCKETS,
             )  # fmt: skip
 
         try:
