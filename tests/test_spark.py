@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import polars as pl
@@ -82,7 +83,9 @@ def test_killed_worker_is_retried_with_identical_outputs(
     method, spark, district, single, pack, tmp_path, monkeypatch
 ):
     """The Python worker sweeping partition 2 dies (os._exit) on its first attempt; Spark
-    retries the task and the outputs are byte for byte the single engine's."""
+    retries the task and the outputs are byte for byte the single engine's; the killed task's
+    temporary files go with the sweep's staging."""
+    leftovers = set(Path(tempfile.gettempdir()).glob("benefits-part-*"))
     monkeypatch.setenv(KILL_PARTITION_ENV, "2")
     group = f"killed-worker-{method}"
     spark.sparkContext.setJobGroup(group, "a worker killed on purpose")
@@ -95,6 +98,7 @@ def test_killed_worker_is_retried_with_identical_outputs(
         spark.sparkContext.setJobGroup("", "")
     assert _failed_tasks(spark, group) >= 1  # the worker really died and was retried
     _same_outputs(out, single)
+    assert set(Path(tempfile.gettempdir()).glob("benefits-part-*")) == leftovers
     engine = result.summary["engine"]
     assert engine["partition_seconds"]["total"] > 0
     assert {k: engine[k] for k in ("name", "partitions", "workers", "master")} == {

@@ -196,6 +196,17 @@ def _maybe_die(spec: TaskSpec, index: int) -> None:
         os._exit(17)
 
 
+def _task_dir(spec: TaskSpec) -> str | None:
+    """Where a task keeps its temporary files: in local mode beside the driver's staging
+    folder, removed with it even when a worker was killed before cleaning up; on a cluster the
+    worker's temporary folder (the executor's, removed with its container)."""
+    if not spec.direct:
+        return None
+    folder = Path(spec.root).parent / "tasks"
+    folder.mkdir(exist_ok=True, mode=0o700)
+    return str(folder)
+
+
 def _parquet_bytes(frame: Any, compression: str = "zstd") -> bytes:
     buf = io.BytesIO()
     frame.write_parquet(buf, compression=compression)
@@ -223,7 +234,7 @@ def _output_rows(spec: TaskSpec, index: int, tables: dict, quarantine: Any) -> p
     want = spec.trace_dir is not None or spec.keep
     part = sweep_partition(spec.pack, spec.month, tables, quarantine, index=index, traces=want)
     blobs: dict[str, bytes] = {}
-    with tempfile.TemporaryDirectory(prefix="benefits-part-out-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="benefits-part-out-", dir=_task_dir(spec)) as tmp:
         folder = Path(tmp) / "out"
         trace_file = None
         if spec.trace_dir is not None and part.traces is not None:
@@ -274,7 +285,7 @@ def _shuffle_task(spec: TaskSpec, root_files: Any) -> Callable[[tuple, pa.Table]
         from benefits.staging import PART_DIR, Staged
 
         index = int(key[0].as_py())
-        with tempfile.TemporaryDirectory(prefix="benefits-part-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="benefits-part-", dir=_task_dir(spec)) as tmp:
             root = Path(tmp)
             for name, content in root_files.value.items():
                 (root / name).write_bytes(content)
