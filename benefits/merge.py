@@ -33,6 +33,7 @@ from benefits.catalogue import (
     default_catalogue,
     references,
 )
+from benefits.idcard import id_key
 from benefits.ingest import Extracts
 from benefits.period import BenefitMonth, birthday_in_year_expr, completed_years_expr
 from benefits.validity import in_force_expr
@@ -57,12 +58,6 @@ def month_days(month: BenefitMonth) -> dict[str, dt.date]:
         "prev_month_end": month.previous.end,
         "day_before": month.start - dt.timedelta(days=1),
     }
-
-
-def id_key(col: pl.Expr) -> pl.Expr:
-    """An integer join key for a validated ID: its 17-digit body (the check character follows
-    from it). Joins on Int64 are 2-3x faster than on 18-character strings."""
-    return col.str.slice(0, 17).cast(pl.Int64, strict=False)
 
 
 def death_dates(extracts: Extracts) -> pl.LazyFrame:
