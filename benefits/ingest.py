@@ -175,15 +175,34 @@ def load_extracts(folder: Path, tables: dict[str, Table] | None = None) -> Extra
     schema = TABLES if tables is None else tables
     loaded_tables: dict[str, LoadedTable] = {}
     quarantines: list[pl.DataFrame] = []
-    # Tables are independent: load them side by side (Polars releases the GIL), in a fixed
-    # order of results so that everything downstream stays deterministic.
+    # Tables are independent: load them side by side (Polars releases the GIL), the biggest
+    # first so that no big one is left to run alone at the end, and take the results (and the
+    # first error) in the schema's order so that everything downstream stays deterministic.
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="ingest") as pool:
-        loads = list(pool.map(lambda name: load_table(folder, schema[name]), schema))
+        started = {
+            name: pool.submit(load_table, folder, schema[name])
+            for name in sorted(schema, key=lambda name: -_work_estimate(folder, name))
+        }
+        loads = [started[name].result() for name in schema]
     for name, (loaded, quarantine) in zip(schema, loads, strict=True):
         loaded_tables[name] = loaded
         quarantines.append(quarantine)
     q = pl.concat(quarantines, how="vertical") if quarantines else pl.DataFrame()
     return Extracts(folder, loaded_tables, q, schema)
+
+
+PARQUET_TEXT_RATIO = 4  # a Parquet byte of an extract holds about this many bytes of CSV text
+
+
+def _work_estimate(folder: Path, name: str) -> int:
+    """About how much text a table's file holds (0 when absent): the order to load in."""
+    sizes = [0]
+    for suffix, ratio in (("csv", 1), ("parquet", PARQUET_TEXT_RATIO)):
+        try:
+            sizes.append((folder / f"{name}.{suffix}").stat().st_size * ratio)
+        except OSError:  # absent (or unreadable: load_table says so)
+            continue
+    return max(sizes)
 
 
 def find_file(folder: Path, name: str) -> Path | None:

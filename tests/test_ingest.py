@@ -426,3 +426,19 @@ def test_date_pattern_is_the_calendar() -> None:
         matched = cells.str.contains(f"^{date_pattern(sep)}$")
         assert matched.to_list() == cells.str.to_date(fmt, strict=False).is_not_null().to_list()
         assert matched.sum() > len(parts) // 2
+
+
+def test_tables_load_biggest_first_but_report_in_schema_order(tmp_path: Path) -> None:
+    """The big bank file starts first, yet the tables, and the first error, come in the
+    schema's order: deaths (before bank_accounts) is the one a broken delivery names."""
+    p = person("1950-03-04", 3)
+    write_table(tmp_path, "persons", [p])
+    write_table(tmp_path, "bank_accounts", [bank(p)] * 2000)
+    ex = load_extracts(tmp_path)
+    assert list(ex.tables) == list(ex.schema)
+    assert ex.tables["bank_accounts"].read == 2000
+    (tmp_path / "deaths.csv").write_bytes(b"id_no,death_date,source\n\x00\x01\n")
+    with (tmp_path / "bank_accounts.csv").open("ab") as fh:
+        fh.write(b"\x00\n")
+    with pytest.raises(IngestError, match=r"^deaths\.csv: binary data"):
+        load_extracts(tmp_path)
