@@ -40,8 +40,20 @@ from benefits.validity import in_force_expr
 
 __all__ = ["FACTS", "ROW_FACTS", "Fact", "FactKind", "build_facts", "death_dates", "month_days"]
 
-FACTS: dict[str, Fact] = default_catalogue().facts  # the bundled pack's facts
-ROW_FACTS: tuple[str, ...] = default_catalogue().row_facts
+
+FACTS: dict[str, Fact]  # the bundled pack's facts, loaded by __getattr__ below
+ROW_FACTS: tuple[str, ...]
+
+
+def __getattr__(name: str) -> Any:
+    """``FACTS`` (the bundled pack's facts) and ``ROW_FACTS``, loaded when first asked for: a
+    sweep reads its own pack's catalogue and need not parse the bundled one at import."""
+    if name == "FACTS":
+        return default_catalogue().facts
+    if name == "ROW_FACTS":
+        return default_catalogue().row_facts
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _COMPARE = {
     "eq": operator.eq, "ne": operator.ne, "lt": operator.lt,
