@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -156,31 +154,21 @@ def run_sweep(
         summary["stage_seconds"] = {k: round(v, 3) for k, v in timings.items()}
         return result
     out = Path(out)
-    with atomic_folder(out) as work, ThreadPoolExecutor(1, thread_name_prefix="traces") as pool:
-        # the traces are written beside the contract's tables, not after them: both are Polars
-        # work that releases the GIL, and the tables alone would leave a core idle
-        traces_written = None
-        if write_traces:
-            traces_written = pool.submit(
-                _seconds, tracing.write_sweep_traces, pack, ev, held_ids, work, fmt
-            )
+    with atomic_folder(out) as work:
         progress("writing outputs")
-        timings["write"] = _seconds(write_outputs, result, work)
-        if traces_written is not None:
+        t = time.perf_counter()
+        write_outputs(result, work)
+        timings["write"] = time.perf_counter() - t
+        if write_traces:
             progress("traces")
-            timings["traces"] = traces_written.result()
+            t = time.perf_counter()
+            tracing.write_sweep_traces(pack, ev, held_ids, work, fmt)
+            timings["traces"] = time.perf_counter() - t
             result.traces_path = out
         summary["run_seconds"] = round(time.perf_counter() - t0, 3)
         summary["stage_seconds"] = {k: round(v, 3) for k, v in timings.items()}
         write_summary(summary, work)
     return result
-
-
-def _seconds(work: Callable[..., object], *args: object) -> float:
-    """Run ``work(*args)``; the seconds it took."""
-    t = time.perf_counter()
-    work(*args)
-    return time.perf_counter() - t
 
 
 def write_summary(summary: dict, folder: Path) -> None:
