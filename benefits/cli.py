@@ -7,6 +7,8 @@ Example:
 
 from __future__ import annotations
 
+import atexit
+import gc
 import os
 import re
 import sys
@@ -153,6 +155,10 @@ def sweep(
         raise typer.Exit(2) from exc
     if not quiet:
         _print_summary(result.summary)
+    # The process's exit is all that is left: the interpreter's last garbage collections would
+    # walk every object of the libraries imported (0.05-0.15 s) to free what the exit frees
+    # anyway. Frozen objects (gc.freeze) are not walked.
+    atexit.register(gc.freeze)
 
 
 def _error_line(message: str) -> None:
