@@ -6,6 +6,8 @@ The message, rule_id, party, subject and fingerprint of every alert row
 
 from __future__ import annotations
 
+import hashlib
+
 import polars as pl
 
 from benefits.alertid import fingerprint
@@ -44,8 +46,17 @@ def _message(pieces: tuple[tuple[str, str], ...]) -> pl.Expr:
 
 
 def _fingerprints(texts: pl.Series) -> pl.Series:
-    """Each row's fingerprint, from a struct column of the facts a message reports."""
-    return pl.Series([fingerprint(row) for row in texts.to_list()], dtype=pl.String)
+    """Each row's fingerprint (:func:`benefits.alertid.fingerprint`), from a struct column of
+    the facts a message reports: Polars writes the canonical JSON (keys sorted, no spaces,
+    the escapes of ``json.dumps``) and only the hashing is left to a Python loop."""
+    canonical = texts.struct.unnest().select(
+        pl.struct(sorted(texts.struct.fields)).struct.json_encode()
+    )
+    sha256 = hashlib.sha256
+    return pl.Series(
+        [sha256(text.encode("utf-8")).hexdigest() for text in canonical.to_series().to_list()],
+        dtype=pl.String,
+    )
 
 
 def _identity_columns(alert: AlertStage) -> list[pl.Expr]:

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -86,13 +87,17 @@ def evaluate(
     precedence and fact catalogue (a what-if merges once and evaluates two packs).
     """
     t0 = time.perf_counter()
-    if facts is None:
-        facts = merged_facts(pack, extracts, month)
-    if with_alerts:
-        paid_prev = paid_previous_month(pack, extracts, month)
-        facts = facts.with_columns(pl.col("id_no").is_in(paid_prev.implode()).alias(PAID_PREV))
-    else:
-        facts = facts.with_columns(pl.lit(False).alias(PAID_PREV))
+    with ThreadPoolExecutor(1, thread_name_prefix="paid-prev") as pool:
+        # the previous month of a few households (much Python, little data) is decided while
+        # the month's merge (Polars, which releases the GIL) runs
+        paid_prev = pool.submit(paid_previous_month, pack, extracts, month) if with_alerts else None
+        if facts is None:
+            facts = merged_facts(pack, extracts, month)
+        if paid_prev is not None:
+            ids = paid_prev.result()
+            facts = facts.with_columns(pl.col("id_no").is_in(ids.implode()).alias(PAID_PREV))
+        else:
+            facts = facts.with_columns(pl.lit(False).alias(PAID_PREV))
     t1 = time.perf_counter()
     scope, shown = month_scope(pack, month)
     compiled = [compile_policy(pack, p, scope, shown, month) for p in pack.policies_for(month)]

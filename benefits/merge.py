@@ -33,14 +33,27 @@ from benefits.catalogue import (
     default_catalogue,
     references,
 )
+from benefits.idcard import id_key
 from benefits.ingest import Extracts
 from benefits.period import BenefitMonth, birthday_in_year_expr, completed_years_expr
 from benefits.validity import in_force_expr
 
 __all__ = ["FACTS", "ROW_FACTS", "Fact", "FactKind", "build_facts", "death_dates", "month_days"]
 
-FACTS: dict[str, Fact] = default_catalogue().facts  # the bundled pack's facts
-ROW_FACTS: tuple[str, ...] = default_catalogue().row_facts
+
+FACTS: dict[str, Fact]  # the bundled pack's facts, loaded by __getattr__ below
+ROW_FACTS: tuple[str, ...]
+
+
+def __getattr__(name: str) -> Any:
+    """``FACTS`` (the bundled pack's facts) and ``ROW_FACTS``, loaded when first asked for: a
+    sweep reads its own pack's catalogue and need not parse the bundled one at import."""
+    if name == "FACTS":
+        return default_catalogue().facts
+    if name == "ROW_FACTS":
+        return default_catalogue().row_facts
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _COMPARE = {
     "eq": operator.eq, "ne": operator.ne, "lt": operator.lt,
@@ -57,12 +70,6 @@ def month_days(month: BenefitMonth) -> dict[str, dt.date]:
         "prev_month_end": month.previous.end,
         "day_before": month.start - dt.timedelta(days=1),
     }
-
-
-def id_key(col: pl.Expr) -> pl.Expr:
-    """An integer join key for a validated ID: its 17-digit body (the check character follows
-    from it). Joins on Int64 are 2-3x faster than on 18-character strings."""
-    return col.str.slice(0, 17).cast(pl.Int64, strict=False)
 
 
 def death_dates(extracts: Extracts) -> pl.LazyFrame:

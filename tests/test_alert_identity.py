@@ -128,3 +128,17 @@ def test_identity_columns_are_deterministic(sample_out: Path, tmp_path: Path) ->
     run_sweep(SAMPLE, "2025-01", out=again, write_traces=False)
     for name in ("alerts.csv", "alerts.parquet"):
         assert (again / name).read_bytes() == (sample_out / name).read_bytes(), name
+
+
+def test_fingerprints_of_a_column_are_each_rows_fingerprint() -> None:
+    """The vectorised fingerprints (Polars writes the JSON) equal the scalar rule's, whatever
+    the texts: quotes, backslashes, every control character, DEL, CJK and astral characters,
+    empty texts; keys given in any order."""
+    from benefits.alertid import fingerprint
+    from benefits.alerting import _fingerprints
+
+    odd = [chr(c) for c in range(0x80)] + ["张三", "\u2028", "😀", "", 'a"b\\c', "{}"]
+    rows = [{"z_pci": text, "age": f"{i}", "a": odd[-i - 1]} for i, text in enumerate(odd)]
+    texts = pl.DataFrame(rows).select(pl.struct("z_pci", "age", "a")).to_series()
+    assert _fingerprints(texts).to_list() == [fingerprint(r) for r in rows]
+    assert fingerprint(rows[0]) == sha(rows[0])

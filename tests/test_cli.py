@@ -131,3 +131,33 @@ def test_help_is_readable() -> None:
     assert result.exit_code == 0
     for option in ("--data", "--month", "--out", "--quiet"):
         assert option in result.output
+
+
+def test_a_quiet_sweep_imports_neither_rich_nor_the_rule_tools(tmp_path: Path) -> None:
+    """`benefits sweep --quiet` starts without rich and the rule tools (what the start of every
+    sweep would pay for); `whatif` and `rules check` are still there for their own commands."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "import benefits.cli as cli\n"
+        "try:\n"
+        "    cli.app()\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'rich'"
+        " or m == 'benefits.rulescli'))\n"
+    )
+    args = ["sweep", "--data", str(SAMPLE), "--month", "2025-01", "--out", str(tmp_path / "o"),
+            "--quiet"]  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *args], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert done.stdout.strip() == "[]"
+    for command in (["whatif", "--help"], ["rules", "check", "--help"]):
+        shown = subprocess.run(
+            [sys.executable, "-m", "benefits.cli", *command], capture_output=True, text=True,
+            cwd=ROOT,
+        )  # fmt: skip
+        assert shown.returncode == 0, shown.stderr

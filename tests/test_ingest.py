@@ -263,6 +263,38 @@ def test_booleans_grades_and_keys(tmp_path: Path) -> None:
     assert ("disability_certificates", 3, "bad_grade") in codes
 
 
+def test_keys_compare_ids_whatever_the_case_of_x(tmp_path: Path) -> None:
+    """An ID ending in x and the same ID ending in X are one person: a repeated key (also
+    with a second key column) and a repeated ID, as their upper-cased text says."""
+    seq = next(s for s in range(1, 999, 2) if pid("1950-03-04", s).endswith("X"))
+    upper = pid("1950-03-04", seq)
+    lower = upper[:-1] + "x"
+    write_table(
+        tmp_path,
+        "persons",
+        [person("1950-03-04", seq), person("1950-03-04", seq, id_no=lower),
+         person("1950-03-04", 3)],
+    )  # fmt: skip
+    aid = {"household_no": "H1", "approved_date": "2024-01-01"}
+    write_table(
+        tmp_path,
+        "assistance",
+        [
+            {**aid, "id_no": lower, "assistance_type": "dibao"},
+            {**aid, "id_no": upper, "assistance_type": "dibao"},  # the same key
+            {**aid, "id_no": upper, "assistance_type": "tekun"},  # another key
+        ],
+    )
+    ex = load_extracts(tmp_path)
+    codes = ex.quarantine.select("table", "row", "code", "identity_issue").rows()
+    assert codes == [
+        ("persons", 2, "duplicate_key", "duplicate_id"),
+        ("assistance", 2, "duplicate_key", None),
+    ]
+    assert ex.frame("persons")["id_no"].to_list() == [upper, pid("1950-03-04", 3)]
+    assert ex.frame("assistance")["assistance_type"].to_list() == ["dibao", "tekun"]
+
+
 def test_extra_columns_are_reported_and_absent_tables_empty(tmp_path: Path) -> None:
     write_table(tmp_path, "persons", [{**person("1950-03-04", 3), "remark": "x"}])
     ex = load_extracts(tmp_path)
@@ -394,3 +426,19 @@ def test_date_pattern_is_the_calendar() -> None:
         matched = cells.str.contains(f"^{date_pattern(sep)}$")
         assert matched.to_list() == cells.str.to_date(fmt, strict=False).is_not_null().to_list()
         assert matched.sum() > len(parts) // 2
+
+
+def test_tables_load_biggest_first_but_report_in_schema_order(tmp_path: Path) -> None:
+    """The big bank file starts first, yet the tables, and the first error, come in the
+    schema's order: deaths (before bank_accounts) is the one a broken delivery names."""
+    p = person("1950-03-04", 3)
+    write_table(tmp_path, "persons", [p])
+    write_table(tmp_path, "bank_accounts", [bank(p)] * 2000)
+    ex = load_extracts(tmp_path)
+    assert list(ex.tables) == list(ex.schema)
+    assert ex.tables["bank_accounts"].read == 2000
+    (tmp_path / "deaths.csv").write_bytes(b"id_no,death_date,source\n\x00\x01\n")
+    with (tmp_path / "bank_accounts.csv").open("ab") as fh:
+        fh.write(b"\x00\n")
+    with pytest.raises(IngestError, match=r"^deaths\.csv: binary data"):
+        load_extracts(tmp_path)

@@ -147,3 +147,19 @@ def test_traces_in_several_parts_read_as_one(both: Path, tmp_path: Path) -> None
 
 def _rules(out: Path) -> list[str]:
     return pl.read_parquet(out / tracing.TRACES_DIR / tracing.RULES_FILE)["record"].to_list()
+
+
+@pytest.mark.parametrize("odd", [None, "not an ID", "33010619450101123", "+3010619450101123X"])
+def test_records_sort_by_id_as_text_whatever_the_ids(odd: str | None) -> None:
+    """Valid IDs sort by number (check character X after 9), anything else as text; both
+    give the text order, each person's records in their policy order."""
+    ids = ["330106194501011233", "33010619450101123X", "110105194912310021", "330106194501011233",
+           "11010519491231002X", "330106194501011225", "110105194912310021"]  # fmt: skip
+    frame = pl.DataFrame({"id_no": ids, "record": [str(i) for i in range(len(ids))]})
+    expected = frame.sort("id_no", maintain_order=True, nulls_last=True)
+    assert tracing.sort_records(frame).equals(expected)
+    assert expected["record"].to_list() == ["2", "6", "4", "5", "0", "3", "1"]
+    mixed = pl.concat([frame, pl.DataFrame({"id_no": [odd], "record": ["x"]})])
+    assert tracing.sort_records(mixed).equals(
+        mixed.sort("id_no", maintain_order=True, nulls_last=True)
+    )
