@@ -158,6 +158,7 @@ def sweep(
     # The process's exit is all that is left: the interpreter's last garbage collections would
     # walk every object of the libraries imported (0.05-0.15 s) to free what the exit frees
     # anyway. Frozen objects (gc.freeze) are not walked.
+    atexit.unregister(gc.freeze)  # once, however many sweeps ran in this process
     atexit.register(gc.freeze)
 
 
