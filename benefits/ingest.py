@@ -420,6 +420,31 @@ def _cell(column: Column) -> pl.Expr:
     return s.str.replace(MINUS_ZERO, "$1") if column.kind == "money" else s
 
 
+# the forms the row checks accept, shared by the full checks and the cheap test
+MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+NUMBER_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
+DISTRICT_PATTERN = r"^[0-9]{6}$"
+COMMUNITY_PATTERN = r"^[0-9]{9}$"
+BOOL_TEXTS = ("true", "false", "1", "0")  # any case
+GRADES = ("1", "2", "3", "4")
+
+
+# The cheap test of the common case, per kind: a cell matching it passes every check of
+# `_problem` (each pattern allows only ASCII, so no full-width digit and no over-long cell).
+# A row failing the test of any column gets the full checks, which say what is wrong.
+_VALID_PATTERN = {
+    "date": f"^{date_pattern('-')}$",
+    "month": MONTH_PATTERN,
+    "money": r"^[0-9]{1," + str(MAX_MONEY_DIGITS) + r"}(\.[0-9]{1,2})?$",
+    "number": NUMBER_PATTERN,
+    "district": DISTRICT_PATTERN,
+    "community": COMMUNITY_PATTERN,
+    "account": ACCOUNT_NO_PATTERN,
+}
+# the bool texts the cheap test clears (the full check accepts any case of BOOL_TEXTS)
+_BOOL_VALUES = list(dict.fromkeys(v for t in BOOL_TEXTS for v in (t, t.capitalize(), t.upper())))
+
+
 def _problem(column: Column) -> pl.Expr:
     """The reason code of the first failing check of a column, or null when acceptable."""
     s = _cell(column)
@@ -438,7 +463,7 @@ def _problem(column: Column) -> pl.Expr:
         )
         checks.append((~ok, "bad_date"))
     elif kind == "month":
-        checks.append((~s.str.contains(r"^[0-9]{4}-(0[1-9]|1[0-2])$"), "bad_month"))
+        checks.append((~s.str.contains(MONTH_PATTERN), "bad_month"))
     elif kind == "money":
         checks += [
             (s.str.starts_with("-"), "negative_money"),
@@ -449,15 +474,15 @@ def _problem(column: Column) -> pl.Expr:
     elif kind == "enum":
         checks.append((~s.is_in(list(column.values)), "bad_enum"))
     elif kind == "bool":
-        checks.append((~s.str.to_lowercase().is_in(["true", "false", "1", "0"]), "bad_bool"))
+        checks.append((~s.str.to_lowercase().is_in(list(BOOL_TEXTS)), "bad_bool"))
     elif kind == "grade":
-        checks.append((~s.is_in(["1", "2", "3", "4"]), "bad_grade"))
+        checks.append((~s.is_in(list(GRADES)), "bad_grade"))
     elif kind == "number":
-        checks.append((~s.str.contains(r"^[0-9]+(\.[0-9]+)?$"), "bad_number"))
+        checks.append((~s.str.contains(NUMBER_PATTERN), "bad_number"))
     elif kind == "district":
-        checks.append((~s.str.contains(r"^[0-9]{6}$"), "bad_district"))
+        checks.append((~s.str.contains(DISTRICT_PATTERN), "bad_district"))
     elif kind == "community":
-        checks.append((~s.str.contains(r"^[0-9]{9}$"), "bad_community"))
+        checks.append((~s.str.contains(COMMUNITY_PATTERN), "bad_community"))
     elif kind == "account":
         checks.append((~s.str.contains(ACCOUNT_NO_PATTERN), "bad_account"))
     chain: pl.Expr = pl.lit(None, pl.String)
@@ -467,21 +492,6 @@ def _problem(column: Column) -> pl.Expr:
     if column.required:
         return pl.when(s.is_null()).then(pl.lit("required")).otherwise(chain)
     return pl.when(s.is_not_null()).then(chain)
-
-
-# The cheap test of the common case, per kind: a cell matching it passes every check of
-# `_problem` (each pattern allows only ASCII, so no full-width digit and no over-long cell).
-# A row failing the test of any column gets the full checks, which say what is wrong.
-_VALID_PATTERN = {
-    "date": f"^{date_pattern('-')}$",
-    "month": r"^[0-9]{4}-(0[1-9]|1[0-2])$",
-    "money": r"^[0-9]{1," + str(MAX_MONEY_DIGITS) + r"}(\.[0-9]{1,2})?$",
-    "number": r"^[0-9]+(\.[0-9]+)?$",
-    "district": r"^[0-9]{6}$",
-    "community": r"^[0-9]{9}$",
-    "account": ACCOUNT_NO_PATTERN,
-}
-_BOOL_VALUES = ["true", "false", "1", "0", "True", "False", "TRUE", "FALSE"]
 
 
 def _surely_valid(column: Column) -> pl.Expr:
@@ -496,7 +506,7 @@ def _surely_valid(column: Column) -> pl.Expr:
             ok = ok & (s.str.len_bytes() <= MAX_CELL_CHARS)
     elif kind in ("enum", "bool", "grade"):
         values = {"enum": list(column.values), "bool": _BOOL_VALUES,
-                  "grade": ["1", "2", "3", "4"]}[kind]  # fmt: skip
+                  "grade": list(GRADES)}[kind]  # fmt: skip
         plain = [
             v for v in values if len(v) <= MAX_CELL_CHARS and not re.search(FULL_WIDTH_DIGIT, v)
         ]
