@@ -21,6 +21,7 @@ from benefits.period import date_pattern
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK_CHARS = "10X98765432"  # indexed by (weighted sum mod 11)
+ID_PATTERN = r"^[0-9]{17}[0-9X]$"  # an ID's form (upper-case X), check character aside
 
 # Reason codes of an ID problem, in the order they are checked.
 ID_LENGTH = "id_length"
@@ -120,7 +121,7 @@ def _check_value_expr(s: pl.Expr) -> pl.Expr:
     return (12 - (base13 % 11) * 2 % 11) % 11
 
 
-def _given_value_expr(s: pl.Expr) -> pl.Expr:
+def given_check_expr(s: pl.Expr) -> pl.Expr:
     """An ID's last character as a number (X or x = 10; null when not a digit)."""
     last = s.str.slice(17, 1)
     return (
@@ -133,7 +134,7 @@ def _given_value_expr(s: pl.Expr) -> pl.Expr:
 def problem_expr(col: pl.Expr) -> pl.Expr:
     """Reason code per row (or null when valid) for a trimmed, non-null string column."""
     s = col.str.to_uppercase()
-    fmt_ok = s.str.contains(r"^[0-9]{17}[0-9X]$")
+    fmt_ok = s.str.contains(ID_PATTERN)
     birth = birth_date_expr(s)
     return (
         pl.when(s.str.len_chars() != 18)
@@ -142,7 +143,7 @@ def problem_expr(col: pl.Expr) -> pl.Expr:
         .then(pl.lit(ID_FORMAT))
         .when(birth.is_null())
         .then(pl.lit(ID_BIRTH_DATE))
-        .when(_check_value_expr(s) != _given_value_expr(s))
+        .when(_check_value_expr(s) != given_check_expr(s))
         .then(pl.lit(ID_CHECK_DIGIT))
         .otherwise(pl.lit(None, dtype=pl.String))
     )
@@ -155,7 +156,7 @@ def valid_expr(col: pl.Expr) -> pl.Expr:
     """True where :func:`problem_expr` finds nothing (the cheap test of the common case: one
     regex for the format and the birth date, no upper-casing, no chain of reasons); null for
     a null cell."""
-    return col.str.contains(_VALID) & (_check_value_expr(col) == _given_value_expr(col))
+    return col.str.contains(_VALID) & (_check_value_expr(col) == given_check_expr(col))
 
 
 def id_key(col: pl.Expr) -> pl.Expr:

@@ -34,7 +34,7 @@ import polars as pl
 
 from benefits.chunks import FileInfo, WholeFile, csv_chunks, parquet_chunks
 from benefits.errors import IngestError
-from benefits.idcard import check_character
+from benefits.idcard import check_character, id_key
 from benefits.ingest import (
     QUARANTINE_SCHEMA,
     LoadedTable,
@@ -47,7 +47,6 @@ from benefits.ingest import (
     row_checks,
     trimmed,
 )
-from benefits.merge import id_key
 from benefits.rulebook import RulePack
 from benefits.schema import Table
 from benefits.sweep import DeliveryInfo

@@ -43,6 +43,7 @@ from pathlib import Path
 
 import polars as pl
 
+from benefits import idcard
 from benefits.catalogue import Fact
 from benefits.compiled import AmountCase, CompiledPolicy, col_name
 from benefits.display import display_expr, json_const, yuan_expr
@@ -387,7 +388,6 @@ PART_GLOB = "part-*.parquet"
 # within 2 % of the default level's
 ROW_GROUP_ROWS = 4096
 ZSTD_LEVEL = 1
-ID_TEXT = r"^[0-9]{17}[0-9X]$"  # an ID sort_records can order by number
 TRACE_SCHEMA = {
     "id_no": pl.String,
     "household_no": pl.String,
@@ -412,11 +412,10 @@ def sort_records(frame: pl.DataFrame) -> pl.DataFrame:
     after 9 as in ASCII) — four times faster than comparing texts; any other ID sorts as text.
     """
     ids = frame["id_no"]
-    if ids.null_count() or not ids.str.contains(ID_TEXT).all():
+    if ids.null_count() or not ids.str.contains(idcard.ID_PATTERN).all():
         return frame.sort("id_no", maintain_order=True, nulls_last=True)
-    last = pl.col("id_no").str.slice(17)
-    check = pl.when(last == "X").then(10).otherwise(last.cast(pl.Int64))
-    key = pl.col("id_no").str.slice(0, 17).cast(pl.Int64) * 11 + check
+    id_no = pl.col("id_no")
+    key = idcard.id_key(id_no) * 11 + idcard.given_check_expr(id_no)
     return frame.sort(key, maintain_order=True)
 
 
